@@ -1,0 +1,309 @@
+"""What GRU, RNN and LSTM share: torch.nn's parameter layout and the one forward contract.
+
+    module(input, hx=None, *, lengths=None, return_gates=False)
+      input   (T, B, I), (B, T, I) with batch_first=True, unbatched (T, I), or a PackedSequence
+      returns (output, h_n), or (output, h_n, trace) with return_gates=True
+      output  (T, B, D·H) / (B, T, D·H) / (T, D·H), or a PackedSequence for packed input
+      h_n     (L·D, B, H), as torch.nn (a pair (h_n, c_n) for the LSTM)
+      lengths (B,) valid steps per sequence: later steps give zeros and leave the state alone
+
+Parameters carry torch.nn's names, shapes, gate order and initialisation U(−1/√H, 1/√H), so a
+state_dict moves between a grukit module and its torch.nn peer unchanged.
+
+Backends: "reference" runs the readable per-step code (`recurrence.run_stack` over `cells`);
+"torch" calls the native op torch.nn uses (cuDNN on CUDA); "auto" picks the native op when it
+can do what was asked and the reference otherwise. A backend asked for by name never falls
+back: it refuses with an error that says why.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import ClassVar, Literal
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from grukit.recurrence import Direction, run_stack
+from grukit.validation import InputError, SequenceBatch, check_state, sequence_batch
+
+Backend = Literal["auto", "reference", "torch"]
+BACKENDS = ("auto", "reference", "torch")
+
+
+@dataclass(frozen=True)
+class RecurrentConfig:
+    """Constructor arguments shared with torch.nn.RNNBase."""
+
+    input_size: int  # I, features per step
+    hidden_size: int  # H, units per layer and direction
+    num_layers: int = 1  # L, stacked layers
+    bias: bool = True  # b_ih and b_hh
+    batch_first: bool = False  # (B, T, I) instead of (T, B, I); h_n stays (L·D, B, H)
+    dropout: float = 0.0  # on each layer's output but the last, in training
+    bidirectional: bool = False  # D = 2 when True
+    backend: Backend = "auto"  # which kernel runs the recurrence
+
+    def __post_init__(self) -> None:
+        for name in ("input_size", "hidden_size", "num_layers"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InputError(f"{name} must be a positive integer, got {value!r}")
+        if not (isinstance(self.dropout, (int, float)) and 0.0 <= self.dropout <= 1.0):
+            raise InputError(f"dropout must be a probability in [0, 1], got {self.dropout!r}")
+        if self.backend not in BACKENDS:
+            raise InputError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
+
+
+def count_parameters(module: nn.Module, *, trainable_only: bool = False) -> int:
+    """Number of scalar parameters (GRU: 3H(I+H) + 6H per layer and direction with bias)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+class RecurrentBase(nn.Module):
+    """A stack of recurrent layers with torch.nn's layout and grukit's forward contract."""
+
+    gate_count: ClassVar[int]  # G: rows of W_ih per unit (GRU 3, RNN 1, LSTM 4)
+    state_names: ClassVar[tuple[str, ...]] = ("hx",)  # ("h0", "c0") for the LSTM
+    torch_class: ClassVar[type[nn.RNNBase]]
+
+    def __init__(self, config: RecurrentConfig, *, device=None, dtype=None) -> None:
+        super().__init__()
+        self.config = config
+        self.input_size = config.input_size
+        self.hidden_size = config.hidden_size
+        self.num_layers = config.num_layers
+        self.bias = config.bias
+        self.batch_first = config.batch_first
+        self.dropout = float(config.dropout)
+        self.bidirectional = config.bidirectional
+        self.backend = config.backend
+        if config.dropout > 0 and config.num_layers == 1:
+            # torch.nn warns here too: dropout acts only between stacked layers
+            import warnings
+
+            warnings.warn(
+                f"dropout={config.dropout} has no effect with num_layers=1: it is applied "
+                "between stacked layers only",
+                stacklevel=3,
+            )
+        factory = {"device": device, "dtype": dtype}
+        hidden, gates = config.hidden_size, self.gate_count * config.hidden_size
+        self._flat_weight_names: list[str] = []
+        for layer in range(self.num_layers):
+            layer_input = config.input_size if layer == 0 else hidden * self.num_directions
+            for direction in range(self.num_directions):
+                suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
+                shapes = {"weight_ih": (gates, layer_input), "weight_hh": (gates, hidden)}
+                if config.bias:
+                    shapes |= {"bias_ih": (gates,), "bias_hh": (gates,)}
+                for stem, shape in shapes.items():
+                    self.register_parameter(stem + suffix, nn.Parameter(torch.empty(shape, **factory)))
+                    self._flat_weight_names.append(stem + suffix)
+        self.reset_parameters()
+
+    # -- layout -------------------------------------------------------------------------------
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    def reset_parameters(self) -> None:
+        """U(−1/√H, 1/√H) for every weight and bias, as torch.nn."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for weight in self.parameters():
+            nn.init.uniform_(weight, -bound, bound)
+
+    def _flat_weights(self) -> list[torch.Tensor]:
+        return [getattr(self, name) for name in self._flat_weight_names]
+
+    def layer_weights(self, layer: int, direction: int = 0) -> tuple:
+        """(w_ih, w_hh, b_ih, b_hh) of one layer and direction; biases None without bias."""
+        suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
+        return tuple(
+            getattr(self, stem + suffix, None) for stem in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        )
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        defaults = RecurrentConfig(1, 1)
+        for name, value in asdict(self.config).items():
+            if name in ("input_size", "hidden_size"):
+                continue
+            if not hasattr(defaults, name) or getattr(defaults, name) != value:
+                s += f", {name}={value!r}"
+        return s
+
+    # -- what subclasses provide ----------------------------------------------------------------
+    def _step(self, layer: int, direction: int):
+        """The per-step function for `recurrence.Direction` (reference backend)."""
+        raise NotImplementedError
+
+    def _native_op(self):
+        """The torch op torch.nn uses for this module, or None when it cannot run the config."""
+        raise NotImplementedError
+
+    def _native_refusal(self) -> str | None:
+        """Why the native op cannot run this module's configuration, or None when it can."""
+        return None
+
+    def _make_trace(self, gates: list[torch.Tensor]):
+        raise InputError(f"{type(self).__name__} has no gates to trace")
+
+    # -- forward ------------------------------------------------------------------------------
+    def _resolve_backend(self, *, return_gates: bool) -> str:
+        refusal = self._native_refusal()
+        if return_gates and refusal is None:
+            refusal = "the native op does not expose gate values (return_gates=True)"
+        if self.backend == "torch":
+            if refusal is not None:
+                raise InputError(
+                    f"backend='torch' cannot run this call: {refusal}; "
+                    "use backend='reference' or backend='auto'"
+                )
+            return "torch"
+        if self.backend == "reference":
+            return "reference"
+        return "torch" if refusal is None else "reference"
+
+    def _initial_state(self, hx, batch: SequenceBatch) -> tuple[torch.Tensor, ...]:
+        """hx as a tuple of (L·D, B, H) tensors, zeros when not given."""
+        weight = self.weight_ih_l0
+        shape = (self.num_layers * self.num_directions, batch.batch_size, self.hidden_size)
+        if hx is None:
+            zeros = torch.zeros(shape, dtype=weight.dtype, device=weight.device)
+            return (zeros,) * len(self.state_names)
+        parts = (hx,) if len(self.state_names) == 1 else hx
+        if not isinstance(parts, (tuple, list)) or len(parts) != len(self.state_names):
+            raise InputError(f"hx must be a tuple {self.state_names} for {type(self).__name__}")
+        expected = (shape[0], shape[2]) if batch.unbatched else shape
+        for name, part in zip(self.state_names, parts, strict=True):
+            check_state(part, name=name, expected_shape=expected, dtype=weight.dtype, device=weight.device)
+        return tuple(part.unsqueeze(1) if batch.unbatched else part for part in parts)
+
+    def forward(self, input, hx=None, *, lengths=None, return_gates: bool = False):
+        weight = self.weight_ih_l0
+        batch = sequence_batch(
+            input,
+            input_size=self.input_size,
+            batch_first=self.batch_first,
+            lengths=lengths,
+            dtype=weight.dtype,
+            device=weight.device,
+        )
+        state = self._initial_state(hx, batch)
+        if self._resolve_backend(return_gates=return_gates) == "torch":
+            output, finals = self._forward_native(batch, state)
+            trace = None
+        else:
+            output, finals, trace = self._forward_reference(batch, state, record=return_gates)
+        return self._format(batch, output, finals, trace, return_gates=return_gates)
+
+    def _forward_reference(self, batch: SequenceBatch, state, *, record: bool):
+        layers = []
+        for layer in range(self.num_layers):
+            directions = []
+            for direction in range(self.num_directions):
+                w_ih, _, b_ih, _ = self.layer_weights(layer, direction)
+                directions.append(Direction(w_ih, b_ih, self._step(layer, direction), direction == 1))
+            layers.append(directions)
+        initial = [tuple(s[i] for s in state) for i in range(state[0].shape[0])]
+        output, finals, gates = run_stack(
+            batch.data,
+            initial,
+            layers,
+            valid=batch.valid_mask(),
+            dropout=self.dropout,
+            training=self.training,
+            record=record,
+        )
+        finals = tuple(torch.stack(part) for part in zip(*finals))  # each (L·D, B, H)
+        trace = None
+        if record:
+            trace = self._make_trace([torch.stack(g) for g in zip(*gates)])  # (L·D, B, T, H)
+        return output, finals, trace
+
+    def _forward_native(self, batch: SequenceBatch, state):
+        op = self._native_op()
+        hx = state[0] if len(state) == 1 else state
+        args = (self._flat_weights(), self.bias, self.num_layers, self.dropout, self.training,
+                self.bidirectional)
+        if batch.lengths is None:
+            result = op(batch.data, hx, *args, False)  # time-major: batch_first=False
+            return result[0], tuple(result[1:])
+        packed = pack_padded_sequence(batch.data, batch.lengths, enforce_sorted=False)
+        order, unorder = packed.sorted_indices, packed.unsorted_indices
+        hx = tuple(s.index_select(1, order) for s in state)
+        result = op(packed.data, packed.batch_sizes, hx[0] if len(hx) == 1 else hx, *args)
+        output_packed = PackedSequence(result[0], packed.batch_sizes, order, unorder)
+        output, _ = pad_packed_sequence(output_packed, total_length=batch.steps)
+        return output, tuple(s.index_select(1, unorder) for s in result[1:])
+
+    def _format(self, batch: SequenceBatch, output, finals, trace, *, return_gates: bool):
+        if batch.packed is not None:
+            output = _repack_like(output, batch.lengths, batch.packed)
+        elif batch.unbatched:
+            output = output.squeeze(1)
+        elif batch.batch_first:
+            output = output.transpose(0, 1)
+        if batch.unbatched:
+            finals = tuple(s.squeeze(1) for s in finals)
+            if trace is not None:
+                trace = trace.map(lambda gate: gate.squeeze(1))
+        h_n = finals[0] if len(finals) == 1 else finals
+        return (output, h_n, trace) if return_gates else (output, h_n)
+
+    # -- interop and persistence ----------------------------------------------------------------
+    @classmethod
+    def _config_from_torch(cls, module: nn.RNNBase) -> dict:
+        if getattr(module, "proj_size", 0):
+            raise InputError("torch modules with proj_size > 0 have no grukit equivalent")
+        return {
+            "input_size": module.input_size,
+            "hidden_size": module.hidden_size,
+            "num_layers": module.num_layers,
+            "bias": module.bias,
+            "batch_first": module.batch_first,
+            "dropout": float(module.dropout),
+            "bidirectional": module.bidirectional,
+        }
+
+    def to_torch(self) -> nn.RNNBase:
+        """The equivalent torch.nn module, with these weights copied in."""
+        refusal = self._native_refusal()
+        if refusal is not None:
+            raise InputError(f"no torch.nn equivalent: {refusal}")
+        weight = self.weight_ih_l0
+        kwargs = self._torch_kwargs()
+        peer = self.torch_class(**kwargs, device=weight.device, dtype=weight.dtype)
+        peer.load_state_dict(self.state_dict())
+        return peer.train(self.training)
+
+    def _torch_kwargs(self) -> dict:
+        return {
+            "input_size": self.input_size,
+            "hidden_size": self.hidden_size,
+            "num_layers": self.num_layers,
+            "bias": self.bias,
+            "batch_first": self.batch_first,
+            "dropout": self.dropout,
+            "bidirectional": self.bidirectional,
+        }
+
+    def save(self, directory, *, overwrite: bool = False):
+        """Write `model.safetensors` and `config.json` into `directory`, atomically."""
+        from grukit.serialization import save
+
+        return save(self, directory, overwrite=overwrite)
+
+
+def _repack_like(output: torch.Tensor, lengths: torch.Tensor, like: PackedSequence) -> PackedSequence:
+    """Pack a time-major (T, B, ·) output with the batch order of the caller's PackedSequence."""
+    if like.sorted_indices is not None:
+        output = output.index_select(1, like.sorted_indices.to(output.device))
+        lengths = lengths.index_select(0, like.sorted_indices.cpu())
+    data = pack_padded_sequence(output, lengths, enforce_sorted=True).data
+    return PackedSequence(data, like.batch_sizes, like.sorted_indices, like.unsorted_indices)
+
+

@@ -1,0 +1,171 @@
+"""The GRU's relatives for comparison: the vanilla (Elman) RNN and the LSTM.
+
+Both follow the same forward contract as :class:`grukit.GRU` and hold torch.nn's parameters,
+so a comparison swaps one class name. The native backend is torch's own op; the reference
+backend runs `cells.rnn_step` / `cells.lstm_step` in the shared time loop (and, for the LSTM,
+records the gates).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import _VF, nn
+
+from grukit.base import Backend, RecurrentBase, RecurrentConfig
+from grukit.cells import lstm_step, rnn_step
+from grukit.trace import LSTMTrace
+from grukit.validation import InputError
+
+Nonlinearity = Literal["tanh", "relu"]
+
+
+@dataclass(frozen=True)
+class RNNConfig(RecurrentConfig):
+    nonlinearity: Nonlinearity = "tanh"  # φ in h' = φ(W_ih x + b_ih + W_hh h + b_hh)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.nonlinearity not in ("tanh", "relu"):
+            raise InputError(f"nonlinearity must be 'tanh' or 'relu', got {self.nonlinearity!r}")
+
+
+@dataclass(frozen=True)
+class LSTMConfig(RecurrentConfig):
+    pass
+
+
+class RNN(RecurrentBase):
+    r"""Elman RNN, a drop-in for :class:`torch.nn.RNN`:  h_t = φ(W_ih x_t + b_ih + W_hh h_{t−1} + b_hh).
+
+    Weights weight_ih_l{k} (H, I), weight_hh_l{k} (H, H), biases (H); shapes and contract as
+    :class:`grukit.GRU`. It has no gates, so ``return_gates=True`` is an error.
+    """
+
+    gate_count = 1
+    torch_class = nn.RNN
+    config_class = RNNConfig
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: Nonlinearity = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device=None,
+        dtype=None,
+        *,
+        backend: Backend = "auto",
+    ) -> None:
+        config = RNNConfig(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                           bidirectional, backend, nonlinearity)
+        super().__init__(config, device=device, dtype=dtype)
+        self.nonlinearity = nonlinearity
+
+    @classmethod
+    def from_config(cls, config: RNNConfig, *, device=None, dtype=None) -> RNN:
+        c = config
+        return cls(c.input_size, c.hidden_size, c.num_layers, c.nonlinearity, c.bias, c.batch_first,
+                   c.dropout, c.bidirectional, device, dtype, backend=c.backend)
+
+    @classmethod
+    def from_torch(cls, module: nn.RNN, *, backend: Backend = "auto") -> RNN:
+        if not isinstance(module, nn.RNN):
+            raise InputError(f"from_torch expects a torch.nn.RNN, got {type(module).__name__}")
+        weight = module.weight_ih_l0
+        rnn = cls(**cls._config_from_torch(module), nonlinearity=module.nonlinearity,
+                  device=weight.device, dtype=weight.dtype, backend=backend)
+        rnn.load_state_dict(module.state_dict())
+        return rnn.train(module.training)
+
+    def _torch_kwargs(self) -> dict:
+        return super()._torch_kwargs() | {"nonlinearity": self.nonlinearity}
+
+    def _native_op(self):
+        return _VF.rnn_tanh if self.nonlinearity == "tanh" else _VF.rnn_relu
+
+    def _step(self, layer: int, direction: int):
+        _, w_hh, _, b_hh = self.layer_weights(layer, direction)
+
+        def step(gi, state):
+            return (rnn_step(gi, state[0], w_hh, b_hh, nonlinearity=self.nonlinearity),), None
+
+        return step
+
+    def _resolve_backend(self, *, return_gates: bool) -> str:
+        if return_gates:
+            raise InputError("a vanilla RNN has no gates to trace (return_gates=True)")
+        return super()._resolve_backend(return_gates=False)
+
+
+class LSTM(RecurrentBase):
+    r"""Long short-term memory, a drop-in for :class:`torch.nn.LSTM` (without ``proj_size``).
+
+    .. math::
+        i, f, g, o = \sigma, \sigma, \tanh, \sigma \;(W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh}) \\
+        c_t = f \odot c_{t-1} + i \odot g, \qquad h_t = o \odot \tanh(c_t)
+
+    Weights weight_ih_l{k} (4H, I), weight_hh_l{k} (4H, H), biases (4H), rows i, f, g, o.
+    hx and h_n are pairs (h, c), each (L·D, B, H). ``return_gates=True`` gives an
+    :class:`~grukit.trace.LSTMTrace` (reference backend).
+    """
+
+    gate_count = 4
+    state_names = ("h0", "c0")
+    torch_class = nn.LSTM
+    config_class = LSTMConfig
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device=None,
+        dtype=None,
+        *,
+        backend: Backend = "auto",
+    ) -> None:
+        config = LSTMConfig(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                            bidirectional, backend)
+        super().__init__(config, device=device, dtype=dtype)
+
+    @classmethod
+    def from_config(cls, config: LSTMConfig, *, device=None, dtype=None) -> LSTM:
+        c = config
+        return cls(c.input_size, c.hidden_size, c.num_layers, c.bias, c.batch_first, c.dropout,
+                   c.bidirectional, device, dtype, backend=c.backend)
+
+    @classmethod
+    def from_torch(cls, module: nn.LSTM, *, backend: Backend = "auto") -> LSTM:
+        if not isinstance(module, nn.LSTM):
+            raise InputError(f"from_torch expects a torch.nn.LSTM, got {type(module).__name__}")
+        weight = module.weight_ih_l0
+        lstm = cls(**cls._config_from_torch(module), device=weight.device, dtype=weight.dtype,
+                   backend=backend)
+        lstm.load_state_dict(module.state_dict())
+        return lstm.train(module.training)
+
+    def _native_op(self):
+        return _VF.lstm
+
+    def _step(self, layer: int, direction: int):
+        _, w_hh, _, b_hh = self.layer_weights(layer, direction)
+
+        def step(gi, state):
+            h, c, gates = lstm_step(gi, state[0], state[1], w_hh, b_hh)
+            return (h, c), gates
+
+        return step
+
+    def _make_trace(self, gates: list[torch.Tensor]) -> LSTMTrace:
+        return LSTMTrace(*gates)

@@ -1,0 +1,266 @@
+"""The gated recurrent unit: `GRUCell` for one step, `GRU` for stacked, bidirectional sequences."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+from torch import _VF, nn
+
+from grukit.base import BACKENDS, Backend, RecurrentBase, RecurrentConfig
+from grukit.cells import RESET_VARIANTS, Reset, gru_step
+from grukit.trace import GRUTrace
+from grukit.validation import InputError, check_device, check_finite, check_float_dtype, check_state
+
+
+def _check_reset(reset) -> None:
+    if reset not in RESET_VARIANTS:
+        raise InputError(f"reset must be 'after' or 'before', got {reset!r}")
+
+
+@dataclass(frozen=True)
+class GRUConfig(RecurrentConfig):
+    """torch.nn.GRU's arguments plus where the reset gate acts."""
+
+    reset: Reset = "after"  # "after": r ⊙ (W_hn h + b_hn) as cuDNN/torch; "before": W_hn (r ⊙ h) as Cho et al.
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_reset(self.reset)
+
+
+class GRU(RecurrentBase):
+    r"""Multi-layer gated recurrent unit, a drop-in for :class:`torch.nn.GRU`.
+
+    For each layer, direction and step:
+
+    .. math::
+        r_t = \sigma(W_{ir} x_t + b_{ir} + W_{hr} h_{t-1} + b_{hr}) \\
+        z_t = \sigma(W_{iz} x_t + b_{iz} + W_{hz} h_{t-1} + b_{hz}) \\
+        n_t = \tanh(W_{in} x_t + b_{in} + r_t \odot (W_{hn} h_{t-1} + b_{hn}))
+              \quad\text{reset="after"} \\
+        n_t = \tanh(W_{in} x_t + b_{in} + W_{hn} (r_t \odot h_{t-1}) + b_{hn})
+              \quad\text{reset="before"} \\
+        h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}
+
+    The articles write the last line as h_t = (1 − u_t) ⊙ h_{t−1} + u_t ⊙ h̃_t with the update
+    gate u = 1 − z; gate traces report both. ``reset="after"`` is torch's and cuDNN's form (Keras
+    ``reset_after=True``); ``reset="before"`` is Cho et al. (2014) as the articles state it (Keras
+    ``reset_after=False``). Layers above the first read the concatenated directions (D·H).
+
+    Shapes: N batch, L sequence length, D = 2 if bidirectional else 1, H hidden_size.
+      input (L, N, I) or (N, L, I) with batch_first, (L, I) unbatched, or a PackedSequence;
+      hx (num_layers·D, N, H);  output (L, N, D·H);  h_n (num_layers·D, N, H).
+    Weights: weight_ih_l{k} (3H, I or D·H), weight_hh_l{k} (3H, H), bias_ih_l{k}, bias_hh_l{k} (3H),
+    rows ordered r, z, n, suffix ``_reverse`` for the backward direction; all U(−1/√H, 1/√H).
+
+    Beyond torch.nn.GRU: ``lengths=`` for padded batches, ``return_gates=True`` for a
+    :class:`~grukit.trace.GRUTrace`, ``step()`` for streaming, ``reset=`` and ``backend=``.
+    """
+
+    gate_count = 3
+    torch_class = nn.GRU
+    config_class = GRUConfig
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device=None,
+        dtype=None,
+        *,
+        reset: Reset = "after",
+        backend: Backend = "auto",
+    ) -> None:
+        config = GRUConfig(
+            input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+            backend, reset,
+        )
+        super().__init__(config, device=device, dtype=dtype)
+        self.reset = reset
+
+    @classmethod
+    def from_config(cls, config: GRUConfig, *, device=None, dtype=None) -> GRU:
+        c = config
+        return cls(c.input_size, c.hidden_size, c.num_layers, c.bias, c.batch_first, c.dropout,
+                   c.bidirectional, device, dtype, reset=c.reset, backend=c.backend)
+
+    @classmethod
+    def from_torch(cls, module: nn.GRU, *, backend: Backend = "auto") -> GRU:
+        """A grukit GRU (reset="after") computing exactly what `module` computes."""
+        if not isinstance(module, nn.GRU):
+            raise InputError(f"from_torch expects a torch.nn.GRU, got {type(module).__name__}")
+        weight = module.weight_ih_l0
+        gru = cls(**cls._config_from_torch(module), device=weight.device, dtype=weight.dtype,
+                  backend=backend)
+        gru.load_state_dict(module.state_dict())
+        return gru.train(module.training)
+
+    def _native_refusal(self) -> str | None:
+        if self.reset == "before":
+            return "torch.nn.GRU (cuDNN) implements only reset='after'"
+        return None
+
+    def _native_op(self):
+        return _VF.gru
+
+    def _step(self, layer: int, direction: int):
+        _, w_hh, _, b_hh = self.layer_weights(layer, direction)
+
+        def step(gi, state):
+            h, gates = gru_step(gi, state[0], w_hh, b_hh, reset=self.reset)
+            return (h,), gates
+
+        return step
+
+    def _make_trace(self, gates: list[torch.Tensor]) -> GRUTrace:
+        return GRUTrace(*gates)
+
+    def step(self, x_t: torch.Tensor, state: torch.Tensor | None = None):
+        """One streaming step through every layer: x_t (B, I) or (I,), state (L, B, H) or (L, H).
+
+        Returns (y_t, state') with y_t the top layer's new state (B, H). Unidirectional only:
+        a reverse direction needs the whole sequence.
+        """
+        if self.bidirectional:
+            raise InputError("step() streams forward in time; a bidirectional GRU needs the whole sequence")
+        weight = self.weight_ih_l0
+        x_t, state, unbatched = _cell_inputs(
+            x_t, state, input_size=self.input_size, hidden_size=self.hidden_size,
+            leading=(self.num_layers,), weight=weight,
+        )
+        native = self._resolve_backend(return_gates=False) == "torch"
+        states = []
+        for layer in range(self.num_layers):
+            if layer > 0 and self.dropout > 0 and self.training:
+                x_t = F.dropout(x_t, p=self.dropout, training=True)
+            w_ih, w_hh, b_ih, b_hh = self.layer_weights(layer)
+            if native:
+                h = _VF.gru_cell(x_t, state[layer], w_ih, w_hh, b_ih, b_hh)
+            else:
+                h, _ = gru_step(F.linear(x_t, w_ih, b_ih), state[layer], w_hh, b_hh, reset=self.reset)
+            states.append(h)
+            x_t = h
+        new_state = torch.stack(states)  # (L, B, H)
+        if unbatched:
+            return x_t.squeeze(0), new_state.squeeze(1)
+        return x_t, new_state
+
+
+class GRUCell(nn.Module):
+    r"""One GRU step, a drop-in for :class:`torch.nn.GRUCell`:  h' = (1 − z) ⊙ n + z ⊙ h.
+
+    The gates are those of :class:`GRU`. input (B, I) or (I,), hx (B, H) or (H,), zeros when
+    omitted → h' (B, H) or (H,). Weights: weight_ih (3H, I), weight_hh (3H, H), bias_ih,
+    bias_hh (3H), rows r, z, n, all U(−1/√H, 1/√H). ``gates(input, hx)`` returns the step's
+    (r, z, n) beside h'.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        device=None,
+        dtype=None,
+        *,
+        reset: Reset = "after",
+        backend: Backend = "auto",
+    ) -> None:
+        super().__init__()
+        for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InputError(f"{name} must be a positive integer, got {value!r}")
+        _check_reset(reset)
+        if backend not in BACKENDS:
+            raise InputError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if backend == "torch" and reset == "before":
+            raise InputError("backend='torch' cannot run reset='before': torch's GRU cell is reset-after")
+        self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
+        self.reset, self.backend = reset, backend
+        factory = {"device": device, "dtype": dtype}
+        self.weight_ih = nn.Parameter(torch.empty(3 * hidden_size, input_size, **factory))
+        self.weight_hh = nn.Parameter(torch.empty(3 * hidden_size, hidden_size, **factory))
+        if bias:
+            self.bias_ih = nn.Parameter(torch.empty(3 * hidden_size, **factory))
+            self.bias_hh = nn.Parameter(torch.empty(3 * hidden_size, **factory))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for weight in self.parameters():
+            nn.init.uniform_(weight, -bound, bound)
+
+    @property
+    def config(self) -> dict:
+        return {"input_size": self.input_size, "hidden_size": self.hidden_size, "bias": self.bias,
+                "reset": self.reset, "backend": self.backend}
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}, bias={self.bias}, reset={self.reset!r}"
+
+    def forward(self, input: torch.Tensor, hx: torch.Tensor | None = None) -> torch.Tensor:
+        x, h, unbatched = _cell_inputs(input, hx, input_size=self.input_size,
+                                       hidden_size=self.hidden_size, leading=(), weight=self.weight_ih)
+        if self.backend != "reference" and self.reset == "after":
+            h_new = _VF.gru_cell(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        else:
+            h_new, _ = gru_step(F.linear(x, self.weight_ih, self.bias_ih), h, self.weight_hh,
+                                self.bias_hh, reset=self.reset)
+        return h_new.squeeze(0) if unbatched else h_new
+
+    def gates(self, input: torch.Tensor, hx: torch.Tensor | None = None):
+        """(h', GRUGates(reset, keep, candidate)) for one step, always by the reference code."""
+        x, h, unbatched = _cell_inputs(input, hx, input_size=self.input_size,
+                                       hidden_size=self.hidden_size, leading=(), weight=self.weight_ih)
+        h_new, gates = gru_step(F.linear(x, self.weight_ih, self.bias_ih), h, self.weight_hh,
+                                self.bias_hh, reset=self.reset)
+        if unbatched:
+            return h_new.squeeze(0), type(gates)(*(g.squeeze(0) for g in gates))
+        return h_new, gates
+
+    def save(self, directory, *, overwrite: bool = False):
+        from grukit.serialization import save
+
+        return save(self, directory, overwrite=overwrite)
+
+
+def _cell_inputs(x, state, *, input_size: int, hidden_size: int, leading: tuple, weight):
+    """Validate one step's input and state; add the batch dimension to unbatched input.
+
+    x (B, I) or (I,); state leading + (B, H) or leading + (H,), or None for zeros.
+    """
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise InputError(f"input must be a floating-point torch.Tensor, got {getattr(x, 'dtype', type(x).__name__)}")
+    if x.dim() not in (1, 2) or x.shape[-1] != input_size:
+        raise InputError(
+            f"input must be (B, {input_size}) or unbatched ({input_size},), got shape {tuple(x.shape)}"
+        )
+    check_float_dtype(x, name="input", expected=weight.dtype)
+    check_device(x, name="input", expected=weight.device)
+    unbatched = x.dim() == 1
+    if unbatched:
+        x = x.unsqueeze(0)
+    check_finite(x, name="input", axes=("b", "feature"))
+    batch_size = x.shape[0]
+    if state is None:
+        state = torch.zeros(*leading, batch_size, hidden_size, dtype=weight.dtype, device=weight.device)
+    else:
+        expected = (*leading, hidden_size) if unbatched else (*leading, batch_size, hidden_size)
+        axes = ("layer",) * len(leading) + (("unit",) if unbatched else ("b", "unit"))
+        check_state(state, name="state" if leading else "hx", expected_shape=expected,
+                    dtype=weight.dtype, device=weight.device, axes=axes)
+        if unbatched:
+            state = state.unsqueeze(-2)
+    return x, state, unbatched

@@ -1,0 +1,117 @@
+"""Moving GRU weights between torch.nn/grukit and Keras, as plain array functions.
+
+torch.nn.GRU (and grukit) store per layer and direction
+    weight_ih (3H, I), weight_hh (3H, H), bias_ih (3H), bias_hh (3H), row blocks r, z, n.
+Keras 3 `layers.GRU` stores
+    kernel (I, 3H), recurrent_kernel (H, 3H), column blocks z, r, h (h = the candidate), and
+    bias (3H,) for reset_after=False, or (2, 3H) = [input bias; recurrent bias] for reset_after=True.
+Both use h' = z ⊙ h + (1 − z) ⊙ h̃ with the same z.
+
+reset_after=True ↔ grukit reset="after": the blocks map one to one.
+reset_after=False ↔ grukit reset="before": Keras has a single bias; the candidate's b_hn sits
+outside r ⊙ h in both, so b_in + b_hn (and b_ir + b_hr, b_iz + b_hz) is exact. Going back,
+the whole bias lands in bias_ih and bias_hh is zero.
+
+No Keras is needed: arrays in, NumPy arrays out.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from grukit.cells import RESET_VARIANTS
+from grukit.validation import InputError
+
+_TORCH_ORDER = ("r", "z", "n")
+_KERAS_ORDER = ("z", "r", "n")
+
+
+def _numpy(array) -> np.ndarray:
+    if hasattr(array, "detach"):
+        array = array.detach().cpu().numpy()
+    return np.asarray(array)
+
+
+def _reorder(blocks: np.ndarray, source: tuple, target: tuple, axis: int) -> np.ndarray:
+    parts = dict(zip(source, np.split(blocks, 3, axis=axis), strict=True))
+    return np.concatenate([parts[name] for name in target], axis=axis)
+
+
+def _check_reset(reset: str) -> None:
+    if reset not in RESET_VARIANTS:
+        raise InputError(f"reset must be 'after' or 'before', got {reset!r}")
+
+
+def torch_gru_to_keras(weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, reset: str = "after") -> list:
+    """[kernel, recurrent_kernel(, bias)] for Keras `GRU(reset_after=(reset == "after"))`."""
+    _check_reset(reset)
+    w_ih, w_hh = _numpy(weight_ih), _numpy(weight_hh)
+    if w_ih.ndim != 2 or w_ih.shape[0] % 3 or w_hh.shape != (w_ih.shape[0], w_ih.shape[0] // 3):
+        raise InputError(
+            f"expected weight_ih (3H, I) and weight_hh (3H, H), got {w_ih.shape} and {w_hh.shape}"
+        )
+    kernel = _reorder(w_ih, _TORCH_ORDER, _KERAS_ORDER, 0).T  # (I, 3H)
+    recurrent_kernel = _reorder(w_hh, _TORCH_ORDER, _KERAS_ORDER, 0).T  # (H, 3H)
+    if (bias_ih is None) != (bias_hh is None):
+        raise InputError("give both bias_ih and bias_hh, or neither")
+    if bias_ih is None:
+        return [np.ascontiguousarray(kernel), np.ascontiguousarray(recurrent_kernel)]
+    b_ih = _reorder(_numpy(bias_ih), _TORCH_ORDER, _KERAS_ORDER, 0)
+    b_hh = _reorder(_numpy(bias_hh), _TORCH_ORDER, _KERAS_ORDER, 0)
+    bias = np.stack([b_ih, b_hh]) if reset == "after" else b_ih + b_hh  # (2, 3H) or (3H,)
+    return [np.ascontiguousarray(kernel), np.ascontiguousarray(recurrent_kernel), bias]
+
+
+def keras_gru_to_torch(kernel, recurrent_kernel, bias=None, *, reset: str = "after") -> dict:
+    """{weight_ih, weight_hh(, bias_ih, bias_hh)} as NumPy arrays from Keras GRU weights."""
+    _check_reset(reset)
+    k, rk = _numpy(kernel), _numpy(recurrent_kernel)
+    if k.ndim != 2 or k.shape[1] % 3 or rk.shape != (k.shape[1] // 3, k.shape[1]):
+        raise InputError(
+            f"expected kernel (I, 3H) and recurrent_kernel (H, 3H), got {k.shape} and {rk.shape}"
+        )
+    out = {
+        "weight_ih": np.ascontiguousarray(_reorder(k.T, _KERAS_ORDER, _TORCH_ORDER, 0)),
+        "weight_hh": np.ascontiguousarray(_reorder(rk.T, _KERAS_ORDER, _TORCH_ORDER, 0)),
+    }
+    if bias is None:
+        return out
+    b = _numpy(bias)
+    three_h = k.shape[1]
+    if reset == "after":
+        if b.shape != (2, three_h):
+            raise InputError(f"reset_after=True bias must be (2, {three_h}), got {b.shape}")
+        b_ih, b_hh = b[0], b[1]
+    else:
+        if b.shape != (three_h,):
+            raise InputError(f"reset_after=False bias must be ({three_h},), got {b.shape}")
+        b_ih, b_hh = b, np.zeros_like(b)
+    out["bias_ih"] = _reorder(b_ih, _KERAS_ORDER, _TORCH_ORDER, 0)
+    out["bias_hh"] = _reorder(b_hh, _KERAS_ORDER, _TORCH_ORDER, 0)
+    return out
+
+
+def gru_to_keras(module, *, layer: int = 0, direction: int = 0) -> list:
+    """Keras weights of one layer and direction of a grukit GRU (its own reset variant)."""
+    w_ih, w_hh, b_ih, b_hh = module.layer_weights(layer, direction)
+    return torch_gru_to_keras(w_ih, w_hh, b_ih, b_hh, reset=module.reset)
+
+
+def load_keras_weights(module, weights, *, layer: int = 0, direction: int = 0) -> None:
+    """Copy Keras `GRU.get_weights()` into one layer and direction of a grukit GRU, in place."""
+    import torch
+
+    arrays = keras_gru_to_torch(*weights, reset=module.reset)
+    suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
+    params = dict(module.named_parameters())
+    if ("bias_ih" in arrays) != module.bias:
+        raise InputError(f"the Keras weights {'have' if 'bias_ih' in arrays else 'lack'} a bias, "
+                         f"the module has bias={module.bias}")
+    with torch.no_grad():
+        for stem, array in arrays.items():
+            param = params.get(stem + suffix)
+            if param is None:
+                raise InputError(f"the module has no parameter {stem + suffix}")
+            if tuple(param.shape) != array.shape:
+                raise InputError(f"{stem + suffix} is {tuple(param.shape)}, Keras gives {array.shape}")
+            param.copy_(torch.as_tensor(array, dtype=param.dtype))

@@ -1,0 +1,105 @@
+"""Saving and loading models: safetensors weights beside a JSON config, never a pickle.
+
+A saved model is a directory:
+    config.json        {"format": "grukit-model", "grukit_version": …, "class": "GRU", "config": {…}}
+    model.safetensors  the state_dict, tensors by their torch.nn names
+
+The directory is written under a temporary name beside the target and renamed into place,
+so a reader never sees half a model, and an existing directory is replaced only with
+``overwrite=True`` (the old one is moved aside first and removed once the new one is in place).
+Loading reads JSON and safetensors only: nothing in the files is executed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from grukit.validation import InputError
+
+FORMAT = "grukit-model"
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+def _registry() -> dict:
+    from grukit.baselines import LSTM, RNN
+    from grukit.gru import GRU, GRUCell
+
+    return {cls.__name__: cls for cls in (GRU, GRUCell, RNN, LSTM)}
+
+
+def save(module: torch.nn.Module, directory, *, overwrite: bool = False) -> Path:
+    """Write `module` to `directory` atomically; returns the directory's path."""
+    from grukit import __version__
+
+    name = type(module).__name__
+    if name not in _registry():
+        raise InputError(f"cannot save a {name}: grukit saves {sorted(_registry())}")
+    target = Path(directory)
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
+    config = module.config
+    header = {
+        "format": FORMAT,
+        "grukit_version": __version__,
+        "class": name,
+        "config": asdict(config) if is_dataclass(config) else dict(config),
+    }
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        tensors = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
+        save_file(tensors, str(staging / WEIGHTS_FILE), metadata={"format": FORMAT})
+        (staging / CONFIG_FILE).write_text(json.dumps(header, indent=2) + "\n")
+        for path in staging.iterdir():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+        if target.exists():
+            backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+            os.replace(target, backup / "previous")
+            os.replace(staging, target)
+            shutil.rmtree(backup)
+        else:
+            os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def load(directory, *, device=None, dtype=None) -> torch.nn.Module:
+    """Rebuild a module saved by `save`. Reads JSON and safetensors only."""
+    source = Path(directory)
+    config_path, weights_path = source / CONFIG_FILE, source / WEIGHTS_FILE
+    for path in (config_path, weights_path):
+        if not path.is_file():
+            raise InputError(f"{source} is not a saved grukit model: {path.name} is missing")
+    try:
+        header = json.loads(config_path.read_text())
+    except json.JSONDecodeError as error:
+        raise InputError(f"{config_path} is not valid JSON: {error}") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise InputError(f"{config_path} is not a grukit model config (format != {FORMAT!r})")
+    registry = _registry()
+    cls = registry.get(header.get("class"))
+    if cls is None:
+        raise InputError(f"{config_path} names class {header.get('class')!r}, not one of {sorted(registry)}")
+    state = load_file(str(weights_path))
+    if dtype is None:
+        dtypes = {t.dtype for t in state.values()}
+        dtype = dtypes.pop() if len(dtypes) == 1 else None
+    config = header["config"]
+    if cls.__name__ == "GRUCell":
+        module = cls(**config, device=device, dtype=dtype)
+    else:
+        module = cls.from_config(cls.config_class(**config), device=device, dtype=dtype)
+    module.load_state_dict(state)
+    return module
