@@ -21,6 +21,7 @@ demo: $(STAMP)
 	$(VENV)/bin/grukit demo
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 
 test-all: $(STAMP)

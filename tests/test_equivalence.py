@@ -4,10 +4,10 @@ import itertools
 
 import pytest
 import torch
-from helpers import assert_close, flat, run_peer
 from torch.nn.utils.rnn import pack_padded_sequence
 
 import grukit
+from helpers import assert_close, flat, run_peer
 
 T, B, I, H = 5, 3, 4, 5
 LENGTHS = torch.tensor([5, 2, 4])

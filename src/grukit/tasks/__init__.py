@@ -1,0 +1,1 @@
+"""The literature's benchmarks and the articles' applications: dataset builders, metrics, baselines."""

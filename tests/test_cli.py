@@ -1,0 +1,53 @@
+"""The command line: instant help, version, a short demo run, and one-line errors."""
+
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from grukit.cli import app
+
+runner = CliRunner()
+
+
+def test_help_does_not_import_torch():
+    code = "import sys; from grukit.cli import app; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0 and "demo" in result.output and "version" in result.output
+
+
+def test_version():
+    result = runner.invoke(app, ["version"])
+    assert result.exit_code == 0 and result.output.startswith("grukit 0.1.0")
+
+
+def test_short_demo_prints_the_comparison():
+    result = runner.invoke(app, ["demo", "--train-steps", "5", "--steps", "12", "--hidden-size", "8"])
+    assert result.exit_code == 0, result.output
+    for text in ("constant 1.0", "GRU", "vanilla RNN", "test MSE", "update gate"):
+        assert text in result.output
+
+
+def test_user_error_is_one_line_and_non_zero():
+    result = subprocess.run(
+        [sys.executable, "-c", "from grukit.cli import main; main()", "demo", "--steps", "1"],
+        capture_output=True, text=True,
+    )
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr and "--steps" in result.stderr
+
+
+@pytest.mark.slow
+def test_full_demo_gru_solves_adding_and_rnn_does_not():
+    import io
+
+    from rich.console import Console
+
+    from grukit.demo import DemoConfig, run
+
+    results = run(DemoConfig(), Console(file=io.StringIO()))
+    assert results["GRU"]["test_mse"] < 0.01
+    assert results["vanilla RNN"]["test_mse"] > 0.1
+    assert results["update_gate"]["latching_units"] > 0

@@ -1,0 +1,83 @@
+"""save → load is bit-identical, atomic, refuses to clobber, and never unpickles."""
+
+import json
+
+import pytest
+import torch
+
+import grukit
+
+MODELS = [
+    lambda: grukit.GRU(3, 5, 2, bidirectional=True, batch_first=True, reset="before"),
+    lambda: grukit.GRU(3, 5, dtype=torch.float64, bias=False),
+    lambda: grukit.GRUCell(3, 5, reset="before"),
+    lambda: grukit.LSTM(3, 5, 2),
+    lambda: grukit.RNN(3, 5, nonlinearity="relu"),
+]
+
+
+@pytest.mark.parametrize("make", MODELS)
+def test_round_trip_is_bit_identical(tmp_path, make):
+    model = make()
+    model.save(tmp_path / "model")
+    loaded = grukit.load(tmp_path / "model")
+    assert type(loaded) is type(model)
+    assert loaded.config == model.config
+    for (name, a), (name_b, b) in zip(model.state_dict().items(), loaded.state_dict().items(), strict=True):
+        assert name == name_b and a.dtype == b.dtype and torch.equal(a, b)
+    x = torch.randn(4, 3, dtype=model.weight_ih_l0.dtype if hasattr(model, "weight_ih_l0") else torch.float32)
+    first = model(x)[0] if not isinstance(model, grukit.GRUCell) else model(x)
+    second = loaded(x)[0] if not isinstance(loaded, grukit.GRUCell) else loaded(x)
+    assert torch.equal(first, second)
+
+
+def test_config_records_version_and_class(tmp_path):
+    grukit.GRU(2, 3).save(tmp_path / "m")
+    header = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert header["grukit_version"] == grukit.__version__
+    assert header["class"] == "GRU" and header["config"]["reset"] == "after"
+
+
+def test_existing_directory_is_not_overwritten(tmp_path):
+    target = tmp_path / "m"
+    target.mkdir()
+    (target / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError):
+        grukit.GRU(2, 3).save(target)
+    assert (target / "notes.txt").read_text() == "mine"
+    grukit.GRU(2, 3).save(target, overwrite=True)
+    assert not (target / "notes.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no staging left behind
+
+
+def test_failed_save_leaves_nothing(tmp_path, monkeypatch):
+    import grukit.serialization as serialization
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(serialization, "save_file", broken)
+    with pytest.raises(OSError, match="disk full"):
+        grukit.GRU(2, 3).save(tmp_path / "m")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_load_rejects_what_is_not_a_grukit_model(tmp_path):
+    with pytest.raises(grukit.InputError, match="config.json is missing"):
+        grukit.load(tmp_path)
+    grukit.GRU(2, 3).save(tmp_path / "m")
+    header = json.loads((tmp_path / "m" / "config.json").read_text())
+    header["class"] = "os.system"
+    (tmp_path / "m" / "config.json").write_text(json.dumps(header))
+    with pytest.raises(grukit.InputError, match="os.system"):
+        grukit.load(tmp_path / "m")
+
+
+def test_load_never_unpickles(tmp_path, monkeypatch):
+    import pickle
+
+    grukit.GRU(2, 3).save(tmp_path / "m")
+    monkeypatch.setattr(pickle, "loads", lambda *a, **k: pytest.fail("unpickled"))
+    monkeypatch.setattr(pickle, "load", lambda *a, **k: pytest.fail("unpickled"))
+    monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("torch.load"))
+    grukit.load(tmp_path / "m")
