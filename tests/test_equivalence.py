@@ -7,7 +7,7 @@ import torch
 from torch.nn.utils.rnn import pack_padded_sequence
 
 import grukit
-from helpers import assert_close, flat, run_peer
+from helpers import TOLERANCE, assert_close, flat, run_peer
 
 T, B, I, H = 5, 3, 4, 5
 LENGTHS = torch.tensor([5, 2, 4])
@@ -21,7 +21,7 @@ MATRIX = list(
         ["none", "lengths", "packed"],  # how sequence lengths are given
         [False, True],  # hx given
         [torch.float32, torch.float64],
-        ["reference", "torch"],
+        ["reference", "torch", "fused"],
     )
 )
 
@@ -83,7 +83,41 @@ def test_gru_reset_after_equals_torch(case):
     compare(grukit.GRU, torch.nn.GRU, case)
 
 
-BASELINE_MATRIX = [c for c in MATRIX if c[0] in (1, 2) and c[5] == c[3]]
+@pytest.mark.parametrize("case", [c for c in MATRIX if c[7] == "fused"], ids=ids)
+def test_gru_reset_before_fused_equals_reference(case):
+    """The fused kernel against the readable specification, for the variant torch lacks."""
+    layers, bi, bf, bias, mode, with_hx, dtype, _ = case
+    ref = grukit.GRU(I, H, layers, bias=bias, batch_first=bf, bidirectional=bi, dtype=dtype, reset="before",
+                     backend="reference")
+    fused = grukit.GRU(I, H, layers, bias=bias, batch_first=bf, bidirectional=bi, dtype=dtype, reset="before",
+                       backend="fused")
+    fused.load_state_dict(ref.state_dict())
+    x = torch.randn((B, T, I) if bf else (T, B, I), dtype=dtype)
+    hx = torch.randn(layers * (2 if bi else 1), B, H, dtype=dtype) if with_hx else None
+    results = []
+    for module in (ref, fused):
+        xi = x.clone().requires_grad_()
+        hi = None if hx is None else hx.clone().requires_grad_()
+        if mode == "packed":
+            out, h_n, trace = module(pack_padded_sequence(xi, LENGTHS, batch_first=bf, enforce_sorted=False), hi,
+                                     return_gates=True)
+        else:
+            out, h_n, trace = module(xi, hi, lengths=LENGTHS if mode == "lengths" else None, return_gates=True)
+        g = torch.randn(flat(out).shape, dtype=dtype, generator=torch.Generator().manual_seed(3))
+        ((flat(out) * g).sum() + (h_n**2).sum()).backward()
+        grads = [xi.grad] + ([hi.grad] if hi is not None else []) + [p.grad for p in module.parameters()]
+        results.append((out, h_n, trace, grads))
+    (out_r, h_r, tr_r, g_r), (out_f, h_f, tr_f, g_f) = results
+    assert_close(out_f, out_r, dtype, "output")
+    assert_close(h_f, h_r, dtype, "h_n")
+    for name in ("reset", "keep", "candidate"):
+        torch.testing.assert_close(getattr(tr_f, name), getattr(tr_r, name), equal_nan=True,
+                                   atol=TOLERANCE[dtype], rtol=TOLERANCE[dtype])
+    for a, b in zip(g_f, g_r, strict=True):
+        assert_close(a, b, dtype, "gradient")
+
+
+BASELINE_MATRIX = [c for c in MATRIX if c[0] in (1, 2) and c[5] == c[3] and c[7] != "fused"]
 
 
 @pytest.mark.parametrize("case", BASELINE_MATRIX, ids=ids)

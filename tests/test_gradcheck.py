@@ -6,11 +6,12 @@ import torch
 import grukit
 
 
+@pytest.mark.parametrize("backend", ["reference", "fused"])
 @pytest.mark.parametrize("reset", ["after", "before"])
 @pytest.mark.parametrize("bidirectional", [False, True])
-def test_gradcheck_gru_with_lengths(reset, bidirectional):
+def test_gradcheck_gru_with_lengths(reset, bidirectional, backend):
     gru = grukit.GRU(3, 4, num_layers=2, bidirectional=bidirectional, reset=reset,
-                     backend="reference", dtype=torch.float64)
+                     backend=backend, dtype=torch.float64)
     x = torch.randn(5, 3, 3, dtype=torch.float64, requires_grad=True)
     hx = torch.randn(2 * gru.num_directions, 3, 4, dtype=torch.float64, requires_grad=True)
     lengths = torch.tensor([5, 2, 3])

@@ -19,7 +19,7 @@ def cases(draw):
         "num_layers": draw(st.integers(1, 3)),
         "bidirectional": draw(st.booleans()),
         "reset": draw(st.sampled_from(["after", "before"])),
-        "backend": draw(st.sampled_from(["reference", "torch"])),
+        "backend": draw(st.sampled_from(["reference", "torch", "fused"])),
         "seed": draw(st.integers(0, 2**16)),
         "with_hx": draw(st.booleans()),
     }
@@ -51,11 +51,12 @@ def test_packed_batch_equals_each_sequence_alone(case):
 
 
 @given(st.integers(1, 3), st.integers(1, 6), st.booleans(), st.integers(0, 2**16))
-def test_reference_and_torch_backends_agree(layers, steps, bidirectional, seed):
+def test_reference_torch_and_fused_backends_agree(layers, steps, bidirectional, seed):
     torch.manual_seed(seed)
     ref = grukit.GRU(3, 4, layers, bidirectional=bidirectional, backend="reference", dtype=torch.float64)
-    native = grukit.GRU(3, 4, layers, bidirectional=bidirectional, backend="torch", dtype=torch.float64)
-    native.load_state_dict(ref.state_dict())
     x = torch.randn(steps, 2, 3, dtype=torch.float64)
-    for a, b in zip(ref(x), native(x), strict=True):
-        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    for backend in ("torch", "fused"):
+        other = grukit.GRU(3, 4, layers, bidirectional=bidirectional, backend=backend, dtype=torch.float64)
+        other.load_state_dict(ref.state_dict())
+        for a, b in zip(ref(x), other(x), strict=True):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-12)

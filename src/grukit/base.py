@@ -29,8 +29,8 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 from grukit.recurrence import Direction, run_stack
 from grukit.validation import InputError, SequenceBatch, check_state, sequence_batch
 
-Backend = Literal["auto", "reference", "torch"]
-BACKENDS = ("auto", "reference", "torch")
+Backend = Literal["auto", "reference", "torch", "fused"]
+BACKENDS = ("auto", "reference", "torch", "fused")
 
 
 @dataclass(frozen=True)
@@ -148,6 +148,14 @@ class RecurrentBase(nn.Module):
         """Why the native op cannot run this module's configuration, or None when it can."""
         return None
 
+    def _fused_refusal(self) -> str | None:
+        """Why grukit's fused CPU kernel cannot run this module, or None when it can."""
+        return f"the fused kernel implements the GRU only, not {type(self).__name__}"
+
+    def _prefer_fused(self, *, return_gates: bool) -> bool:
+        """For backend="auto": whether the fused kernel is the faster choice here."""
+        return False
+
     def _make_trace(self, gates: list[torch.Tensor]):
         raise InputError(f"{type(self).__name__} has no gates to trace")
 
@@ -156,15 +164,18 @@ class RecurrentBase(nn.Module):
         refusal = self._native_refusal()
         if return_gates and refusal is None:
             refusal = "the native op does not expose gate values (return_gates=True)"
-        if self.backend == "torch":
+        if self.backend in ("torch", "fused"):
+            refusal = refusal if self.backend == "torch" else self._fused_refusal()
             if refusal is not None:
                 raise InputError(
-                    f"backend='torch' cannot run this call: {refusal}; "
+                    f"backend={self.backend!r} cannot run this call: {refusal}; "
                     "use backend='reference' or backend='auto'"
                 )
-            return "torch"
+            return self.backend
         if self.backend == "reference":
             return "reference"
+        if self._fused_refusal() is None and (refusal is not None or self._prefer_fused(return_gates=return_gates)):
+            return "fused"
         return "torch" if refusal is None else "reference"
 
     def _initial_state(self, hx, batch: SequenceBatch) -> tuple[torch.Tensor, ...]:
@@ -193,9 +204,12 @@ class RecurrentBase(nn.Module):
             device=weight.device,
         )
         state = self._initial_state(hx, batch)
-        if self._resolve_backend(return_gates=return_gates) == "torch":
+        backend = self._resolve_backend(return_gates=return_gates)
+        if backend == "torch":
             output, finals = self._forward_native(batch, state)
             trace = None
+        elif backend == "fused":
+            output, finals, trace = self._forward_fused(batch, state, record=return_gates)
         else:
             output, finals, trace = self._forward_reference(batch, state, record=return_gates)
         return self._format(batch, output, finals, trace, return_gates=return_gates)

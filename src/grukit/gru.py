@@ -15,6 +15,9 @@ from grukit.trace import GRUTrace
 from grukit.validation import InputError, check_device, check_finite, check_float_dtype, check_state
 
 
+FUSED_MAX_HIDDEN = 256  # backend="auto" uses the fused kernel up to this hidden size on the CPU
+
+
 def _check_reset(reset) -> None:
     if reset not in RESET_VARIANTS:
         raise InputError(f"reset must be 'after' or 'before', got {reset!r}")
@@ -110,6 +113,42 @@ class GRU(RecurrentBase):
 
     def _native_op(self):
         return _VF.gru
+
+    def _fused_refusal(self) -> str | None:
+        if self.weight_ih_l0.device.type != "cpu":
+            return f"the fused kernel runs on the CPU, the module is on {self.weight_ih_l0.device}"
+        from grukit.fused import unavailable_reason
+
+        return unavailable_reason()
+
+    def _prefer_fused(self, *, return_gates: bool) -> bool:
+        # measured crossover on a 2-core CPU (benchmarks/bench_kernels.py): the compiled loop wins
+        # while the per-step recurrent product is small; torch's MKL matmul wins beyond.
+        return self.hidden_size <= FUSED_MAX_HIDDEN
+
+    def _forward_fused(self, batch, state, *, record: bool):
+        from grukit.fused import fused_scan
+
+        steps, size = batch.steps, batch.batch_size
+        lengths = batch.lengths if batch.lengths is not None else torch.full((size,), steps, dtype=torch.int64)
+        x, finals, gates = batch.data, [], []
+        for layer in range(self.num_layers):
+            if layer > 0 and self.dropout > 0 and self.training:
+                x = F.dropout(x, p=self.dropout, training=True)
+            outputs = []
+            for direction in range(self.num_directions):
+                w_ih, w_hh, b_ih, b_hh = self.layer_weights(layer, direction)
+                gi = F.linear(x, w_ih, b_ih)  # (T, B, 3H), every step in one product
+                h0 = state[0][layer * self.num_directions + direction]
+                out, h_n, (r, z, n) = fused_scan(gi, h0, w_hh, b_hh, lengths, reverse=direction == 1,
+                                                 reset=self.reset)
+                outputs.append(out)
+                finals.append(h_n)
+                if record:
+                    gates.append([g.transpose(0, 1) for g in (r, z, n)])  # each (B, T, H)
+            x = torch.cat(outputs, dim=-1) if len(outputs) > 1 else outputs[0]
+        trace = GRUTrace(*(torch.stack(g) for g in zip(*gates))) if record else None
+        return x, (torch.stack(finals),), trace
 
     def _step(self, layer: int, direction: int):
         _, w_hh, _, b_hh = self.layer_weights(layer, direction)
