@@ -51,3 +51,15 @@ def test_full_demo_gru_solves_adding_and_rnn_does_not():
     assert results["GRU"]["test_mse"] < 0.01
     assert results["vanilla RNN"]["test_mse"] > 0.1
     assert results["update_gate"]["latching_units"] > 0
+
+
+@pytest.mark.slow
+def test_quick_benchmark_runs(tmp_path):
+    import json
+
+    out = tmp_path / "bench.json"
+    result = runner.invoke(app, ["bench", "--quick", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(out.read_text())
+    assert {r["backend"] for r in rows} == {"torch.nn.GRU", "torch", "fused", "fused+trace"}
+    assert all(r["seconds"] > 0 for r in rows)

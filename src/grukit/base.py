@@ -152,15 +152,15 @@ class RecurrentBase(nn.Module):
         """Why grukit's fused CPU kernel cannot run this module, or None when it can."""
         return f"the fused kernel implements the GRU only, not {type(self).__name__}"
 
-    def _prefer_fused(self, *, return_gates: bool) -> bool:
-        """For backend="auto": whether the fused kernel is the faster choice here."""
+    def _prefer_fused(self, *, batch_size: int) -> bool:
+        """For backend="auto": whether the fused kernel is the faster choice for this call."""
         return False
 
     def _make_trace(self, gates: list[torch.Tensor]):
         raise InputError(f"{type(self).__name__} has no gates to trace")
 
     # -- forward ------------------------------------------------------------------------------
-    def _resolve_backend(self, *, return_gates: bool) -> str:
+    def _resolve_backend(self, *, return_gates: bool, batch_size: int = 1) -> str:
         refusal = self._native_refusal()
         if return_gates and refusal is None:
             refusal = "the native op does not expose gate values (return_gates=True)"
@@ -174,7 +174,7 @@ class RecurrentBase(nn.Module):
             return self.backend
         if self.backend == "reference":
             return "reference"
-        if self._fused_refusal() is None and (refusal is not None or self._prefer_fused(return_gates=return_gates)):
+        if self._fused_refusal() is None and (refusal is not None or self._prefer_fused(batch_size=batch_size)):
             return "fused"
         return "torch" if refusal is None else "reference"
 
@@ -204,7 +204,7 @@ class RecurrentBase(nn.Module):
             device=weight.device,
         )
         state = self._initial_state(hx, batch)
-        backend = self._resolve_backend(return_gates=return_gates)
+        backend = self._resolve_backend(return_gates=return_gates, batch_size=batch.batch_size)
         if backend == "torch":
             output, finals = self._forward_native(batch, state)
             trace = None

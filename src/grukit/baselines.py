@@ -98,10 +98,10 @@ class RNN(RecurrentBase):
 
         return step
 
-    def _resolve_backend(self, *, return_gates: bool) -> str:
+    def _resolve_backend(self, *, return_gates: bool, batch_size: int = 1) -> str:
         if return_gates:
             raise InputError("a vanilla RNN has no gates to trace (return_gates=True)")
-        return super()._resolve_backend(return_gates=False)
+        return super()._resolve_backend(return_gates=False, batch_size=batch_size)
 
 
 class LSTM(RecurrentBase):

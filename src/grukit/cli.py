@@ -38,6 +38,48 @@ def demo(
     run(DemoConfig(steps=steps, hidden_size=hidden_size, train_steps=train_steps, seed=seed))
 
 
+@app.command()
+def bench(
+    quick: bool = typer.Option(False, help="Two small cases, 3 repeats: a smoke run (seconds)."),
+    targets: bool = typer.Option(False, help="Only the four target cases of the kernel issue."),
+    repeats: int = typer.Option(5, min=1, help="Interleaved repeats; medians are reported."),
+    threads: int = typer.Option(2, min=1, help="torch threads (the CI machine has 2 cores)."),
+    json_path: str = typer.Option(None, "--json", help="Also write the raw figures to this JSON file."),
+) -> None:
+    """Time grukit's GRU backends against torch.nn.GRU: per call, per step, GFLOP/s, ratios."""
+    import json
+
+    import torch
+    from rich.console import Console
+    from rich.table import Table
+
+    from grukit import bench as benchmark
+    from grukit.atomic import write_text_atomic
+
+    torch.set_num_threads(threads)
+    grid = benchmark.QUICK_GRID if quick else benchmark.TARGETS if targets else benchmark.FULL_GRID
+    console = Console()
+    with console.status("measuring") as status:
+        done = [0]
+
+        def tick():
+            done[0] += 1
+            status.update(f"measured {done[0]} of {2 * len(grid)} cases")
+
+        rows = benchmark.run(grid, repeats=3 if quick else repeats, progress=tick)
+    table = Table(title=f"GRU forward / forward+backward, float32, {threads} threads, medians of "
+                        f"{3 if quick else repeats} interleaved repeats")
+    for column in ("B", "T", "I", "H", "mode", "backend", "ms/call", "µs/step", "GFLOP/s", "% peak", "vs torch"):
+        table.add_column(column, justify="right")
+    for r in rows:
+        table.add_row(str(r.batch), str(r.steps), str(r.input_size), str(r.hidden), r.mode, r.backend,
+                      f"{r.seconds * 1e3:.2f}", f"{r.us_per_step:.1f}", f"{r.gflops:.2f}",
+                      f"{100 * r.peak_fraction:.1f}", f"{r.ratio_vs_torch:.3f}")
+    console.print(table)
+    if json_path:
+        write_text_atomic(json_path, json.dumps(benchmark.as_dicts(rows), indent=2))
+
+
 def main() -> None:
     """Console entry point: user errors end in one readable line and a non-zero exit."""
     try:

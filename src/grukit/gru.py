@@ -14,8 +14,10 @@ from grukit.cells import RESET_VARIANTS, Reset, gru_step
 from grukit.trace import GRUTrace
 from grukit.validation import InputError, check_device, check_finite, check_float_dtype, check_state
 
-
-FUSED_MAX_HIDDEN = 256  # backend="auto" uses the fused kernel up to this hidden size on the CPU
+# backend="auto" on the CPU uses the fused kernel (reset="after", no trace) while B·H is at most:
+FUSED_MAX_UNITS_TRAIN = 2048  # forward + backward: fused 0.25–0.4× torch at B·H = 512–1024, 0.58× at 2048
+FUSED_MAX_UNITS_INFERENCE = 512  # forward only: 0.14× at B·H = 32, 0.77× at 512, 2× slower at 2048
+FUSED_MAX_HIDDEN = 256  # and H at most this (1.1× slower in training at B = 1, H = 512)
 
 
 def _check_reset(reset) -> None:
@@ -121,10 +123,13 @@ class GRU(RecurrentBase):
 
         return unavailable_reason()
 
-    def _prefer_fused(self, *, return_gates: bool) -> bool:
-        # measured crossover on a 2-core CPU (benchmarks/bench_kernels.py): the compiled loop wins
-        # while the per-step recurrent product is small; torch's MKL matmul wins beyond.
-        return self.hidden_size <= FUSED_MAX_HIDDEN
+    def _prefer_fused(self, *, batch_size: int) -> bool:
+        # Measured crossover on the 2-core CPU (`grukit bench`): the compiled loop wins while one
+        # step's work is small (per-step dispatch dominates torch); past it torch's vectorised
+        # gate arithmetic and MKL win. Training gains more, since torch's CPU backward is autograd.
+        training = torch.is_grad_enabled() and self.weight_hh_l0.requires_grad
+        limit = FUSED_MAX_UNITS_TRAIN if training else FUSED_MAX_UNITS_INFERENCE
+        return self.hidden_size <= FUSED_MAX_HIDDEN and batch_size * self.hidden_size <= limit
 
     def _forward_fused(self, batch, state, *, record: bool):
         from grukit.fused import fused_scan
@@ -175,7 +180,7 @@ class GRU(RecurrentBase):
             x_t, state, input_size=self.input_size, hidden_size=self.hidden_size,
             leading=(self.num_layers,), weight=weight,
         )
-        native = self._resolve_backend(return_gates=False) == "torch"
+        native = self.reset == "after" and self.backend != "reference"  # torch's fused cell op
         states = []
         for layer in range(self.num_layers):
             if layer > 0 and self.dropout > 0 and self.training:
