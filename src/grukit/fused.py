@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 try:
-    from numba import njit
+    from numba import njit, types
+    from numba.extending import overload
 
     _IMPORT_ERROR: str | None = None
 except Exception as error:  # noqa: BLE001 - any broken numba install means: no fused kernel
@@ -31,17 +32,71 @@ except Exception as error:  # noqa: BLE001 - any broken numba install means: no 
     def njit(*args, **kwargs):
         return lambda fn: fn
 
+    def overload(*args, **kwargs):
+        return lambda fn: fn
+
+# float32 activations: a [13/6] minimax rational approximation of tanh on [−7.905, 7.905] (the
+# coefficients Eigen uses for its float tanh), max abs error 3.4e-7 against float64 tanh, i.e. a few
+# float32 ulps — 4× faster than libm's tanhf per element here. float64 keeps the exact libm
+# functions, so float64 results stay within 1e-10 of torch.
+_CLAMP = np.float32(7.90531110763549805)
+_HALF = np.float32(0.5)
+_A1, _A3, _A5, _A7, _A9, _A11, _A13 = (np.float32(v) for v in (
+    4.89352455891786e-03, 6.37261928875436e-04, 1.48572235717979e-05, 5.12229709037114e-08,
+    -8.60467152213735e-11, 2.00018790482477e-13, -2.76076847742355e-16))
+_B0, _B2, _B4, _B6 = (np.float32(v) for v in (
+    4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654e-04, 1.19825839466702e-06))
+
+
+def _tanh(x):
+    """tanh for the compiled kernels (float32: rational approximation; float64: libm)."""
+    return np.tanh(x)
+
+
+def _sigmoid(x):
+    """σ(x) = 1/(1 + e^(−x)) for the compiled kernels (float32: ½ tanh(x/2) + ½)."""
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _is_float32(x) -> bool:
+    return isinstance(x, types.Float) and x.bitwidth == 32
+
+
+@overload(_tanh)
+def _tanh_typed(x):
+    if not _is_float32(x):
+        return lambda x: np.tanh(x)
+
+    def tanh32(x):
+        x = _CLAMP if x > _CLAMP else x
+        x = -_CLAMP if x < -_CLAMP else x
+        x2 = x * x
+        p = x2 * _A13 + _A11
+        p = x2 * p + _A9
+        p = x2 * p + _A7
+        p = x2 * p + _A5
+        p = x2 * p + _A3
+        p = x2 * p + _A1
+        q = x2 * _B6 + _B4
+        q = x2 * q + _B2
+        q = x2 * q + _B0
+        return x * p / q
+
+    return tanh32
+
+
+@overload(_sigmoid)
+def _sigmoid_typed(x):
+    if not _is_float32(x):
+        return lambda x: 1.0 / (1.0 + np.exp(-x))
+    return lambda x: _HALF * _tanh(_HALF * x) + _HALF
+
 
 def unavailable_reason() -> str | None:
     """Why the fused kernel cannot run in this environment, or None when it can."""
     if _IMPORT_ERROR is not None:
         warnings.warn(f"grukit's fused kernel is unavailable: {_IMPORT_ERROR}", RuntimeWarning, stacklevel=4)
     return _IMPORT_ERROR
-
-
-@njit(cache=True, nogil=True)
-def _sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
 
 
 @njit(cache=True, nogil=True)
@@ -79,9 +134,9 @@ def _forward(gi, h0, w_t, w_rz_t, w_n_t, b_hh, lengths, reverse, reset_after, ou
                 if reset_after:
                     gn = gh[b, 2 * hidden + j] + b_hh[2 * hidden + j]  # W_hn h + b_hn
                     ghn_all[t, b, j] = gn
-                    n = np.tanh(gi[t, b, 2 * hidden + j] + r_all[t, b, j] * gn)
+                    n = _tanh(gi[t, b, 2 * hidden + j] + r_all[t, b, j] * gn)
                 else:
-                    n = np.tanh(gi[t, b, 2 * hidden + j] + ghn[b, j] + b_hh[2 * hidden + j])
+                    n = _tanh(gi[t, b, 2 * hidden + j] + ghn[b, j] + b_hh[2 * hidden + j])
                 n_all[t, b, j] = n
                 z = z_all[t, b, j]
                 h[b, j] = n + z * (h[b, j] - n)  # (1 − z) n + z h
