@@ -61,5 +61,5 @@ def test_quick_benchmark_runs(tmp_path):
     result = runner.invoke(app, ["bench", "--quick", "--json", str(out)])
     assert result.exit_code == 0, result.output
     rows = json.loads(out.read_text())
-    assert {r["backend"] for r in rows} == {"torch.nn.GRU", "torch", "fused", "fused+trace"}
+    assert {r["backend"] for r in rows} == {"torch.nn.GRU", "auto", "torch", "fused", "fused+trace"}
     assert all(r["seconds"] > 0 for r in rows)

@@ -142,3 +142,13 @@ def test_cell_and_step_validate_too():
         grukit.GRU(3, 4, bidirectional=True).step(torch.randn(2, 3))
     with pytest.raises(InputError, match=r"state has shape \(1, 2, 4\), expected \(2, 2, 4\)"):
         grukit.GRU(3, 4, 2).step(torch.randn(2, 3), torch.zeros(1, 2, 4))
+
+
+def test_cell_refuses_the_sequence_kernel():
+    with pytest.raises(InputError, match="fused kernel runs whole sequences"):
+        grukit.GRUCell(3, 4, backend="fused")
+
+
+def test_fused_refuses_other_modules():
+    with pytest.raises(InputError, match="GRU only"):
+        grukit.LSTM(3, 4, backend="fused")(torch.randn(5, 2, 3))

@@ -57,7 +57,7 @@ def _call(model, x, train: bool):
 
 
 def measure(batch: int, steps: int, input_size: int, hidden: int, *, train: bool, repeats: int,
-            backends=("torch", "fused", "fused+trace")) -> dict[str, float]:
+            backends=("auto", "torch", "fused", "fused+trace")) -> dict[str, float]:
     """Median seconds per call for torch.nn.GRU and each grukit backend, interleaved."""
     from grukit.gru import GRU
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import _VF, nn
 
-from grukit.base import BACKENDS, Backend, RecurrentBase, RecurrentConfig
+from grukit.base import Backend, RecurrentBase, RecurrentConfig
 from grukit.cells import RESET_VARIANTS, Reset, gru_step
 from grukit.trace import GRUTrace
 from grukit.validation import InputError, check_device, check_finite, check_float_dtype, check_state
@@ -18,6 +18,7 @@ from grukit.validation import InputError, check_device, check_finite, check_floa
 FUSED_MAX_UNITS_TRAIN = 2048  # forward + backward: fused 0.25–0.4× torch at B·H = 512–1024, 0.58× at 2048
 FUSED_MAX_UNITS_INFERENCE = 512  # forward only: 0.14× at B·H = 32, 0.77× at 512, 2× slower at 2048
 FUSED_MAX_HIDDEN = 256  # and H at most this (1.1× slower in training at B = 1, H = 512)
+CELL_BACKENDS = ("auto", "reference", "torch")
 
 
 def _check_reset(reset) -> None:
@@ -171,7 +172,8 @@ class GRU(RecurrentBase):
         """One streaming step through every layer: x_t (B, I) or (I,), state (L, B, H) or (L, H).
 
         Returns (y_t, state') with y_t the top layer's new state (B, H). Unidirectional only:
-        a reverse direction needs the whole sequence.
+        a reverse direction needs the whole sequence. One step runs torch's GRU cell op for
+        reset="after" (any backend but "reference") and the reference cell otherwise.
         """
         if self.bidirectional:
             raise InputError("step() streams forward in time; a bidirectional GRU needs the whole sequence")
@@ -223,8 +225,9 @@ class GRUCell(nn.Module):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputError(f"{name} must be a positive integer, got {value!r}")
         _check_reset(reset)
-        if backend not in BACKENDS:
-            raise InputError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if backend not in CELL_BACKENDS:
+            raise InputError(f"a GRUCell's backend must be one of {CELL_BACKENDS}, got {backend!r} "
+                             "(the fused kernel runs whole sequences: use GRU)")
         if backend == "torch" and reset == "before":
             raise InputError("backend='torch' cannot run reset='before': torch's GRU cell is reset-after")
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias

@@ -1,0 +1,37 @@
+"""Which kernel backend="auto" picks, and what happens when the fused kernel is unavailable."""
+
+import pytest
+import torch
+
+import grukit
+import grukit.fused
+
+
+def pick(gru, *, batch=1, gates=False):
+    return gru._resolve_backend(return_gates=gates, batch_size=batch)
+
+
+def test_auto_follows_the_measured_crossover():
+    small = grukit.GRU(8, 32)
+    assert pick(small) == "fused"
+    with torch.no_grad():
+        assert pick(grukit.GRU(16, 64), batch=32) == "torch"  # inference past B·H = 512
+    assert pick(grukit.GRU(16, 64), batch=32) == "fused"  # training up to B·H = 2048
+    assert pick(grukit.GRU(256, 512), batch=256) == "torch"
+    assert pick(grukit.GRU(256, 512), batch=256, gates=True) == "fused"  # torch has no traces
+    assert pick(grukit.GRU(256, 512, reset="before"), batch=256) == "fused"  # nor reset="before"
+    assert pick(grukit.LSTM(8, 32)) == "torch"
+
+
+def test_unavailable_fused_kernel_falls_back_with_a_warning(monkeypatch):
+    monkeypatch.setattr(grukit.fused, "_IMPORT_ERROR", "numba could not be imported (test)")
+    gru = grukit.GRU(3, 4, reset="before", dtype=torch.float64)
+    with pytest.warns(RuntimeWarning, match="fused kernel is unavailable"):
+        out, _ = gru(torch.randn(5, 2, 3, dtype=torch.float64))
+    reference = grukit.GRU(3, 4, reset="before", backend="reference", dtype=torch.float64)
+    reference.load_state_dict(gru.state_dict())
+    x = torch.randn(5, 2, 3, dtype=torch.float64)
+    with pytest.warns(RuntimeWarning):
+        torch.testing.assert_close(gru(x)[0], reference(x)[0], rtol=0, atol=0)
+    with pytest.raises(grukit.InputError, match="numba could not be imported"), pytest.warns(RuntimeWarning):
+        grukit.GRU(3, 4, backend="fused")(torch.randn(5, 2, 3))
