@@ -270,6 +270,25 @@ class RecurrentBase(nn.Module):
 
     # -- interop and persistence ----------------------------------------------------------------
     @classmethod
+    def from_config(cls, config: RecurrentConfig, *, device=None, dtype=None):
+        """Build from a config (the constructor's arguments, as `module.config` holds them)."""
+        return cls(**asdict(config), device=device, dtype=dtype)
+
+    @classmethod
+    def from_torch(cls, module: nn.RNNBase, *, backend: Backend = "auto"):
+        """The grukit module computing exactly what the torch.nn `module` computes (weights copied)."""
+        if type(module) is not cls.torch_class:
+            raise InputError(
+                f"{cls.__name__}.from_torch expects a torch.nn.{cls.torch_class.__name__}, "
+                f"got {type(module).__name__}"
+            )
+        weight = module.weight_ih_l0
+        converted = cls(**cls._config_from_torch(module), device=weight.device, dtype=weight.dtype,
+                        backend=backend)
+        converted.load_state_dict(module.state_dict())
+        return converted.train(module.training)
+
+    @classmethod
     def _config_from_torch(cls, module: nn.RNNBase) -> dict:
         if getattr(module, "proj_size", 0):
             raise InputError("torch modules with proj_size > 0 have no grukit equivalent")

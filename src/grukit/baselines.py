@@ -69,20 +69,8 @@ class RNN(RecurrentBase):
         self.nonlinearity = nonlinearity
 
     @classmethod
-    def from_config(cls, config: RNNConfig, *, device=None, dtype=None) -> RNN:
-        c = config
-        return cls(c.input_size, c.hidden_size, c.num_layers, c.nonlinearity, c.bias, c.batch_first,
-                   c.dropout, c.bidirectional, device, dtype, backend=c.backend)
-
-    @classmethod
-    def from_torch(cls, module: nn.RNN, *, backend: Backend = "auto") -> RNN:
-        if not isinstance(module, nn.RNN):
-            raise InputError(f"from_torch expects a torch.nn.RNN, got {type(module).__name__}")
-        weight = module.weight_ih_l0
-        rnn = cls(**cls._config_from_torch(module), nonlinearity=module.nonlinearity,
-                  device=weight.device, dtype=weight.dtype, backend=backend)
-        rnn.load_state_dict(module.state_dict())
-        return rnn.train(module.training)
+    def _config_from_torch(cls, module: nn.RNN) -> dict:
+        return super()._config_from_torch(module) | {"nonlinearity": module.nonlinearity}
 
     def _torch_kwargs(self) -> dict:
         return super()._torch_kwargs() | {"nonlinearity": self.nonlinearity}
@@ -138,22 +126,6 @@ class LSTM(RecurrentBase):
         config = LSTMConfig(input_size, hidden_size, num_layers, bias, batch_first, dropout,
                             bidirectional, backend)
         super().__init__(config, device=device, dtype=dtype)
-
-    @classmethod
-    def from_config(cls, config: LSTMConfig, *, device=None, dtype=None) -> LSTM:
-        c = config
-        return cls(c.input_size, c.hidden_size, c.num_layers, c.bias, c.batch_first, c.dropout,
-                   c.bidirectional, device, dtype, backend=c.backend)
-
-    @classmethod
-    def from_torch(cls, module: nn.LSTM, *, backend: Backend = "auto") -> LSTM:
-        if not isinstance(module, nn.LSTM):
-            raise InputError(f"from_torch expects a torch.nn.LSTM, got {type(module).__name__}")
-        weight = module.weight_ih_l0
-        lstm = cls(**cls._config_from_torch(module), device=weight.device, dtype=weight.dtype,
-                   backend=backend)
-        lstm.load_state_dict(module.state_dict())
-        return lstm.train(module.training)
 
     def _native_op(self):
         return _VF.lstm

@@ -92,23 +92,6 @@ class GRU(RecurrentBase):
         super().__init__(config, device=device, dtype=dtype)
         self.reset = reset
 
-    @classmethod
-    def from_config(cls, config: GRUConfig, *, device=None, dtype=None) -> GRU:
-        c = config
-        return cls(c.input_size, c.hidden_size, c.num_layers, c.bias, c.batch_first, c.dropout,
-                   c.bidirectional, device, dtype, reset=c.reset, backend=c.backend)
-
-    @classmethod
-    def from_torch(cls, module: nn.GRU, *, backend: Backend = "auto") -> GRU:
-        """A grukit GRU (reset="after") computing exactly what `module` computes."""
-        if not isinstance(module, nn.GRU):
-            raise InputError(f"from_torch expects a torch.nn.GRU, got {type(module).__name__}")
-        weight = module.weight_ih_l0
-        gru = cls(**cls._config_from_torch(module), device=weight.device, dtype=weight.dtype,
-                  backend=backend)
-        gru.load_state_dict(module.state_dict())
-        return gru.train(module.training)
-
     def _native_refusal(self) -> str | None:
         if self.reset == "before":
             return "torch.nn.GRU (cuDNN) implements only reset='after'"
