@@ -99,7 +99,7 @@ def unavailable_reason() -> str | None:
     return _IMPORT_ERROR
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _forward(gi, h0, w_t, w_rz_t, w_n_t, b_hh, lengths, reverse, reset_after, out, prev, r_all, z_all, n_all, ghn_all):
     """gi (T, B, 3H); h0 (B, H); w_t = W_hhᵀ (H, 3H); w_rz_t (H, 2H), w_n_t (H, H) its blocks;
     b_hh (3H,); lengths (B,). Writes out, prev (state before each step), r, z, n, ghn: (T, B, H)."""
@@ -144,7 +144,7 @@ def _forward(gi, h0, w_t, w_rz_t, w_n_t, b_hh, lengths, reverse, reset_after, ou
     return h
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _backward(d_out, d_hn, prev, r_all, z_all, n_all, ghn_all, w, w_rz, w_n, lengths, reverse, reset_after,
               d_gi, d_gh):
     """BPTT of `_forward`. w = W_hh (3H, H); w_rz (2H, H), w_n (H, H) its blocks.

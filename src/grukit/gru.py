@@ -136,7 +136,8 @@ class GRU(RecurrentBase):
                 if record:
                     gates.append([g.transpose(0, 1) for g in (r, z, n)])  # each (B, T, H)
             x = torch.cat(outputs, dim=-1) if len(outputs) > 1 else outputs[0]
-        trace = GRUTrace(*(torch.stack(g) for g in zip(*gates))) if record else None
+        # (L·D, B, T, H); with one layer and direction a view of the kernel's arrays, no copy
+        trace = GRUTrace(*(_stack(g) for g in zip(*gates))) if record else None
         return x, (torch.stack(finals),), trace
 
     def _step(self, layer: int, direction: int):
@@ -263,6 +264,10 @@ class GRUCell(nn.Module):
         from grukit.serialization import save
 
         return save(self, directory, overwrite=overwrite)
+
+
+def _stack(tensors) -> torch.Tensor:
+    return tensors[0].unsqueeze(0) if len(tensors) == 1 else torch.stack(tensors)
 
 
 def _cell_inputs(x, state, *, input_size: int, hidden_size: int, leading: tuple, weight):
