@@ -15,7 +15,8 @@ def test_auto_follows_the_measured_crossover():
     small = grukit.GRU(8, 32)
     assert pick(small) == "fused"
     with torch.no_grad():
-        assert pick(grukit.GRU(16, 64), batch=32) == "torch"  # inference past B·H = 512
+        assert pick(grukit.GRU(16, 64), batch=32) == "fused"  # inference up to B·H = 2048
+        assert pick(grukit.GRU(64, 128), batch=32) == "torch"  # and beyond it torch
     assert pick(grukit.GRU(16, 64), batch=32) == "fused"  # training up to B·H = 2048
     assert pick(grukit.GRU(256, 512), batch=256) == "torch"
     assert pick(grukit.GRU(256, 512), batch=256, gates=True) == "fused"  # torch has no traces

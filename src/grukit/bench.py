@@ -1,7 +1,8 @@
 """`grukit bench`: time grukit's GRU backends against torch.nn.GRU in one process.
 
-Every figure is a median over interleaved repeats (backend A, B, C, A, B, C, …), so drift in the
-machine's state hits all peers alike. Ratios are grukit time / torch.nn.GRU time, same run.
+Every figure is a median over interleaved repeats (A, B, C, then B, C, A, then C, A, B, …), so
+drift in the machine's state, and the threads torch leaves spinning after each of its calls, hit
+all peers alike. Ratios are grukit time / torch.nn.GRU time, same run.
 GFLOP/s counts the GRU's matmul work (2 flops per multiply-add): forward 2·T·B·3H·(I + H);
 forward+backward three times that. The machine's matmul peak is measured here, by torch, on a
 square float32 product, so "fraction of peak" is relative to what this machine really does.
@@ -74,8 +75,13 @@ def measure(batch: int, steps: int, input_size: int, hidden: int, *, train: bool
     for model in models.values():  # warm-up: compilation, allocator
         _call(model, x, train)
     times: dict[str, list[float]] = {name: [] for name in models}
-    for _ in range(repeats):
-        for name, model in models.items():
+    names = list(models)
+    for repeat in range(repeats):
+        # rotate the order each repeat: whoever runs right after torch meets its OpenMP threads
+        # still spinning, so no model may always hold the same place
+        shift = repeat % len(names)
+        for name in names[shift:] + names[:shift]:
+            model = models[name]
             start = time.perf_counter()
             _call(model, x, train)
             times[name].append(time.perf_counter() - start)

@@ -15,9 +15,9 @@ from grukit.trace import GRUTrace
 from grukit.validation import InputError, check_device, check_finite, check_float_dtype, check_state
 
 # backend="auto" on the CPU uses the fused kernel (reset="after", no trace) while B·H is at most:
-FUSED_MAX_UNITS_TRAIN = 2048  # forward + backward: fused 0.25–0.4× torch at B·H = 512–1024, 0.58× at 2048
-FUSED_MAX_UNITS_INFERENCE = 512  # forward only: 0.14× at B·H = 32, 0.77× at 512, 2× slower at 2048
-FUSED_MAX_HIDDEN = 256  # and H at most this (1.1× slower in training at B = 1, H = 512)
+FUSED_MAX_UNITS_TRAIN = 2048  # forward + backward: fused 0.02× torch at B·H = 32, ≈ 0.33× at 2048, 1.05× at 4096
+FUSED_MAX_UNITS_INFERENCE = 2048  # forward only: 0.08× at B·H = 32, ≈ 0.95× at 2048, slower at 4096
+FUSED_MAX_HIDDEN = 256  # and H at most this (slower in training at B = 1, H = 512)
 CELL_BACKENDS = ("auto", "reference", "torch")
 
 
