@@ -36,3 +36,22 @@ def test_unavailable_fused_kernel_falls_back_with_a_warning(monkeypatch):
         torch.testing.assert_close(gru(x)[0], reference(x)[0], rtol=0, atol=0)
     with pytest.raises(grukit.InputError, match="numba could not be imported"), pytest.warns(RuntimeWarning):
         grukit.GRU(3, 4, backend="fused")(torch.randn(5, 2, 3))
+
+
+def test_compiled_kernels_are_cached_on_disk():
+    from pathlib import Path
+
+    gru = grukit.GRU(3, 4, backend="fused")
+    out, _ = gru(torch.randn(4, 2, 3))
+    out.sum().backward()
+    for kernel in (grukit.fused._forward, grukit.fused._backward):
+        cache_dir = Path(kernel._cache._cache_path)
+        assert any(cache_dir.glob(f"*{kernel.__name__}*.nbi")), f"no on-disk cache for {kernel.__name__}"
+
+
+def test_import_does_not_load_numba():
+    import subprocess
+    import sys
+
+    code = "import sys, grukit; grukit.GRU; assert 'numba' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
