@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import _VF, nn
 
 from grukit.base import Backend, RecurrentBase, RecurrentConfig
-from grukit.cells import RESET_VARIANTS, Reset, gru_step
+from grukit.cells import Reset, check_reset, gru_step
 from grukit.trace import GRUTrace
 from grukit.validation import InputError, check_device, check_finite, check_float_dtype, check_state
 
@@ -21,11 +21,6 @@ FUSED_MAX_HIDDEN = 256  # and H at most this (slower in training at B = 1, H = 5
 CELL_BACKENDS = ("auto", "reference", "torch")
 
 
-def _check_reset(reset) -> None:
-    if reset not in RESET_VARIANTS:
-        raise InputError(f"reset must be 'after' or 'before', got {reset!r}")
-
-
 @dataclass(frozen=True)
 class GRUConfig(RecurrentConfig):
     """torch.nn.GRU's arguments plus where the reset gate acts."""
@@ -34,7 +29,7 @@ class GRUConfig(RecurrentConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check_reset(self.reset)
+        check_reset(self.reset)
 
 
 class GRU(RecurrentBase):
@@ -208,7 +203,7 @@ class GRUCell(nn.Module):
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputError(f"{name} must be a positive integer, got {value!r}")
-        _check_reset(reset)
+        check_reset(reset)
         if backend not in CELL_BACKENDS:
             raise InputError(f"a GRUCell's backend must be one of {CELL_BACKENDS}, got {backend!r} "
                              "(the fused kernel runs whole sequences: use GRU)")
