@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from grukit.recurrence import Direction, run_stack
+from grukit.recurrence import Direction, ScanDirection, run_stack, scan, stack_layers
 from grukit.validation import InputError, SequenceBatch, check_state, sequence_batch
 
 Backend = Literal["auto", "reference", "torch", "fused"]
@@ -68,6 +68,7 @@ class RecurrentBase(nn.Module):
     gate_count: ClassVar[int]  # G: rows of W_ih per unit (GRU 3, RNN 1, LSTM 4)
     state_names: ClassVar[tuple[str, ...]] = ("hx",)  # ("h0", "c0") for the LSTM
     torch_class: ClassVar[type[nn.RNNBase]]
+    trace_class: ClassVar[type | None] = None  # GRUTrace, LSTMTrace; None: no gates to trace
 
     def __init__(self, config: RecurrentConfig, *, device=None, dtype=None) -> None:
         super().__init__()
@@ -156,27 +157,32 @@ class RecurrentBase(nn.Module):
         """For backend="auto": whether the fused kernel is the faster choice for this call."""
         return False
 
-    def _make_trace(self, gates: list[torch.Tensor]):
-        raise InputError(f"{type(self).__name__} has no gates to trace")
-
     # -- forward ------------------------------------------------------------------------------
     def _resolve_backend(self, *, return_gates: bool, batch_size: int = 1) -> str:
-        refusal = self._native_refusal()
-        if return_gates and refusal is None:
-            refusal = "the native op does not expose gate values (return_gates=True)"
-        if self.backend in ("torch", "fused"):
-            refusal = refusal if self.backend == "torch" else self._fused_refusal()
-            if refusal is not None:
-                raise InputError(
-                    f"backend={self.backend!r} cannot run this call: {refusal}; "
-                    "use backend='reference' or backend='auto'"
-                )
-            return self.backend
+        if return_gates and self.trace_class is None:
+            raise InputError(f"{type(self).__name__} has no gates to trace (return_gates=True)")
         if self.backend == "reference":
             return "reference"
-        if self._fused_refusal() is None and (refusal is not None or self._prefer_fused(batch_size=batch_size)):
+        native_refusal = self._native_refusal()
+        if return_gates and native_refusal is None:
+            native_refusal = "the native op does not expose gate values (return_gates=True)"
+        if self.backend == "torch":
+            return self._refuse_if("torch", native_refusal)
+        fused_refusal = self._fused_refusal()
+        if self.backend == "fused":
+            return self._refuse_if("fused", fused_refusal)
+        if fused_refusal is None and (native_refusal is not None or self._prefer_fused(batch_size=batch_size)):
             return "fused"
-        return "torch" if refusal is None else "reference"
+        return "torch" if native_refusal is None else "reference"
+
+    @staticmethod
+    def _refuse_if(backend: str, refusal: str | None) -> str:
+        """A backend asked for by name runs, or raises saying why it cannot: it never falls back."""
+        if refusal is not None:
+            raise InputError(
+                f"backend={backend!r} cannot run this call: {refusal}; use backend='reference' or backend='auto'"
+            )
+        return backend
 
     def _initial_state(self, hx, batch: SequenceBatch) -> tuple[torch.Tensor, ...]:
         """hx as a tuple of (L·D, B, H) tensors, zeros when not given."""
@@ -215,27 +221,29 @@ class RecurrentBase(nn.Module):
         return self._format(batch, output, finals, trace, return_gates=return_gates)
 
     def _forward_reference(self, batch: SequenceBatch, state, *, record: bool):
-        layers = []
-        for layer in range(self.num_layers):
-            directions = []
-            for direction in range(self.num_directions):
-                w_ih, _, b_ih, _ = self.layer_weights(layer, direction)
-                directions.append(Direction(w_ih, b_ih, self._step(layer, direction), direction == 1))
-            layers.append(directions)
+        valid = batch.valid_mask()
+
+        def scan_direction(layer, direction, x, initial):
+            w_ih, _, b_ih, _ = self.layer_weights(layer, direction)
+            step = Direction(w_ih, b_ih, self._step(layer, direction), reverse=direction == 1)
+            return scan(step, x, initial, valid=valid, record=record)
+
+        return self._run_stack(scan_direction, batch, state, record=record)
+
+    def _forward_fused(self, batch: SequenceBatch, state, *, record: bool):
+        raise NotImplementedError  # only modules whose _fused_refusal() can be None implement it
+
+    def _run_stack(self, scan_direction: ScanDirection, batch: SequenceBatch, state, *, record: bool):
+        """Run `scan_direction` over layers × directions; finals (L·D, B, H) and the trace."""
         initial = [tuple(s[i] for s in state) for i in range(state[0].shape[0])]
         output, finals, gates = run_stack(
-            batch.data,
-            initial,
-            layers,
-            valid=batch.valid_mask(),
-            dropout=self.dropout,
-            training=self.training,
-            record=record,
+            batch.data, initial, scan_direction, num_layers=self.num_layers,
+            num_directions=self.num_directions, dropout=self.dropout, training=self.training,
         )
         finals = tuple(torch.stack(part) for part in zip(*finals))  # each (L·D, B, H)
         trace = None
-        if record:
-            trace = self._make_trace([torch.stack(g) for g in zip(*gates)])  # (L·D, B, T, H)
+        if record:  # each gate (L·D, B, T, H); with one layer and direction a view, no copy
+            trace = self.trace_class(*(stack_layers(g) for g in zip(*gates)))
         return output, finals, trace
 
     def _forward_native(self, batch: SequenceBatch, state):

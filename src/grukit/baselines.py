@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-import torch
 from torch import _VF, nn
 
 from grukit.base import Backend, RecurrentBase, RecurrentConfig
@@ -86,11 +85,6 @@ class RNN(RecurrentBase):
 
         return step
 
-    def _resolve_backend(self, *, return_gates: bool, batch_size: int = 1) -> str:
-        if return_gates:
-            raise InputError("a vanilla RNN has no gates to trace (return_gates=True)")
-        return super()._resolve_backend(return_gates=False, batch_size=batch_size)
-
 
 class LSTM(RecurrentBase):
     r"""Long short-term memory, a drop-in for :class:`torch.nn.LSTM` (without ``proj_size``).
@@ -108,6 +102,7 @@ class LSTM(RecurrentBase):
     state_names = ("h0", "c0")
     torch_class = nn.LSTM
     config_class = LSTMConfig
+    trace_class = LSTMTrace
 
     def __init__(
         self,
@@ -138,6 +133,3 @@ class LSTM(RecurrentBase):
             return (h, c), gates
 
         return step
-
-    def _make_trace(self, gates: list[torch.Tensor]) -> LSTMTrace:
-        return LSTMTrace(*gates)

@@ -64,6 +64,7 @@ class GRU(RecurrentBase):
     gate_count = 3
     torch_class = nn.GRU
     config_class = GRUConfig
+    trace_class = GRUTrace
 
     def __init__(
         self,
@@ -115,25 +116,15 @@ class GRU(RecurrentBase):
 
         steps, size = batch.steps, batch.batch_size
         lengths = batch.lengths if batch.lengths is not None else torch.full((size,), steps, dtype=torch.int64)
-        x, finals, gates = batch.data, [], []
-        for layer in range(self.num_layers):
-            if layer > 0 and self.dropout > 0 and self.training:
-                x = F.dropout(x, p=self.dropout, training=True)
-            outputs = []
-            for direction in range(self.num_directions):
-                w_ih, w_hh, b_ih, b_hh = self.layer_weights(layer, direction)
-                gi = F.linear(x, w_ih, b_ih)  # (T, B, 3H), every step in one product
-                h0 = state[0][layer * self.num_directions + direction]
-                out, h_n, (r, z, n) = fused_scan(gi, h0, w_hh, b_hh, lengths, reverse=direction == 1,
-                                                 reset=self.reset)
-                outputs.append(out)
-                finals.append(h_n)
-                if record:
-                    gates.append([g.transpose(0, 1) for g in (r, z, n)])  # each (B, T, H)
-            x = torch.cat(outputs, dim=-1) if len(outputs) > 1 else outputs[0]
-        # (L·D, B, T, H); with one layer and direction a view of the kernel's arrays, no copy
-        trace = GRUTrace(*(_stack(g) for g in zip(*gates))) if record else None
-        return x, (torch.stack(finals),), trace
+
+        def scan_direction(layer, direction, x, initial):
+            w_ih, w_hh, b_ih, b_hh = self.layer_weights(layer, direction)
+            gi = F.linear(x, w_ih, b_ih)  # (T, B, 3H), every step in one product
+            out, h_n, gates = fused_scan(gi, initial[0], w_hh, b_hh, lengths, reverse=direction == 1,
+                                         reset=self.reset)
+            return out, (h_n,), [g.transpose(0, 1) for g in gates] if record else None  # (B, T, H)
+
+        return self._run_stack(scan_direction, batch, state, record=record)
 
     def _step(self, layer: int, direction: int):
         _, w_hh, _, b_hh = self.layer_weights(layer, direction)
@@ -143,9 +134,6 @@ class GRU(RecurrentBase):
             return (h,), gates
 
         return step
-
-    def _make_trace(self, gates: list[torch.Tensor]) -> GRUTrace:
-        return GRUTrace(*gates)
 
     def step(self, x_t: torch.Tensor, state: torch.Tensor | None = None):
         """One streaming step through every layer: x_t (B, I) or (I,), state (L, B, H) or (L, H).
@@ -259,10 +247,6 @@ class GRUCell(nn.Module):
         from grukit.serialization import save
 
         return save(self, directory, overwrite=overwrite)
-
-
-def _stack(tensors) -> torch.Tensor:
-    return tensors[0].unsqueeze(0) if len(tensors) == 1 else torch.stack(tensors)
 
 
 def _cell_inputs(x, state, *, input_size: int, hidden_size: int, leading: tuple, weight):

@@ -69,36 +69,43 @@ def scan(
     return output, state, per_gate
 
 
+ScanDirection = Callable[[int, int, torch.Tensor, State], tuple[torch.Tensor, State, list | None]]
+
+
 def run_stack(
     x: torch.Tensor,
     initial: Sequence[State],
-    layers: Sequence[Sequence[Direction]],
+    scan_direction: ScanDirection,
     *,
-    valid: torch.Tensor | None,
+    num_layers: int,
+    num_directions: int,
     dropout: float,
     training: bool,
-    record: bool,
-) -> tuple[torch.Tensor, list[State], list[list[torch.Tensor]] | None]:
+) -> tuple[torch.Tensor, list[State], list[list[torch.Tensor] | None]]:
     """Drive a stack: each layer reads the concatenated outputs of the one below.
 
-    x (T, B, I); initial: one state per layer × direction (layer-major); layers[k][d].
-    Returns output (T, B, D·H), final states (layer-major) and, when `record`,
-    per layer × direction a list of (B, T, H) gate tensors. Dropout with probability
+    x (T, B, I); initial: one state per layer × direction (layer-major).
+    scan_direction(layer, direction, x, state) runs one direction over the whole sequence and
+    returns its output (T, B, H), final state and gates (a list of (B, T, H) tensors, or None);
+    any kernel fits here (`scan` for the reference, the fused kernel, …).
+    Returns output (T, B, D·H), final states and gates, both layer-major. Dropout with probability
     `dropout` is applied to every layer's output but the last, in training only, as torch.nn.
     """
     finals: list[State] = []
-    traces: list[list[torch.Tensor]] = []
-    for k, directions in enumerate(layers):
-        if k > 0 and dropout > 0 and training:
+    gates: list[list[torch.Tensor] | None] = []
+    for layer in range(num_layers):
+        if layer > 0 and dropout > 0 and training:
             x = F.dropout(x, p=dropout, training=True)
         outputs = []
-        for d, direction in enumerate(directions):
-            out, final, gates = scan(
-                direction, x, initial[k * len(directions) + d], valid=valid, record=record
-            )
+        for direction in range(num_directions):
+            out, final, layer_gates = scan_direction(layer, direction, x, initial[layer * num_directions + direction])
             outputs.append(out)
             finals.append(final)
-            if record:
-                traces.append(gates)
+            gates.append(layer_gates)
         x = torch.cat(outputs, dim=-1) if len(outputs) > 1 else outputs[0]  # (T, B, D·H)
-    return x, finals, traces if record else None
+    return x, finals, gates
+
+
+def stack_layers(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Stack per layer × direction tensors on a new first axis; a view when there is only one."""
+    return tensors[0].unsqueeze(0) if len(tensors) == 1 else torch.stack(tensors)
