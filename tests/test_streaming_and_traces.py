@@ -67,7 +67,6 @@ def test_trace_layout_stacked_bidirectional_unbatched():
     gru = grukit.GRU(3, 4, num_layers=2, bidirectional=True)
     _, _, trace = gru(torch.randn(5, 3), return_gates=True)
     assert trace.reset.shape == (4, 5, 4)
-    # the reverse direction of layer 0 at the last step saw only that step: it started from h = 0
     out, _, batched = gru(torch.randn(5, 2, 3), return_gates=True)
     assert batched.candidate.shape == (4, 2, 5, 4)
 

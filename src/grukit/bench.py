@@ -16,7 +16,10 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from grukit.gru import GRU
+
 QUICK_GRID = [(1, 100, 8, 32), (32, 100, 16, 64)]
+# I = H/4 (8 at H = 32)
 FULL_GRID = [(b, t, h // 4 if h > 32 else 8, h) for b in (1, 32, 256) for t in (100, 1000) for h in (32, 128, 512)]
 TARGETS = [(1, 1000, 8, 32), (32, 500, 16, 64), (32, 1000, 64, 128), (256, 100, 256, 512)]
 
@@ -60,8 +63,6 @@ def _call(model, x, train: bool):
 def measure(batch: int, steps: int, input_size: int, hidden: int, *, train: bool, repeats: int,
             backends=("auto", "torch", "fused", "fused+trace")) -> dict[str, float]:
     """Median seconds per call for torch.nn.GRU and each grukit backend, interleaved."""
-    from grukit.gru import GRU
-
     torch.manual_seed(0)
     peer = torch.nn.GRU(input_size, hidden)
     models = {"torch.nn.GRU": peer}

@@ -90,9 +90,9 @@ def run(config: DemoConfig = DemoConfig(), console: Console | None = None) -> di
     table = Table(title=f"Test MSE on {config.test_size} held-out sequences")
     for column in ("model", "test MSE", "vs constant baseline", "train time"):
         table.add_column(column, justify="right" if column != "model" else "left")
-    table.add_row("constant 1.0", f"{baseline:.4f}", "1.00×", "-")
+    table.add_row("constant 1.0", f"{baseline:.4f}", "1.000×", "-")
     for name, r in results.items():
-        table.add_row(name, f"{r['test_mse']:.4f}", f"{r['test_mse'] / baseline:.2f}×", f"{r['seconds']:.1f} s")
+        table.add_row(name, f"{r['test_mse']:.4f}", f"{r['test_mse'] / baseline:.3f}×", f"{r['seconds']:.1f} s")
     console.print(table)
     console.print(f"(expected constant-baseline MSE: 1/6 = {CONSTANT_BASELINE_MSE:.3f})")
 
@@ -103,10 +103,10 @@ def run(config: DemoConfig = DemoConfig(), console: Console | None = None) -> di
                       "train longer with --train-steps.")
     else:
         console.print(
-        f"GRU update gate u = 1 − z: {gates['latching_units']} of {config.hidden_size} units open "
-        f"≥ {LATCH_RATIO:.0f}× wider at the marked steps (mean u {gates['latching_marked']:.2f}) than "
-        f"in between (mean u {gates['latching_unmarked']:.3f}, memory timescale "
-        f"τ = −1/ln(1 − u) ≈ {gates['latching_timescale']:.0f} steps): they write a value and latch it."
+            f"GRU update gate u = 1 − z: {gates['latching_units']} of {config.hidden_size} units open "
+            f"≥ {LATCH_RATIO:.0f}× wider at the marked steps (mean u {gates['latching_marked']:.2f}) than "
+            f"in between (mean u {gates['latching_unmarked']:.3f}, memory timescale "
+            f"τ = −1/ln(1 − u) ≈ {gates['latching_timescale']:.0f} steps): they write a value and latch it."
         )
     results["baseline_mse"] = baseline
     return results

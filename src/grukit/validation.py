@@ -164,26 +164,22 @@ def sequence_batch(
     if lengths is not None:
         lengths = normalise_lengths(lengths, batch_size=batch_size, steps=steps)
     batch = SequenceBatch(data, lengths, batch_first and not unbatched, unbatched, None)
-    _check_finite_valid_steps(batch, input)
+    _check_finite_valid_steps(batch)
     return batch
 
 
-def _check_finite_valid_steps(batch: SequenceBatch, original: torch.Tensor) -> None:
-    """NaN/inf check over the valid steps only: padding may hold anything."""
+def _check_finite_valid_steps(batch: SequenceBatch) -> None:
+    """NaN/inf check over the valid steps only (padding may hold anything), indexed as the caller laid it out."""
     data = batch.data
     valid = batch.valid_mask()
     if valid is not None:
         data = torch.where(valid[..., None], data, torch.zeros((), dtype=data.dtype, device=data.device))
-    finite = torch.isfinite(data)
-    if bool(finite.all()):
-        return
-    t, b, f = _first_bad_index(~finite)
-    value = batch.data[t, b, f].item()
     if batch.unbatched:
-        where = f"t={t}, feature={f}"
+        check_finite(data[:, 0], name="input", axes=("t", "feature"))
+    elif batch.batch_first:
+        check_finite(data.transpose(0, 1), name="input", axes=("b", "t", "feature"))
     else:
-        where = f"b={b}, t={t}, feature={f}" if batch.batch_first else f"t={t}, b={b}, feature={f}"
-    raise InputError(f"input has a non-finite value ({value}) at index ({where})")
+        check_finite(data, name="input", axes=("t", "b", "feature"))
 
 
 def check_state(
