@@ -60,6 +60,12 @@ def test_quick_benchmark_runs(tmp_path):
     out = tmp_path / "bench.json"
     result = runner.invoke(app, ["bench", "--quick", "--json", str(out)])
     assert result.exit_code == 0, result.output
-    rows = json.loads(out.read_text())
-    assert {r["backend"] for r in rows} == {"torch.nn.GRU", "auto", "torch", "fused", "fused+trace"}
-    assert all(r["seconds"] > 0 for r in rows)
+    figures = json.loads(out.read_text())
+    rows = figures["kernels"]
+    assert {r["backend"] for r in rows} == {"torch.nn.GRU", "auto", "torch", "fused", "fused+trace", "onnxruntime"}
+    assert {r["backend"] for r in rows if r["mode"] == "train"} == {"torch.nn.GRU", "auto", "torch", "fused",
+                                                                   "fused+trace"}
+    assert all(r["seconds"] > 0 and r["gflops"] > 0 for r in rows)
+    assert {r["model"] for r in figures["streaming"]} == {"torch.nn.GRUCell", "GRUCell", "GRU.step"}
+    assert {r["model"] for r in figures["memory"]} == {"torch.nn.GRU", "fused", "auto"}
+    assert all(r["peak_mib"] > 0 for r in figures["memory"])

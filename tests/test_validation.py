@@ -144,9 +144,32 @@ def test_cell_and_step_validate_too():
         grukit.GRU(3, 4, 2).step(torch.randn(2, 3), torch.zeros(1, 2, 4))
 
 
-def test_cell_refuses_the_sequence_kernel():
-    with pytest.raises(InputError, match="fused kernel runs whole sequences"):
-        grukit.GRUCell(3, 4, backend="fused")
+@pytest.mark.parametrize("backend", ["auto", "fused", "torch", "reference"])
+@pytest.mark.parametrize("grad", [False, True])
+def test_every_step_path_names_a_nan(backend, grad):
+    """The compiled cell checks its own input; every other path checks before it computes."""
+    cell, gru = grukit.GRUCell(3, 4, backend=backend), grukit.GRU(3, 4, 2, backend=backend)
+    x, h = torch.randn(2, 3), torch.zeros(2, 4)
+    x[1, 2] = float("nan")
+    with torch.set_grad_enabled(grad):
+        with pytest.raises(InputError, match=r"input has a non-finite value \(nan\) at index \(b=1, feature=2\)"):
+            cell(x, h)
+        with pytest.raises(InputError, match=r"hx has a non-finite value \(inf\) at index \(b=0, unit=3\)"):
+            cell(torch.randn(2, 3), torch.tensor([[0, 0, 0, float("inf")], [0, 0, 0, 0]]))
+        with pytest.raises(InputError, match=r"input has a non-finite value \(nan\) at index \(b=1, feature=2\)"):
+            gru.step(x)
+        state = torch.zeros(2, 2, 4)
+        state[1, 0, 1] = float("nan")
+        with pytest.raises(InputError, match=r"state has a non-finite value \(nan\) at index \(layer=1, b=0, unit=1\)"):
+            gru.step(torch.randn(2, 3), state)
+
+
+def test_fused_cell_refuses_what_it_cannot_run(monkeypatch):
+    import grukit.fused
+
+    monkeypatch.setattr(grukit.fused, "_IMPORT_ERROR", "numba could not be imported (test)")
+    with pytest.raises(InputError, match="numba could not be imported"), pytest.warns(RuntimeWarning):
+        grukit.GRUCell(3, 4, backend="fused")(torch.randn(2, 3))
 
 
 def test_fused_refuses_other_modules():

@@ -11,17 +11,22 @@ square float32 product, so "fraction of peak" is relative to what this machine r
 from __future__ import annotations
 
 import statistics
+import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
 
 import torch
 
-from grukit.gru import GRU
+from grukit.gru import GRU, GRUCell
 
 QUICK_GRID = [(1, 100, 8, 32), (32, 100, 16, 64)]
 # I = H/4 (8 at H = 32)
 FULL_GRID = [(b, t, h // 4 if h > 32 else 8, h) for b in (1, 32, 256) for t in (100, 1000) for h in (32, 128, 512)]
 TARGETS = [(1, 1000, 8, 32), (32, 500, 16, 64), (32, 1000, 64, 128), (256, 100, 256, 512)]
+STEP_SIZES = [(8, 32), (32, 128), (128, 512)]  # (I, H) for the batch-1 streaming latency
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,7 @@ class Row:
     gflops: float
     peak_fraction: float
     ratio_vs_torch: float
+    peak_gflops: float  # this machine's measured float32 matmul rate, the denominator of peak_fraction
 
 
 def matmul_peak(size: int = 1024, repeats: int = 5) -> float:
@@ -72,6 +78,8 @@ def measure(batch: int, steps: int, input_size: int, hidden: int, *, train: bool
             models[backend] = _Traced(gru)
         else:
             models[backend] = gru
+    if not train and (runtime := _onnxruntime_peer(peer)) is not None:
+        models["onnxruntime"] = runtime
     x = torch.randn(steps, batch, input_size, requires_grad=train)
     for model in models.values():  # warm-up: compilation, allocator
         _call(model, x, train)
@@ -87,6 +95,35 @@ def measure(batch: int, steps: int, input_size: int, hidden: int, *, train: bool
             _call(model, x, train)
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(t) for name, t in times.items()}
+
+
+class _OnnxRuntimeGRU:
+    """torch.nn.GRU's forward as an ONNX Runtime session (inference only), same weights."""
+
+    def __init__(self, peer: torch.nn.GRU, ort) -> None:
+        from grukit.onnx_export import gru_to_onnx
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(gru_to_onnx(GRU.from_torch(peer)), options,
+                                            providers=["CPUExecutionProvider"])
+        self.states = peer.num_layers * (2 if peer.bidirectional else 1)
+        self.hidden = peer.hidden_size
+
+    def __call__(self, x: torch.Tensor):
+        hx = torch.zeros(self.states, x.shape[1], self.hidden, dtype=x.dtype)
+        return self.session.run(None, {"input": x.numpy(), "hx": hx.numpy()})
+
+
+def _onnxruntime_peer(peer: torch.nn.GRU):
+    """The onnxruntime peer when onnx and onnxruntime are installed (the `bench` extra), else None."""
+    try:
+        import onnx  # noqa: F401 - the exporter needs it
+        import onnxruntime
+    except ImportError:
+        return None
+    return _OnnxRuntimeGRU(peer, onnxruntime)
 
 
 class _Traced(torch.nn.Module):
@@ -111,11 +148,107 @@ def run(grid, *, repeats: int = 5, modes=("forward", "train"), progress=None) ->
             for name, seconds in medians.items():
                 gflops = flops / seconds / 1e9
                 rows.append(Row(batch, steps, input_size, hidden, mode, name, seconds, seconds / steps * 1e6,
-                                gflops, gflops / peak, seconds / base))
+                                gflops, gflops / peak, seconds / base, peak))
             if progress is not None:
                 progress()
     return rows
 
 
-def as_dicts(rows: list[Row]) -> list[dict]:
+@dataclass(frozen=True)
+class StepRow:
+    input_size: int
+    hidden: int
+    model: str  # torch.nn.GRUCell, grukit GRUCell (backend="auto"), grukit GRU.step (2 layers: per layer)
+    microseconds: float  # median per call (GRU.step: per call / layers)
+    ratio_vs_torch: float
+
+
+def step_latency(sizes=STEP_SIZES, *, calls: int = 2000, repeats: int = 5) -> list[StepRow]:
+    """Batch-1 single-step latency without autograd (streaming inference), medians of interleaved
+    repeats of `calls` calls each. GRU.step runs 2 layers and is reported per layer."""
+    rows = []
+    for input_size, hidden in sizes:
+        torch.manual_seed(0)
+        peer = torch.nn.GRUCell(input_size, hidden)
+        cell = GRUCell(input_size, hidden)
+        cell.load_state_dict(peer.state_dict())
+        stack = GRU(input_size, hidden, num_layers=2)
+        x, h, state = torch.randn(1, input_size), torch.zeros(1, hidden), torch.zeros(2, 1, hidden)
+        runs = {"torch.nn.GRUCell": (partial(peer, x, h), 1), "GRUCell": (partial(cell, x, h), 1),
+                "GRU.step": (partial(stack.step, x, state), 2)}
+        times: dict[str, list[float]] = {name: [] for name in runs}
+        with torch.no_grad():
+            for fn, _ in runs.values():
+                for _ in range(100):
+                    fn()
+            names = list(runs)
+            for repeat in range(repeats):
+                shift = repeat % len(names)
+                for name in names[shift:] + names[:shift]:
+                    fn, per = runs[name]
+                    start = time.perf_counter()
+                    for _ in range(calls):
+                        fn()
+                    times[name].append((time.perf_counter() - start) / calls / per * 1e6)
+        base = statistics.median(times["torch.nn.GRUCell"])
+        for name, values in times.items():
+            rows.append(StepRow(input_size, hidden, name, statistics.median(values), statistics.median(values) / base))
+    return rows
+
+
+@dataclass(frozen=True)
+class MemoryRow:
+    batch: int
+    steps: int
+    input_size: int
+    hidden: int
+    model: str
+    peak_mib: float  # resident memory above the process's level before one forward+backward call
+    ratio_vs_torch: float
+
+
+def peak_training_memory(grid=TARGETS, models=("torch.nn.GRU", "fused", "auto")) -> list[MemoryRow]:
+    """Peak resident memory of one training call (forward + backward), each model in a fresh
+    process: after a warm-up call, the kernel's high-water mark is reset (/proc/self/clear_refs)
+    and the call's peak is read back from VmHWM. Linux only; elsewhere the list is empty."""
+    if not Path("/proc/self/clear_refs").exists():
+        return []
+    rows = []
+    for case in grid:
+        peaks = {model: _peak_in_child(case, model) for model in models}
+        for model, peak in peaks.items():
+            rows.append(MemoryRow(*case, model, peak, peak / peaks["torch.nn.GRU"]))
+    return rows
+
+
+def _peak_in_child(case, model: str) -> float:
+    code = f"import grukit.bench as b; b._report_peak({tuple(case)!r}, {model!r})"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(result.stdout.strip().splitlines()[-1])
+
+
+def _report_peak(case, model: str) -> None:
+    batch, steps, input_size, hidden = case
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    peer = torch.nn.GRU(input_size, hidden)
+    net = peer if model == "torch.nn.GRU" else GRU.from_torch(peer, backend=model)
+    x = torch.randn(steps, batch, input_size, requires_grad=True)
+    _call(net, x, True)  # warm-up: compiled code, allocator
+    x.grad = None
+    net.zero_grad(set_to_none=True)
+    before = _status_kib("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+    _call(net, x, True)
+    print((_status_kib("VmHWM") - before) / 1024)
+
+
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def as_dicts(rows) -> list[dict]:
     return [asdict(r) for r in rows]

@@ -46,7 +46,8 @@ def bench(
     threads: int = typer.Option(2, min=1, help="torch threads (the CI machine has 2 cores)."),
     json_path: str = typer.Option(None, "--json", help="Also write the raw figures to this JSON file."),
 ) -> None:
-    """Time grukit's GRU backends against torch.nn.GRU: per call, per step, GFLOP/s, ratios."""
+    """Time grukit's GRU against torch.nn.GRU: sequence kernels (per call, per step, GFLOP/s,
+    fraction of peak, ratios), batch-1 streaming steps, and peak training memory."""
     import json
 
     import torch
@@ -58,7 +59,8 @@ def bench(
 
     torch.set_num_threads(threads)
     grid = benchmark.QUICK_GRID if quick else benchmark.TARGETS if targets else benchmark.FULL_GRID
-    console = Console()
+    repeats = 3 if quick else repeats
+    console = Console(width=max(Console().width, 110))
     with console.status("measuring") as status:
         done = [0]
 
@@ -66,9 +68,14 @@ def bench(
             done[0] += 1
             status.update(f"measured {done[0]} of {2 * len(grid)} cases")
 
-        rows = benchmark.run(grid, repeats=3 if quick else repeats, progress=tick)
+        rows = benchmark.run(grid, repeats=repeats, progress=tick)
+        status.update("streaming steps")
+        steps = benchmark.step_latency(benchmark.STEP_SIZES[:1] if quick else benchmark.STEP_SIZES,
+                                       calls=200 if quick else 2000, repeats=repeats)
+        status.update("peak memory")
+        memory = benchmark.peak_training_memory(benchmark.QUICK_GRID[:1] if quick else benchmark.TARGETS)
     table = Table(title=f"GRU forward / forward+backward, float32, {threads} threads, medians of "
-                        f"{3 if quick else repeats} interleaved repeats")
+                        f"{repeats} interleaved repeats; matmul peak {rows[0].peak_gflops:.0f} GFLOP/s")
     for column in ("B", "T", "I", "H", "mode", "backend", "ms/call", "µs/step", "GFLOP/s", "% peak", "vs torch"):
         table.add_column(column, justify="right")
     for r in rows:
@@ -76,8 +83,24 @@ def bench(
                       f"{r.seconds * 1e3:.2f}", f"{r.us_per_step:.1f}", f"{r.gflops:.2f}",
                       f"{100 * r.peak_fraction:.1f}", f"{r.ratio_vs_torch:.3f}")
     console.print(table)
+    table = Table(title="Streaming: one step, batch 1, no autograd (GRU.step: 2 layers, per layer)")
+    for column in ("I", "H", "model", "µs/step", "vs torch.nn.GRUCell"):
+        table.add_column(column, justify="right")
+    for r in steps:
+        table.add_row(str(r.input_size), str(r.hidden), r.model, f"{r.microseconds:.1f}", f"{r.ratio_vs_torch:.3f}")
+    console.print(table)
+    if memory:
+        table = Table(title="Peak memory of one forward+backward call (resident, above the level before it)")
+        for column in ("B", "T", "I", "H", "model", "MiB", "vs torch.nn.GRU"):
+            table.add_column(column, justify="right")
+        for r in memory:
+            table.add_row(str(r.batch), str(r.steps), str(r.input_size), str(r.hidden), r.model,
+                          f"{r.peak_mib:.1f}", f"{r.ratio_vs_torch:.2f}")
+        console.print(table)
     if json_path:
-        write_text_atomic(json_path, json.dumps(benchmark.as_dicts(rows), indent=2))
+        figures = {"kernels": benchmark.as_dicts(rows), "streaming": benchmark.as_dicts(steps),
+                   "memory": benchmark.as_dicts(memory)}
+        write_text_atomic(json_path, json.dumps(figures, indent=2))
 
 
 def main() -> None:

@@ -25,6 +25,8 @@ try:
     from numba import njit, types
     from numba.extending import overload
 
+    from grukit.blas import gemm_for, matmul_into
+
     _IMPORT_ERROR: str | None = None
 except Exception as error:  # noqa: BLE001 - any broken numba install means: no fused kernel
     _IMPORT_ERROR = f"numba could not be imported ({type(error).__name__}: {error})"
@@ -100,101 +102,189 @@ def unavailable_reason() -> str | None:
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _forward(gi, h0, w_t, w_rz_t, w_n_t, b_hh, lengths, reverse, reset_after, out, prev, r_all, z_all, n_all, ghn_all):
+def _forward(gemm, gi, h0, w_t, w_rz_t, w_n_t, b_hh, lengths, reverse, reset_after, out, prev, r_all, z_all, n_all,
+             ghn_all):
     """gi (T, B, 3H); h0 (B, H); w_t = W_hhᵀ (H, 3H); w_rz_t (H, 2H), w_n_t (H, H) its blocks;
-    b_hh (3H,); lengths (B,). Writes out, prev (state before each step), r, z, n, ghn: (T, B, H)."""
+    b_hh (3H,); lengths (B,); gemm: see `blas.matmul_into`.
+    Writes out, prev (state before each step), r, z, n, ghn = W_hn h + b_hn (reset="after"): (T, B, H).
+    When nothing will read prev, r, z, n, ghn (inference without a trace) they may be (1, B, H)
+    scratch rows, overwritten each step: the memory written is then out's alone.
+    Inner loops run over one contiguous row of H units, so LLVM vectorises them."""
     steps, batch, three_h = gi.shape
     hidden = three_h // 3
     h = h0.copy()
+    gh = np.empty((batch, three_h if reset_after else 2 * hidden), dtype=gi.dtype)  # W_hh h, or its r, z rows
+    rh = np.empty((batch, hidden), dtype=gi.dtype)
+    ghn = np.empty((batch, hidden), dtype=gi.dtype)
+    b_r, b_z, b_n = b_hh[:hidden], b_hh[hidden : 2 * hidden], b_hh[2 * hidden :]
+    keep = r_all.shape[0] == steps
     for s in range(steps):
         t = steps - 1 - s if reverse else s
-        prev[t] = h
-        if reset_after:
-            gh = np.dot(h, w_t)  # (B, 3H)
-        else:
-            gh = np.dot(h, w_rz_t)  # (B, 2H): the r and z blocks only
+        k = t if keep else 0  # where this step's gates go
+        prev[k] = h
+        matmul_into(gemm, h, w_t if reset_after else w_rz_t, gh, 0.0)
         for b in range(batch):
-            if t >= lengths[b]:
+            r, z, n, h_b, y = r_all[k, b], z_all[k, b], n_all[k, b], h[b], out[t, b]
+            if t >= lengths[b]:  # past this sequence's end: state kept, output 0, no gates
+                y[:] = 0.0
+                r[:] = np.nan
+                z[:] = np.nan
+                n[:] = np.nan
+                continue
+            gi_r, gi_z, gi_n = gi[t, b, :hidden], gi[t, b, hidden : 2 * hidden], gi[t, b, 2 * hidden :]
+            gh_r, gh_z = gh[b, :hidden], gh[b, hidden : 2 * hidden]
+            for j in range(hidden):
+                r[j] = _sigmoid(gi_r[j] + gh_r[j] + b_r[j])
+                z[j] = _sigmoid(gi_z[j] + gh_z[j] + b_z[j])
+            if reset_after:
+                gh_n, ghn_t = gh[b, 2 * hidden :], ghn_all[k, b]
                 for j in range(hidden):
-                    out[t, b, j] = 0.0
-                    r_all[t, b, j] = np.nan
-                    z_all[t, b, j] = np.nan
-                    n_all[t, b, j] = np.nan
-                continue
-            for j in range(hidden):
-                r_all[t, b, j] = _sigmoid(gi[t, b, j] + gh[b, j] + b_hh[j])
-                z_all[t, b, j] = _sigmoid(gi[t, b, hidden + j] + gh[b, hidden + j] + b_hh[hidden + j])
-        if not reset_after:
-            rh = r_all[t] * h  # (B, H); NaN rows of padded sequences are never used
-            ghn = np.dot(rh, w_n_t)
+                    ghn_t[j] = gh_n[j] + b_n[j]  # W_hn h + b_hn
+                    n[j] = _tanh(gi_n[j] + r[j] * ghn_t[j])
+                    h_b[j] = n[j] + z[j] * (h_b[j] - n[j])  # (1 − z) n + z h
+                    y[j] = h_b[j]
+        if reset_after:
+            continue
+        for b in range(batch):
+            rh[b] = r_all[k, b] * h[b]  # NaN rows of finished sequences are never used
+        matmul_into(gemm, rh, w_n_t, ghn, 0.0)  # W_hn (r ⊙ h)
         for b in range(batch):
             if t >= lengths[b]:
                 continue
+            z, n, h_b, y = z_all[k, b], n_all[k, b], h[b], out[t, b]
+            gi_n, ghn_b = gi[t, b, 2 * hidden :], ghn[b]
             for j in range(hidden):
-                if reset_after:
-                    gn = gh[b, 2 * hidden + j] + b_hh[2 * hidden + j]  # W_hn h + b_hn
-                    ghn_all[t, b, j] = gn
-                    n = _tanh(gi[t, b, 2 * hidden + j] + r_all[t, b, j] * gn)
-                else:
-                    n = _tanh(gi[t, b, 2 * hidden + j] + ghn[b, j] + b_hh[2 * hidden + j])
-                n_all[t, b, j] = n
-                z = z_all[t, b, j]
-                h[b, j] = n + z * (h[b, j] - n)  # (1 − z) n + z h
-                out[t, b, j] = h[b, j]
+                n[j] = _tanh(gi_n[j] + ghn_b[j] + b_n[j])
+                h_b[j] = n[j] + z[j] * (h_b[j] - n[j])
+                y[j] = h_b[j]
     return h
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _backward(d_out, d_hn, prev, r_all, z_all, n_all, ghn_all, w, w_rz, w_n, lengths, reverse, reset_after,
-              d_gi, d_gh):
+def _backward(gemm, d_out, d_hn, prev, r_all, z_all, n_all, ghn_all, w, w_rz, w_n, lengths, reverse, reset_after,
+              d_gi, d_ghn):
     """BPTT of `_forward`. w = W_hh (3H, H); w_rz (2H, H), w_n (H, H) its blocks.
-    Writes d_gi (T, B, 3H) and d_gh (T, B, 3H) = ∂L/∂(recurrent pre-activations); returns ∂L/∂h0."""
+    Writes d_gi (T, B, 3H) = ∂L/∂(W_ih x + b_ih) and, for reset="after", d_ghn (T, B, H) =
+    ∂L/∂(W_hn h + b_hn) = r ⊙ ∂L/∂n̂. The other gradients of the recurrent pre-activations equal
+    d_gi's (r, z blocks always; the n block too for reset="before"). Returns ∂L/∂h0."""
     steps, batch, hidden = prev.shape
+    dtype = prev.dtype
     dh = d_hn.copy()
-    d_pre_n = np.zeros((batch, hidden), dtype=prev.dtype)
+    d_pre_n = np.zeros((batch, hidden), dtype=dtype)  # ∂L/∂n̂, n̂ the candidate's pre-activation
+    d_rh = np.zeros((batch, hidden), dtype=dtype)  # ∂L/∂(r ⊙ h_{t−1}) (reset="before")
+    d_gh = np.zeros((batch, 3 * hidden), dtype=dtype)  # ∂L/∂(W_hh h_{t−1}) for this step
     for s in range(steps):
         t = s if reverse else steps - 1 - s  # the forward order, backwards
         for b in range(batch):
-            valid = t < lengths[b]
+            dh_b, dn, dy, z, n = dh[b], d_pre_n[b], d_out[t, b], z_all[t, b], n_all[t, b]
+            if t >= lengths[b]:
+                dn[:] = 0.0
+                continue
             for j in range(hidden):
-                if not valid:
-                    d_pre_n[b, j] = 0.0
-                    continue
-                dh[b, j] += d_out[t, b, j]
-                n = n_all[t, b, j]
-                d_pre_n[b, j] = dh[b, j] * (1.0 - z_all[t, b, j]) * (1.0 - n * n)
+                dh_b[j] += dy[j]
+                dn[j] = dh_b[j] * (1.0 - z[j]) * (1.0 - n[j] * n[j])
         if not reset_after:
-            d_rh = np.dot(d_pre_n, w_n)  # ∂L/∂(r ⊙ h_{t−1}), (B, H)
+            matmul_into(gemm, d_pre_n, w_n, d_rh, 0.0)  # W_hnᵀ-product: ∂L/∂(r ⊙ h_{t−1})
         for b in range(batch):
-            valid = t < lengths[b]
-            for j in range(hidden):
-                if not valid:
-                    for k in range(3):
-                        d_gi[t, b, k * hidden + j] = 0.0
-                        d_gh[t, b, k * hidden + j] = 0.0
-                    continue
-                r = r_all[t, b, j]
-                z = z_all[t, b, j]
-                h_prev = prev[t, b, j]
-                d_z = dh[b, j] * (h_prev - n_all[t, b, j]) * z * (1.0 - z)
+            dg, dgh = d_gi[t, b], d_gh[b]
+            if t >= lengths[b]:
+                dg[:] = 0.0
+                dgh[:] = 0.0
                 if reset_after:
-                    d_r = d_pre_n[b, j] * ghn_all[t, b, j] * r * (1.0 - r)
-                    d_gh[t, b, 2 * hidden + j] = d_pre_n[b, j] * r
-                else:
-                    d_r = d_rh[b, j] * h_prev * r * (1.0 - r)
-                    d_gh[t, b, 2 * hidden + j] = d_pre_n[b, j]
-                d_gi[t, b, j] = d_r
-                d_gi[t, b, hidden + j] = d_z
-                d_gi[t, b, 2 * hidden + j] = d_pre_n[b, j]
-                d_gh[t, b, j] = d_r
-                d_gh[t, b, hidden + j] = d_z
-                # the direct path through z ⊙ h_{t−1}, plus r ⊙ h inside the candidate (reset before)
-                dh[b, j] = dh[b, j] * z + (0.0 if reset_after else d_rh[b, j] * r)
+                    d_ghn[t, b] = 0.0
+                continue
+            dh_b, dn, r, z, n, h_prev = dh[b], d_pre_n[b], r_all[t, b], z_all[t, b], n_all[t, b], prev[t, b]
+            if reset_after:
+                ghn, dghn = ghn_all[t, b], d_ghn[t, b]
+                for j in range(hidden):
+                    d_r = dn[j] * ghn[j] * r[j] * (1.0 - r[j])
+                    d_z = dh_b[j] * (h_prev[j] - n[j]) * z[j] * (1.0 - z[j])
+                    dg[j] = d_r
+                    dg[hidden + j] = d_z
+                    dg[2 * hidden + j] = dn[j]
+                    dgh[j] = d_r
+                    dgh[hidden + j] = d_z
+                    dgh[2 * hidden + j] = dn[j] * r[j]
+                    dghn[j] = dn[j] * r[j]
+                    dh_b[j] = dh_b[j] * z[j]  # the direct path through z ⊙ h_{t−1}
+            else:
+                drh = d_rh[b]
+                for j in range(hidden):
+                    d_r = drh[j] * h_prev[j] * r[j] * (1.0 - r[j])
+                    d_z = dh_b[j] * (h_prev[j] - n[j]) * z[j] * (1.0 - z[j])
+                    dg[j] = d_r
+                    dg[hidden + j] = d_z
+                    dg[2 * hidden + j] = dn[j]
+                    dgh[j] = d_r
+                    dgh[hidden + j] = d_z
+                    dh_b[j] = dh_b[j] * z[j] + drh[j] * r[j]  # through z ⊙ h and through r ⊙ h
         if reset_after:
-            dh += np.dot(np.ascontiguousarray(d_gh[t]), w)
+            matmul_into(gemm, d_gh, w, dh, 1.0)  # dh += Σ_gates ∂L/∂(W_h· h) W_h·
         else:
-            dh += np.dot(np.ascontiguousarray(d_gh[t, :, : 2 * hidden]), w_rz)
+            matmul_into(gemm, d_gh[:, : 2 * hidden], w_rz, dh, 1.0)  # W_hn's part went through d_rh
     return dh
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})  # reassoc: the row dots vectorise
+def _cell_step(x, h, w_ih, w_hh, b_ih, b_hh, reset_after, h_new):
+    """One GRU step, `cells.gru_step` fused: x (B, I), h (B, H), W_ih (3H, I), W_hh (3H, H),
+    b_ih, b_hh (3H,) → writes h_new (B, H). For streaming, where B is small: the products are
+    loops over rows of W (no BLAS call, no allocation per gate). Returns False, before any
+    arithmetic, if x or h holds a NaN or inf (the caller then names it), True otherwise."""
+    batch, inputs = x.shape
+    hidden = h.shape[1]
+    for b in range(batch):
+        for i in range(inputs):
+            if not np.isfinite(x[b, i]):
+                return False
+        for j in range(hidden):
+            if not np.isfinite(h[b, j]):
+                return False
+    gi = np.empty(3 * hidden, dtype=x.dtype)  # W_ih x + b_ih
+    gh = np.empty(3 * hidden, dtype=x.dtype)  # W_hh h + b_hh (reset="before": W_hn (r ⊙ h) + b_hn)
+    rh = np.empty(hidden, dtype=x.dtype)
+    for b in range(batch):
+        x_b, h_b, y = x[b], h[b], h_new[b]
+        for row in range(3 * hidden):
+            w = w_ih[row]
+            acc = b_ih[row]
+            for i in range(inputs):
+                acc += w[i] * x_b[i]
+            gi[row] = acc
+        for row in range(3 * hidden if reset_after else 2 * hidden):
+            w = w_hh[row]
+            acc = b_hh[row]
+            for k in range(hidden):
+                acc += w[k] * h_b[k]
+            gh[row] = acc
+        if not reset_after:
+            for k in range(hidden):
+                rh[k] = _sigmoid(gi[k] + gh[k]) * h_b[k]
+            for j in range(hidden):
+                w = w_hh[2 * hidden + j]
+                acc = b_hh[2 * hidden + j]
+                for k in range(hidden):
+                    acc += w[k] * rh[k]
+                gh[2 * hidden + j] = acc
+        for j in range(hidden):
+            r = _sigmoid(gi[j] + gh[j])
+            z = _sigmoid(gi[hidden + j] + gh[hidden + j])
+            if reset_after:
+                n = _tanh(gi[2 * hidden + j] + r * gh[2 * hidden + j])
+            else:
+                n = _tanh(gi[2 * hidden + j] + gh[2 * hidden + j])
+            y[j] = n + z * (h_b[j] - n)  # (1 − z) n + z h
+    return True
+
+
+def fused_cell_step(x, h, w_ih, w_hh, b_ih, b_hh, *, reset: str):
+    """h' (B, H) for x (B, I), h (B, H) on the CPU, without autograd; None if x or h is not finite."""
+    h_new = torch.empty_like(h)
+    if b_ih is None:
+        b_ih = b_hh = torch.zeros(w_ih.shape[0], dtype=w_ih.dtype)
+    finite = _cell_step(_np(x), _np(h), w_ih.detach().numpy(), w_hh.detach().numpy(), b_ih.detach().numpy(),
+                        b_hh.detach().numpy(), reset == "after", h_new.numpy())
+    return h_new if finite else None
 
 
 def _np(tensor: torch.Tensor) -> np.ndarray:
@@ -206,15 +296,19 @@ class FusedGRUScan(torch.autograd.Function):
     and the gates r, z, n (T, B, H) with NaN at padded steps (not differentiable)."""
 
     @staticmethod
-    def forward(ctx, gi, h0, w_hh, b_hh, lengths, reverse: bool, reset_after: bool):
+    def forward(ctx, gi, h0, w_hh, b_hh, lengths, reverse: bool, reset_after: bool, keep_gates: bool):
         steps, batch, three_h = gi.shape
         hidden = three_h // 3
         dtype = gi.dtype
         bias = torch.zeros(three_h, dtype=dtype) if b_hh is None else b_hh
         w_t = w_hh.detach().t().contiguous()  # (H, 3H)
         w_rz_t, w_n_t = w_t[:, : 2 * hidden].contiguous(), w_t[:, 2 * hidden :].contiguous()
-        out, prev, r, z, n, ghn = (torch.empty(steps, batch, hidden, dtype=dtype) for _ in range(6))
-        h_n = _forward(_np(gi), _np(h0), w_t.numpy(), w_rz_t.numpy(), w_n_t.numpy(), _np(bias),
+        kept = steps if keep_gates else 1  # plain inference overwrites one step's gates
+        out = torch.empty(steps, batch, hidden, dtype=dtype)
+        prev, r, z, n = (torch.empty(kept, batch, hidden, dtype=dtype) for _ in range(4))
+        ghn = torch.empty_like(r) if reset_after else torch.empty(0, 0, 0, dtype=dtype)  # W_hn h + b_hn
+        h_n = _forward(gemm_for(w_t.numpy().dtype), _np(gi), _np(h0), w_t.numpy(), w_rz_t.numpy(), w_n_t.numpy(),
+                       _np(bias),
                        lengths.numpy(), reverse, reset_after, out.numpy(), prev.numpy(), r.numpy(),
                        z.numpy(), n.numpy(), ghn.numpy())
         h_n = torch.from_numpy(h_n)
@@ -231,24 +325,32 @@ class FusedGRUScan(torch.autograd.Function):
         d_out = torch.zeros_like(prev) if d_out is None else d_out
         d_hn = torch.zeros(batch, hidden, dtype=prev.dtype) if d_hn is None else d_hn
         d_gi = torch.empty(steps, batch, 3 * hidden, dtype=prev.dtype)
-        d_gh = torch.empty_like(d_gi)
+        d_ghn = torch.empty_like(prev) if reset_after else torch.empty(0, 0, 0, dtype=prev.dtype)
         w = w_hh.detach().contiguous()
-        d_h0 = _backward(_np(d_out), _np(d_hn), prev.numpy(), r.numpy(), z.numpy(), n.numpy(), ghn.numpy(),
-                         w.numpy(), w[: 2 * hidden].contiguous().numpy(), w[2 * hidden :].contiguous().numpy(),
-                         lengths.numpy(), reverse, reset_after, d_gi.numpy(), d_gh.numpy())
-        # weight gradients: whole-sequence matmuls (rows at padded steps are zero)
-        flat_gh = d_gh.reshape(steps * batch, 3 * hidden)
+        d_h0 = _backward(gemm_for(prev.numpy().dtype), _np(d_out), _np(d_hn), prev.numpy(), r.numpy(), z.numpy(),
+                         n.numpy(), ghn.numpy(), w.numpy(), w[: 2 * hidden].contiguous().numpy(),
+                         w[2 * hidden :].contiguous().numpy(), lengths.numpy(), reverse, reset_after, d_gi.numpy(),
+                         d_ghn.numpy())
+        # weight gradients: whole-sequence matmuls (rows at padded steps are zero). The recurrent
+        # pre-activations' gradients equal d_gi's but for the n block of reset="after" (d_ghn).
+        flat_gi = d_gi.reshape(steps * batch, 3 * hidden)
+        flat_prev = prev.reshape(steps * batch, hidden)
         if reset_after:
-            d_w = flat_gh.t() @ prev.reshape(steps * batch, hidden)
+            d_gh_n, h_n_input = d_ghn.reshape(steps * batch, hidden), flat_prev  # W_hn reads h
         else:
-            rh = torch.nan_to_num(r * prev, nan=0.0).reshape(steps * batch, hidden)
-            d_w = torch.cat([flat_gh[:, : 2 * hidden].t() @ prev.reshape(steps * batch, hidden),
-                             flat_gh[:, 2 * hidden :].t() @ rh])
-        d_b = flat_gh.sum(0) if has_bias else None
-        return d_gi, torch.from_numpy(d_h0), d_w, d_b, None, None, None
+            d_gh_n = flat_gi[:, 2 * hidden :]
+            h_n_input = torch.nan_to_num(r * prev, nan=0.0).reshape(steps * batch, hidden)  # W_hn reads r ⊙ h
+        d_w = torch.cat([flat_gi[:, : 2 * hidden].t() @ flat_prev, d_gh_n.t() @ h_n_input])
+        d_b = torch.cat([flat_gi[:, : 2 * hidden].sum(0), d_gh_n.sum(0)]) if has_bias else None
+        return d_gi, torch.from_numpy(d_h0), d_w, d_b, None, None, None, None
 
 
-def fused_scan(gi, h0, w_hh, b_hh, lengths, *, reverse: bool, reset: str):
-    """out (T, B, H), h_n (B, H), (r, z, n) for one layer and direction; lengths (B,) int64."""
-    out, h_n, r, z, n = FusedGRUScan.apply(gi, h0, w_hh, b_hh, lengths, reverse, reset == "after")
-    return out, h_n, (r, z, n)
+def fused_scan(gi, h0, w_hh, b_hh, lengths, *, reverse: bool, reset: str, record: bool):
+    """out (T, B, H), h_n (B, H), and (r, z, n) each (T, B, H) when record=True (else None),
+    for one layer and direction; lengths (B,) int64."""
+    # the backward pass and a trace read every step's gates; plain inference needs one step's
+    differentiable = torch.is_grad_enabled() and any(
+        tensor is not None and tensor.requires_grad for tensor in (gi, h0, w_hh, b_hh))
+    out, h_n, r, z, n = FusedGRUScan.apply(gi, h0, w_hh, b_hh, lengths, reverse, reset == "after",
+                                           record or differentiable)
+    return out, h_n, (r, z, n) if record else None

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import _VF, nn
 
-from grukit.base import Backend, RecurrentBase, RecurrentConfig
+from grukit.base import BACKENDS, Backend, RecurrentBase, RecurrentConfig
 from grukit.cells import Reset, check_reset, gru_step
 from grukit.trace import GRUTrace
 from grukit.validation import InputError, check_device, check_finite, check_float_dtype, check_state
@@ -18,7 +18,7 @@ from grukit.validation import InputError, check_device, check_finite, check_floa
 FUSED_MAX_UNITS_TRAIN = 2048  # forward + backward: fused 0.02× torch at B·H = 32, ≈ 0.33× at 2048, 1.05× at 4096
 FUSED_MAX_UNITS_INFERENCE = 2048  # forward only: 0.08× at B·H = 32, ≈ 0.95× at 2048, slower at 4096
 FUSED_MAX_HIDDEN = 256  # and H at most this (slower in training at B = 1, H = 512)
-CELL_BACKENDS = ("auto", "reference", "torch")
+STEP_MAX_UNITS = 2048  # backend="auto": single steps without autograd use the compiled cell up to B·H
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ class GRU(RecurrentBase):
             w_ih, w_hh, b_ih, b_hh = self.layer_weights(layer, direction)
             gi = F.linear(x, w_ih, b_ih)  # (T, B, 3H), every step in one product
             out, h_n, gates = fused_scan(gi, initial[0], w_hh, b_hh, lengths, reverse=direction == 1,
-                                         reset=self.reset)
+                                         reset=self.reset, record=record)
             return out, (h_n,), [g.transpose(0, 1) for g in gates] if record else None  # (B, T, H)
 
         return self._run_stack(scan_direction, batch, state, record=record)
@@ -139,32 +139,36 @@ class GRU(RecurrentBase):
         """One streaming step through every layer: x_t (B, I) or (I,), state (L, B, H) or (L, H).
 
         Returns (y_t, state') with y_t the top layer's new state (B, H). Unidirectional only:
-        a reverse direction needs the whole sequence. One step runs torch's GRU cell op for
-        reset="after" (any backend but "reference") and the reference cell otherwise.
+        a reverse direction needs the whole sequence. Each layer's step runs as `GRUCell` with
+        this module's backend would (see there).
         """
         if self.bidirectional:
             raise InputError("step() streams forward in time; a bidirectional GRU needs the whole sequence")
-        weight = self.weight_ih_l0
         x_t, state, unbatched = _cell_inputs(
             x_t, state, input_size=self.input_size, hidden_size=self.hidden_size,
-            leading=(self.num_layers,), weight=weight,
+            leading=(self.num_layers,), weight=self.weight_ih_l0,
         )
-        native = self.reset == "after" and self.backend != "reference"  # torch's fused cell op
+        path = _step_path(x_t, state[0], self.layer_weights(0), reset=self.reset, backend=self.backend)
+        if path != "compiled":  # the compiled cell checks for itself
+            self._check_step_finite(x_t, state)
         states = []
         for layer in range(self.num_layers):
             if layer > 0 and self.dropout > 0 and self.training:
                 x_t = F.dropout(x_t, p=self.dropout, training=True)
-            w_ih, w_hh, b_ih, b_hh = self.layer_weights(layer)
-            if native:
-                h = _VF.gru_cell(x_t, state[layer], w_ih, w_hh, b_ih, b_hh)
-            else:
-                h, _ = gru_step(F.linear(x_t, w_ih, b_ih), state[layer], w_hh, b_hh, reset=self.reset)
+            h = _one_step(path, x_t, state[layer], self.layer_weights(layer), reset=self.reset)
+            if h is None:
+                self._check_step_finite(x_t, state)  # raises, naming the NaN or inf
             states.append(h)
             x_t = h
         new_state = torch.stack(states)  # (L, B, H)
         if unbatched:
             return x_t.squeeze(0), new_state.squeeze(1)
         return x_t, new_state
+
+    @staticmethod
+    def _check_step_finite(x_t, state) -> None:
+        check_finite(x_t, name="input", axes=("b", "feature"))
+        check_finite(state, name="state", axes=("layer", "b", "unit"))
 
 
 class GRUCell(nn.Module):
@@ -192,9 +196,8 @@ class GRUCell(nn.Module):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputError(f"{name} must be a positive integer, got {value!r}")
         check_reset(reset)
-        if backend not in CELL_BACKENDS:
-            raise InputError(f"a GRUCell's backend must be one of {CELL_BACKENDS}, got {backend!r} "
-                             "(the fused kernel runs whole sequences: use GRU)")
+        if backend not in BACKENDS:
+            raise InputError(f"backend must be one of {BACKENDS}, got {backend!r}")
         if backend == "torch" and reset == "before":
             raise InputError("backend='torch' cannot run reset='before': torch's GRU cell is reset-after")
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
@@ -226,17 +229,20 @@ class GRUCell(nn.Module):
     def forward(self, input: torch.Tensor, hx: torch.Tensor | None = None) -> torch.Tensor:
         x, h, unbatched = _cell_inputs(input, hx, input_size=self.input_size,
                                        hidden_size=self.hidden_size, leading=(), weight=self.weight_ih)
-        if self.backend != "reference" and self.reset == "after":
-            h_new = _VF.gru_cell(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
-        else:
-            h_new, _ = gru_step(F.linear(x, self.weight_ih, self.bias_ih), h, self.weight_hh,
-                                self.bias_hh, reset=self.reset)
+        weights = (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        path = _step_path(x, h, weights, reset=self.reset, backend=self.backend)
+        if path != "compiled":  # the compiled cell checks for itself
+            _check_cell_finite(x, h)
+        h_new = _one_step(path, x, h, weights, reset=self.reset)
+        if h_new is None:
+            _check_cell_finite(x, h)  # raises, naming the NaN or inf
         return h_new.squeeze(0) if unbatched else h_new
 
     def gates(self, input: torch.Tensor, hx: torch.Tensor | None = None):
         """(h', GRUGates(reset, keep, candidate)) for one step, always by the reference code."""
         x, h, unbatched = _cell_inputs(input, hx, input_size=self.input_size,
                                        hidden_size=self.hidden_size, leading=(), weight=self.weight_ih)
+        _check_cell_finite(x, h)
         h_new, gates = gru_step(F.linear(x, self.weight_ih, self.bias_ih), h, self.weight_hh,
                                 self.bias_hh, reset=self.reset)
         if unbatched:
@@ -265,7 +271,6 @@ def _cell_inputs(x, state, *, input_size: int, hidden_size: int, leading: tuple,
     unbatched = x.dim() == 1
     if unbatched:
         x = x.unsqueeze(0)
-    check_finite(x, name="input", axes=("b", "feature"))
     batch_size = x.shape[0]
     if state is None:
         state = torch.zeros(*leading, batch_size, hidden_size, dtype=weight.dtype, device=weight.device)
@@ -273,7 +278,62 @@ def _cell_inputs(x, state, *, input_size: int, hidden_size: int, leading: tuple,
         expected = (*leading, hidden_size) if unbatched else (*leading, batch_size, hidden_size)
         axes = ("layer",) * len(leading) + (("unit",) if unbatched else ("b", "unit"))
         check_state(state, name="state" if leading else "hx", expected_shape=expected,
-                    dtype=weight.dtype, device=weight.device, axes=axes)
+                    dtype=weight.dtype, device=weight.device, axes=axes, finite=False)
         if unbatched:
             state = state.unsqueeze(-2)
     return x, state, unbatched
+
+
+def _step_path(x, h, weights, *, reset: Reset, backend: Backend) -> str:
+    """Which code runs one step of x (B, I), h (B, H) with weights (W_ih, W_hh, b_ih, b_hh):
+
+    "compiled"  no autograd on the CPU, backend "fused" (or "auto" up to B·H = STEP_MAX_UNITS):
+                the compiled cell, which checks x and h for NaN/inf itself;
+    "scan"      backend "fused" with autograd: the sequence kernel for T = 1 (compiled backward);
+    "torch"     torch's GRU cell op (reset="after", backends "auto" and "torch");
+    "reference" the reference cell (`cells.gru_step`).
+    """
+    if backend in ("auto", "fused"):
+        refusal = _fused_cell_refusal(x)
+        if backend == "fused" and refusal is not None:
+            raise InputError(f"backend='fused' cannot run here: {refusal}")
+        if refusal is None:
+            differentiable = torch.is_grad_enabled() and any(
+                t is not None and t.requires_grad for t in (x, h, *weights))
+            if not differentiable and (backend == "fused" or x.shape[0] * h.shape[1] <= STEP_MAX_UNITS):
+                return "compiled"
+            if backend == "fused":
+                return "scan"
+    return "torch" if backend != "reference" and reset == "after" else "reference"
+
+
+def _one_step(path: str, x, h, weights, *, reset: Reset):
+    """h' (B, H) by the `_step_path` chosen; None if the compiled cell met a NaN or inf."""
+    w_ih, w_hh, b_ih, b_hh = weights
+    if path == "compiled":
+        from grukit.fused import fused_cell_step
+
+        return fused_cell_step(x, h, w_ih, w_hh, b_ih, b_hh, reset=reset)
+    if path == "scan":
+        from grukit.fused import fused_scan
+
+        lengths = torch.ones(x.shape[0], dtype=torch.int64)
+        _, h_new, _ = fused_scan(F.linear(x, w_ih, b_ih)[None], h, w_hh, b_hh, lengths, reverse=False,
+                                 reset=reset, record=False)
+        return h_new
+    if path == "torch":
+        return _VF.gru_cell(x, h, w_ih, w_hh, b_ih, b_hh)
+    return gru_step(F.linear(x, w_ih, b_ih), h, w_hh, b_hh, reset=reset)[0]
+
+
+def _check_cell_finite(x, h) -> None:
+    check_finite(x, name="input", axes=("b", "feature"))
+    check_finite(h, name="hx", axes=("b", "unit"))
+
+
+def _fused_cell_refusal(x) -> str | None:
+    if x.device.type != "cpu":
+        return f"the fused kernel runs on the CPU, the input is on {x.device}"
+    from grukit.fused import unavailable_reason
+
+    return unavailable_reason()

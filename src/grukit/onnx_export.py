@@ -1,0 +1,81 @@
+"""A grukit GRU as an ONNX graph of the standard `GRU` operator (opset 14), for ONNX Runtime.
+
+ONNX's GRU computes, per direction (its gate order is z, r, h; torch's is r, z, n):
+
+    z = σ(X W_zᵀ + H R_zᵀ + Wb_z + Rb_z),  r = σ(X W_rᵀ + H R_rᵀ + Wb_r + Rb_r)
+    h = tanh(X W_hᵀ + r ⊙ (H R_hᵀ + Rb_h) + Wb_h)      linear_before_reset = 1  (reset="after")
+    h = tanh(X W_hᵀ + (r ⊙ H) R_hᵀ + Rb_h + Wb_h)      linear_before_reset = 0  (reset="before")
+    H' = (1 − z) ⊙ h + z ⊙ H
+
+so both of grukit's reset variants map onto it exactly; the weights are torch's blocks reordered.
+One GRU node per layer; a layer's output Y (T, D, B, H) is laid out as (T, B, D·H) for the next.
+Graph input "input" (T, B, I) and optional "hx" (L·D, B, H); outputs "output" (T, B, D·H) and
+"h_n" (L·D, B, H), as the module's forward without lengths. T and B are dynamic.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+TORCH_TO_ONNX_GATES = [1, 0, 2]  # ONNX block k holds torch's block TORCH_TO_ONNX_GATES[k]: z, r, n
+
+
+def gru_to_onnx(gru, *, opset: int = 14) -> bytes:
+    """The serialised ONNX model of a `grukit.GRU` (requires the `onnx` package)."""
+    try:
+        import onnx
+        from onnx import TensorProto, helper, numpy_helper
+    except ImportError as error:
+        raise ImportError("exporting to ONNX needs the onnx package: pip install 'grukit[bench]'") from error
+
+    hidden, directions = gru.hidden_size, gru.num_directions
+    dtype = gru.weight_ih_l0.detach().numpy().dtype
+    elem = TensorProto.DOUBLE if dtype == np.float64 else TensorProto.FLOAT
+    nodes, initializers = [], []
+    layer_input = "input"
+    for layer in range(gru.num_layers):
+        w, r, b = [], [], []
+        for direction in range(directions):
+            w_ih, w_hh, b_ih, b_hh = (None if t is None else t.detach().numpy()
+                                      for t in gru.layer_weights(layer, direction))
+            w.append(_reorder(w_ih, hidden))
+            r.append(_reorder(w_hh, hidden))
+            zeros = np.zeros(3 * hidden, dtype=dtype)
+            b.append(np.concatenate([_reorder(zeros if b_ih is None else b_ih, hidden),
+                                     _reorder(zeros if b_hh is None else b_hh, hidden)]))
+        names = [f"W_l{layer}", f"R_l{layer}", f"B_l{layer}"]
+        for name, blocks in zip(names, (w, r, b)):
+            initializers.append(numpy_helper.from_array(np.stack(blocks).astype(dtype), name))
+        start = np.array([layer * directions], dtype=np.int64)
+        stop = np.array([(layer + 1) * directions], dtype=np.int64)
+        initializers += [numpy_helper.from_array(start, f"h_start_l{layer}"),
+                         numpy_helper.from_array(stop, f"h_stop_l{layer}")]
+        nodes.append(helper.make_node("Slice", ["hx", f"h_start_l{layer}", f"h_stop_l{layer}"], [f"h0_l{layer}"]))
+        nodes.append(helper.make_node(
+            "GRU", [layer_input, *names, "", f"h0_l{layer}"], [f"Y_l{layer}", f"h_n_l{layer}"],
+            hidden_size=hidden, linear_before_reset=int(gru.reset == "after"),
+            direction="bidirectional" if directions == 2 else "forward"))
+        # Y (T, D, B, H) → (T, B, D, H) → (T, B, D·H)
+        nodes.append(helper.make_node("Transpose", [f"Y_l{layer}"], [f"Yt_l{layer}"], perm=[0, 2, 1, 3]))
+        initializers.append(numpy_helper.from_array(np.array([0, 0, directions * hidden], dtype=np.int64),
+                                                    f"shape_l{layer}"))
+        layer_input = f"out_l{layer}"
+        nodes.append(helper.make_node("Reshape", [f"Yt_l{layer}", f"shape_l{layer}"], [layer_input]))
+    nodes.append(helper.make_node("Identity", [layer_input], ["output"]))
+    nodes.append(helper.make_node("Concat", [f"h_n_l{k}" for k in range(gru.num_layers)], ["h_n"], axis=0))
+    states = gru.num_layers * directions
+    graph = helper.make_graph(
+        nodes, "grukit_gru",
+        [helper.make_tensor_value_info("input", elem, ["T", "B", gru.input_size]),
+         helper.make_tensor_value_info("hx", elem, [states, "B", hidden])],
+        [helper.make_tensor_value_info("output", elem, ["T", "B", directions * hidden]),
+         helper.make_tensor_value_info("h_n", elem, [states, "B", hidden])],
+        initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="grukit")
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def _reorder(blocks: np.ndarray, hidden: int) -> np.ndarray:
+    """torch's (r, z, n) row blocks → ONNX's (z, r, h)."""
+    return np.concatenate([blocks[k * hidden : (k + 1) * hidden] for k in TORCH_TO_ONNX_GATES])
