@@ -55,3 +55,32 @@ def test_import_does_not_load_numba():
 
     code = "import sys, grukit; grukit.GRU; assert 'numba' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_kernels_use_torchs_blas_where_torch_exports_it():
+    import grukit.blas
+
+    if torch.backends.mkl.is_available():  # x86-64 wheels: MKL's sgemm_/dgemm_ are exported
+        assert all(grukit.blas.GEMM_ADDRESSES), "torch has MKL but its gemm symbols were not found"
+
+
+@pytest.mark.parametrize("reset", ["after", "before"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_numba_blas_fallback_equals_torchs_blas(monkeypatch, reset, dtype):
+    """Where torch exports no gemm, the kernels use numba's np.dot: same values and gradients."""
+    import grukit.blas
+
+    torch.manual_seed(0)
+    gru = grukit.GRU(3, 5, 2, bidirectional=True, reset=reset, backend="fused", dtype=dtype)
+    x = torch.randn(7, 4, 3, dtype=dtype)
+    lengths = torch.tensor([7, 3, 5, 1])
+    results = []
+    for addresses in (grukit.blas.GEMM_ADDRESSES, (0, 0)):
+        monkeypatch.setattr(grukit.blas, "GEMM_ADDRESSES", addresses)
+        gru.zero_grad()
+        out, h_n = gru(x, lengths=lengths)
+        (out.square().sum() + h_n.sum()).backward()
+        results.append([out.detach(), h_n.detach()] + [p.grad.clone() for p in gru.parameters()])
+    atol = 1e-5 if dtype == torch.float32 else 1e-12
+    for mkl, fallback in zip(*results):
+        torch.testing.assert_close(mkl, fallback, rtol=0, atol=atol)

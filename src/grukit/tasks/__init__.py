@@ -1,1 +1,33 @@
-"""The literature's benchmarks and the articles' applications: dataset builders, metrics, baselines."""
+"""The literature's tasks and the articles' applications: dataset builder + metric + baselines.
+
+`TASKS` maps a CLI name to its task class; `make_task(name, **overrides)` builds one with the
+overrides applied to its frozen config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from grukit.tasks.adding import AddingTask
+from grukit.tasks.base import Split, Task, TaskData
+from grukit.tasks.copy import CopyTask
+from grukit.tasks.digits import DigitsTask
+from grukit.tasks.kalman import KalmanTask
+from grukit.validation import InputError
+
+TASKS: dict[str, type[Task]] = {"adding": AddingTask, "copy": CopyTask, "digits": DigitsTask, "kalman": KalmanTask}
+
+__all__ = ["TASKS", "AddingTask", "CopyTask", "DigitsTask", "KalmanTask", "Split", "Task", "TaskData", "make_task"]
+
+
+def make_task(name: str, **overrides) -> Task:
+    """A task by name with some of its fields changed, e.g. make_task("adding", steps=200)."""
+    if name not in TASKS:
+        raise InputError(f"unknown task {name!r}; choose one of {', '.join(TASKS)}")
+    task_class = TASKS[name]
+    fields = {f.name for f in dataclasses.fields(task_class)} - {"name"}
+    unknown = set(overrides) - fields
+    if unknown:
+        raise InputError(f"task {name!r} has no option {', '.join(sorted(unknown))}; its options: "
+                         f"{', '.join(sorted(fields))}")
+    return task_class(**overrides)

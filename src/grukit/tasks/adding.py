@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
+from grukit.tasks.base import Split, Task, TaskData, check_positive
+
 CONSTANT_BASELINE_MSE = 1.0 / 6.0  # Var of the sum of two U(0, 1) values
 
 
@@ -45,3 +47,27 @@ def make_adding(count: int, steps: int, *, seed: int, dtype: torch.dtype = torch
 def constant_prediction_mse(targets: torch.Tensor) -> float:
     """MSE of the best constant trained-free guess, 1.0 (the expected sum)."""
     return float(((targets - 1.0) ** 2).mean())
+
+
+@dataclass(frozen=True)
+class AddingTask(Task):
+    """The adding problem as a trainable task: regression of the sum from the last state."""
+
+    steps: int = 100  # T: how long the first marked value must be held (the literature uses 100–1000)
+    train_size: int = 20_000
+    validation_size: int = 2_000
+    test_size: int = 2_000
+    name: str = "adding"
+
+    def build(self, *, seed: int) -> TaskData:
+        check_positive(steps=self.steps, train_size=self.train_size, validation_size=self.validation_size,
+                       test_size=self.test_size)
+        splits = [make_adding(size, self.steps, seed=seed * 3 + k)
+                  for k, size in enumerate((self.train_size, self.validation_size, self.test_size))]
+        train, validation, test = (Split(s.inputs, s.targets) for s in splits)
+        return TaskData(self.name, train, validation, test, input_size=2, output_size=1, loss="mse",
+                        readout="last", metric="mse", lower_is_better=True,
+                        description=f"adding problem, T={self.steps}: sum of two marked values")
+
+    def baselines(self, data: TaskData) -> dict[str, float]:
+        return {"constant 1.0": constant_prediction_mse(data.test.targets)}

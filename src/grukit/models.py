@@ -1,0 +1,78 @@
+"""Recurrent backbone + linear read-out: the model that every task and the trainer share.
+
+    SequenceModel(ModelConfig(cell="gru", input_size=I, hidden_size=H, output_size=O, ...))
+      input (B, T, I) batch-first, lengths (B,) optional
+      readout="last":     (B, O)     from the top layer's final state (both directions' when
+                                     bidirectional: [h_fwd(T_b); h_bwd(0)]), lengths respected
+      readout="sequence": (B, T, O)  from every step's output (D·H features)
+
+The backbone is grukit's GRU, LSTM or RNN with one forward contract, so a comparison swaps the
+`cell` name and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+
+from grukit.baselines import LSTM, RNN
+from grukit.gru import GRU
+from grukit.validation import InputError
+
+Cell = Literal["gru", "lstm", "rnn"]
+Readout = Literal["last", "sequence"]
+CELLS = ("gru", "lstm", "rnn")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    cell: Cell = "gru"  # which recurrence: grukit.GRU, grukit.LSTM or grukit.RNN (tanh)
+    input_size: int = 1  # I, features per step (set from the task)
+    hidden_size: int = 64  # H, units per layer and direction
+    output_size: int = 1  # O, read-out features (set from the task)
+    num_layers: int = 1
+    bidirectional: bool = False
+    dropout: float = 0.0  # between stacked layers
+    readout: Readout = "last"  # one prediction per sequence, or one per step
+    reset: Literal["after", "before"] = "after"  # GRU only: where the reset gate acts
+    backend: str = "auto"  # grukit kernel backend (GRU: auto/reference/torch/fused)
+
+    def __post_init__(self) -> None:
+        if self.cell not in CELLS:
+            raise InputError(f"model cell must be one of {CELLS}, got {self.cell!r}")
+        if self.readout not in ("last", "sequence"):
+            raise InputError(f"readout must be 'last' or 'sequence', got {self.readout!r}")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class SequenceModel(nn.Module):
+    """A grukit recurrent backbone with a linear head; see the module docstring for shapes."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        common = dict(num_layers=config.num_layers, batch_first=True, dropout=config.dropout,
+                      bidirectional=config.bidirectional)
+        if config.cell == "gru":
+            self.recurrent = GRU(config.input_size, config.hidden_size, **common, reset=config.reset,
+                                 backend=config.backend)
+        elif config.cell == "lstm":
+            self.recurrent = LSTM(config.input_size, config.hidden_size, **common)
+        else:
+            self.recurrent = RNN(config.input_size, config.hidden_size, **common)
+        directions = 2 if config.bidirectional else 1
+        self.head = nn.Linear(directions * config.hidden_size, config.output_size)
+
+    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        output, final = self.recurrent(inputs, lengths=lengths)  # (B, T, D·H); (L·D, B, H)
+        if self.config.readout == "sequence":
+            return self.head(output)  # (B, T, O)
+        h_n = final[0] if isinstance(final, tuple) else final  # the LSTM's (h_n, c_n)
+        directions = 2 if self.config.bidirectional else 1
+        top = h_n[-directions:]  # (D, B, H): the top layer's final state per direction
+        return self.head(torch.cat(list(top), dim=-1))  # (B, O)

@@ -1,0 +1,101 @@
+"""What every task gives the trainer: three splits, the loss, the metrics and the baselines.
+
+A task is a dataset builder plus its metric plus its baselines. `Task.build(seed=...)` returns
+`TaskData` with train / validation / test `Split`s of batch-first tensors, the sizes the model
+needs, and the loss; `Task.metrics` scores predictions; `Task.baselines` scores the reference
+predictors the literature compares against, on the same test split.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+from grukit.validation import InputError
+
+Loss = Literal["mse", "cross_entropy"]
+
+
+@dataclass(frozen=True)
+class Split:
+    """inputs (N, T, I); targets (N, O) or (N,) class ids, or per step (N, T, O) / (N, T);
+    lengths (N,) valid steps per sequence, or None when all have T steps."""
+
+    inputs: torch.Tensor
+    targets: torch.Tensor
+    lengths: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return self.inputs.shape[0]
+
+    def subset(self, index: torch.Tensor) -> Split:
+        return Split(self.inputs[index], self.targets[index], None if self.lengths is None else self.lengths[index])
+
+
+@dataclass(frozen=True)
+class TaskData:
+    name: str
+    train: Split
+    validation: Split
+    test: Split
+    input_size: int  # I
+    output_size: int  # O: regression outputs, or classes
+    loss: Loss  # "mse" (regression) or "cross_entropy" (classes: the model outputs logits)
+    readout: Literal["last", "sequence"]  # one prediction per sequence, or one per step
+    metric: str  # the headline metric's name in `Task.metrics`
+    lower_is_better: bool  # for the headline metric
+    description: str = ""
+
+
+class Task:
+    """Base class: subclasses set `name` and implement `build` and `baselines`."""
+
+    name: str = ""
+
+    def build(self, *, seed: int) -> TaskData:
+        raise NotImplementedError
+
+    def metrics(self, data: TaskData, predictions: torch.Tensor, split: Split) -> dict[str, float]:
+        """Loss-based metrics shared by all tasks (mse, or cross-entropy and accuracy)."""
+        return standard_metrics(data.loss, predictions, split.targets)
+
+    def baselines(self, data: TaskData) -> dict[str, float]:
+        """The headline metric of each reference predictor on the test split."""
+        return {}
+
+
+def loss_value(loss: Loss, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean MSE, or mean cross-entropy of logits (…, C) against class ids (…)."""
+    if loss == "mse":
+        return F.mse_loss(predictions, targets)
+    return F.cross_entropy(predictions.reshape(-1, predictions.shape[-1]), targets.reshape(-1))
+
+
+def standard_metrics(loss: Loss, predictions: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+    if loss == "mse":
+        return {"mse": float(F.mse_loss(predictions, targets)),
+                "mae": float((predictions - targets).abs().mean())}
+    classes = predictions.argmax(-1)
+    return {"cross_entropy": float(loss_value(loss, predictions, targets)),
+            "accuracy": float((classes == targets).float().mean())}
+
+
+def split_three(count: int, *, seed: int, fractions=(0.7, 0.15)) -> tuple[torch.Tensor, ...]:
+    """Random (train, validation, test) index sets of a dataset of `count` items."""
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(seed))
+    n_train, n_val = int(fractions[0] * count), int(fractions[1] * count)
+    return order[:n_train], order[n_train : n_train + n_val], order[n_train + n_val :]
+
+
+def check_positive(**values: int) -> None:
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InputError(f"{name} must be a positive integer, got {value!r}")
+
+
+def entropy_nats(probabilities) -> float:
+    return -sum(p * math.log(p) for p in probabilities if p > 0)

@@ -1,0 +1,104 @@
+"""Each task builder: shapes, determinism with a seed, metric, and baseline."""
+
+import math
+
+import pytest
+import torch
+
+from grukit.tasks import TASKS, make_task
+from grukit.tasks.copy import memoryless_cross_entropy
+from grukit.tasks.kalman import steady_state_gain
+from grukit.validation import InputError
+
+SMALL = {
+    "adding": dict(steps=30, train_size=64, validation_size=16, test_size=16),
+    "copy": dict(delay=12, symbols=4, alphabet=5, train_size=64, validation_size=16, test_size=16),
+    "digits": dict(order="rows"),
+    "kalman": dict(steps=40, train_size=64, validation_size=16, test_size=16),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_builder_shapes_and_determinism(name):
+    task = make_task(name, **SMALL[name])
+    first, again, other = task.build(seed=3), task.build(seed=3), task.build(seed=4)
+    for split in ("train", "validation", "test"):
+        a, b = getattr(first, split), getattr(again, split)
+        assert a.inputs.shape[-1] == first.input_size and a.inputs.dim() == 3
+        assert len(a.targets) == len(a.inputs)
+        torch.testing.assert_close(a.inputs, b.inputs, rtol=0, atol=0)
+        torch.testing.assert_close(a.targets, b.targets, rtol=0, atol=0)
+    if name != "digits":  # digits: one fixed data set, the seed only moves the split
+        assert not torch.equal(first.train.inputs, other.train.inputs)
+    else:
+        assert not torch.equal(first.train.targets, other.train.targets)
+    # the headline metric exists and scores a perfect prediction perfectly
+    perfect = first.test.targets.float() if first.loss == "mse" else _logits_for(first.test.targets,
+                                                                                  first.output_size)
+    metrics = task.metrics(first, perfect, first.test)
+    assert first.metric in metrics
+    best = 0.0 if first.lower_is_better else 1.0
+    assert metrics[first.metric] == pytest.approx(best, abs=1e-6)
+
+
+def _logits_for(targets, classes):
+    return 100.0 * torch.nn.functional.one_hot(targets, classes).float()
+
+
+def test_adding_baseline_is_one_sixth():
+    task = make_task("adding", steps=50, train_size=10, validation_size=10, test_size=20_000)
+    data = task.build(seed=0)
+    assert data.train.inputs.shape == (10, 50, 2)
+    assert (data.train.inputs[..., 1].sum(1) == 2).all()  # exactly two marks
+    assert task.baselines(data)["constant 1.0"] == pytest.approx(1 / 6, abs=0.005)
+
+
+def test_copy_layout_and_memoryless_baseline():
+    task = make_task("copy", **SMALL["copy"])
+    data = task.build(seed=0)
+    inputs, targets = data.train.inputs, data.train.targets
+    assert inputs.shape == (64, 12 + 8, 7) and targets.shape == (64, 20)
+    symbols = inputs[:, :4].argmax(-1)
+    torch.testing.assert_close(targets[:, -4:], symbols)  # the last S targets repeat the first S inputs
+    assert (inputs[:, 16].argmax(-1) == 6).all()  # the delimiter at T + S
+    assert (targets[:, :-4] == 5).all()  # blank elsewhere
+    # the memoryless predictor's cross-entropy, computed from its probabilities, equals the formula
+    probabilities = torch.full((20, 7), 1e-12)
+    probabilities[:-4, 5] = 1.0
+    probabilities[-4:, :5] = 1 / 5
+    logits = probabilities.log().expand(64, 20, 7)
+    measured = task.metrics(data, logits, data.train)["cross_entropy"]
+    assert measured == pytest.approx(memoryless_cross_entropy(delay=12, symbols=4, alphabet=5), rel=1e-4)
+    assert task.baselines(data)["memoryless"] == pytest.approx(4 * math.log(5) / 20)
+
+
+def test_digits_pixels_and_rows():
+    pixels = make_task("digits").build(seed=0)
+    rows = make_task("digits", order="rows").build(seed=0)
+    assert pixels.train.inputs.shape[1:] == (64, 1) and rows.train.inputs.shape[1:] == (8, 8)
+    assert len(pixels.train) + len(pixels.validation) + len(pixels.test) == 1797
+    torch.testing.assert_close(pixels.train.inputs.reshape(-1, 8, 8), rows.train.inputs)
+    assert 0.0 <= float(pixels.train.inputs.min()) and float(pixels.train.inputs.max()) <= 1.0
+    assert 0.05 < make_task("digits").baselines(pixels)["majority class"] < 0.2
+
+
+def test_kalman_baseline_reaches_the_steady_state_error():
+    """The optimal filter's one-step error is P + σ², P from the Riccati equation (σ = 1)."""
+    q = 0.1
+    task = make_task("kalman", steps=120, noise_ratio=q, train_size=4, validation_size=4, test_size=300)
+    data = task.build(seed=0)
+    gain = steady_state_gain(q)
+    prior = gain / (1 - gain)  # P = K/(1 − K)
+    baselines = task.baselines(data)
+    assert baselines["Kalman filter (optimal)"] == pytest.approx(prior + 1, rel=0.05)
+    assert baselines["Kalman filter (optimal)"] < baselines["last value"]
+    assert gain == pytest.approx(0.2702, abs=1e-4)
+
+
+def test_unknown_task_and_option_are_named():
+    with pytest.raises(InputError, match="unknown task 'nope'"):
+        make_task("nope")
+    with pytest.raises(InputError, match="has no option lenght"):
+        make_task("adding", lenght=3)
+    with pytest.raises(InputError, match="steps must be a positive integer"):
+        make_task("adding", steps=0).build(seed=0)

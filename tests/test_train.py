@@ -1,0 +1,78 @@
+"""The trainer: resume equals an uninterrupted run; DDP equals one process on the combined batch;
+a diverging loss stops with the step named and the checkpoints intact."""
+
+import json
+
+import pytest
+import torch
+
+from grukit.models import ModelConfig
+from grukit.tasks import make_task
+from grukit.train import TrainConfig, TrainingDiverged, fit
+from grukit.validation import InputError
+
+TASK = make_task("adding", steps=12, train_size=128, validation_size=32, test_size=32)
+DATA = TASK.build(seed=0)
+MODEL = ModelConfig(hidden_size=8)
+QUIET = dict(progress=False, tensorboard=False, batch_size=16)
+
+
+def weights(run_dir, name="last"):
+    return torch.load(run_dir / "checkpoints" / f"{name}.ckpt", weights_only=True)["state_dict"]
+
+
+def assert_same_weights(a, b, atol=0.0):
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=atol, msg=key)
+
+
+def test_resume_continues_to_the_uninterrupted_result(tmp_path):
+    fit(TASK, DATA, MODEL, TrainConfig(max_epochs=4, **QUIET), tmp_path / "whole")
+    fit(TASK, DATA, MODEL, TrainConfig(max_epochs=2, **QUIET), tmp_path / "parts")
+    halfway = weights(tmp_path / "parts")
+    result = fit(TASK, DATA, MODEL, TrainConfig(max_epochs=4, **QUIET), tmp_path / "parts", resume=True)
+    assert result.epochs == 4 and result.steps == 4 * 128 // 16
+    assert_same_weights(weights(tmp_path / "whole"), weights(tmp_path / "parts"))
+    with pytest.raises(AssertionError):  # and the resumed run did train on
+        assert_same_weights(halfway, weights(tmp_path / "parts"))
+    metrics = json.loads((tmp_path / "parts" / "metrics.json").read_text())
+    assert set(metrics["test"]) == {"mse", "mae"} and "constant 1.0" in metrics["baselines"]
+
+
+def test_resume_refuses_another_configuration_and_a_run_is_never_overwritten(tmp_path):
+    fit(TASK, DATA, MODEL, TrainConfig(max_epochs=1, **QUIET), tmp_path / "run")
+    before = (tmp_path / "run" / "checkpoints" / "last.ckpt").read_bytes()
+    with pytest.raises(InputError, match="already holds a run"):
+        fit(TASK, DATA, MODEL, TrainConfig(max_epochs=1, **QUIET), tmp_path / "run")
+    with pytest.raises(InputError, match=r"different train\.learning_rate"):
+        fit(TASK, DATA, MODEL, TrainConfig(max_epochs=2, learning_rate=0.1, **QUIET), tmp_path / "run", resume=True)
+    with pytest.raises(InputError, match="does not exist"):
+        fit(TASK, DATA, MODEL, TrainConfig(max_epochs=1, **QUIET), tmp_path / "empty", resume=True)
+    assert (tmp_path / "run" / "checkpoints" / "last.ckpt").read_bytes() == before
+    assert not list((tmp_path / "run" / "checkpoints").glob(".*.tmp"))  # no staging file left behind
+
+
+def test_diverging_loss_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
+    config = TrainConfig(max_epochs=1, **QUIET)
+    fit(TASK, DATA, MODEL, config, tmp_path / "run")
+    good = weights(tmp_path / "run")
+    bad_targets = DATA.train.targets.clone()
+    bad_targets[40:] = float("inf")  # from the third batch of the next epoch on (order permutes...)
+    bad_targets[:] = float("nan")  # ...so make every batch bad: the first step of epoch 2 diverges
+    from dataclasses import replace
+
+    broken = replace(DATA, train=replace(DATA.train, targets=bad_targets))
+    with pytest.raises(TrainingDiverged, match=r"became nan at step 8 \(epoch 1\)"):
+        fit(TASK, broken, MODEL, TrainConfig(max_epochs=2, **QUIET), tmp_path / "run", resume=True)
+    assert_same_weights(good, weights(tmp_path / "run"))
+
+
+def test_two_ddp_processes_equal_one_process_on_the_combined_batch(tmp_path):
+    """gloo on CPU, through Lightning's own strategy: batch 8 on each of 2 ranks == batch 16 on one."""
+    single = fit(TASK, DATA, MODEL, TrainConfig(max_epochs=2, progress=False, tensorboard=False, batch_size=16),
+                 tmp_path / "single")
+    ddp = fit(TASK, DATA, MODEL, TrainConfig(max_epochs=2, progress=False, tensorboard=False, batch_size=8,
+                                             devices=2, strategy="ddp_spawn"), tmp_path / "ddp")
+    assert ddp.steps == single.steps == 2 * 128 // 16
+    assert_same_weights(weights(tmp_path / "single"), weights(tmp_path / "ddp"), atol=1e-6)
