@@ -69,3 +69,31 @@ def test_quick_benchmark_runs(tmp_path):
     assert {r["model"] for r in figures["streaming"]} == {"torch.nn.GRUCell", "GRUCell", "GRU.step"}
     assert {r["model"] for r in figures["memory"]} == {"torch.nn.GRU", "fused", "auto"}
     assert all(r["peak_mib"] > 0 for r in figures["memory"])
+
+
+def test_train_then_evaluate_a_task(tmp_path):
+    run = tmp_path / "run"
+    args = ["train", "adding", "--set", "steps=10", "--set", "train_size=64", "--set", "validation_size=16",
+            "--set", "test_size=16", "--epochs", "1", "--hidden-size", "4", "--run-dir", str(run)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "constant 1.0" in result.output and "mse" in result.output
+    assert (run / "checkpoints" / "best.ckpt").exists() and (run / "metrics.json").exists()
+    evaluated = runner.invoke(app, ["evaluate", str(run)])
+    assert evaluated.exit_code == 0, evaluated.output
+    trained_line = next(line for line in result.output.splitlines() if "model" in line)
+    assert trained_line in evaluated.output  # the same figures, from the checkpoint alone
+
+
+@pytest.mark.parametrize("args,message", [
+    (["train", "nope"], "unknown task 'nope'"),
+    (["train", "adding", "--set", "lenght=3"], "has no option lenght"),
+    (["train", "adding", "--model", "tcn"], "model cell must be one of"),
+    (["evaluate", "/nonexistent-run"], "is not a finished grukit run"),
+])
+def test_train_and_evaluate_errors_are_one_line(args, message):
+    result = subprocess.run([sys.executable, "-c", "from grukit.cli import main; main()", *args],
+                            capture_output=True, text=True)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -38,6 +38,87 @@ def demo(
     run(DemoConfig(steps=steps, hidden_size=hidden_size, train_steps=train_steps, seed=seed))
 
 
+def _parse_options(pairs: list[str]) -> dict:
+    """--set key=value pairs → {key: value}, values read as JSON where they parse (3, 0.5, true)."""
+    import json
+
+    from grukit.validation import InputError
+
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InputError(f"--set takes key=value, got {pair!r}")
+        try:
+            options[key.replace("-", "_")] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.replace("-", "_")] = value
+    return options
+
+
+@app.command()
+def train(
+    task: str = typer.Argument(..., help="Built-in task: adding, copy, digits, kalman."),
+    model: str = typer.Option("gru", help="Recurrence: gru, lstm or rnn."),
+    hidden_size: int = typer.Option(64, min=1, help="Units per layer and direction."),
+    layers: int = typer.Option(1, min=1, help="Stacked layers."),
+    bidirectional: bool = typer.Option(False, help="Read each sequence both ways."),
+    epochs: int = typer.Option(20, min=1, help="Passes over the training split."),
+    max_steps: int = typer.Option(-1, help="Stop after this many optimiser steps (-1: epochs decide)."),
+    batch_size: int = typer.Option(64, min=1, help="Sequences per batch (per process)."),
+    learning_rate: float = typer.Option(3e-3, help="Adam learning rate."),
+    clip: float = typer.Option(1.0, help="Gradient-norm clipping (0: off)."),
+    patience: int = typer.Option(0, min=0, help="Early stopping patience in epochs (0: off)."),
+    seed: int = typer.Option(0, help="Seed for data, initialisation and batch order."),
+    devices: int = typer.Option(1, min=1, help="Processes; > 1 trains with DDP (gloo on CPU)."),
+    strategy: str = typer.Option("auto", help="Lightning strategy (ddp, ddp_spawn, …)."),
+    run_dir: str = typer.Option(None, help="Where the run is written (default runs/TASK-MODEL-seedN)."),
+    resume: bool = typer.Option(False, help="Continue the run in --run-dir from its last checkpoint."),
+    option: list[str] = typer.Option(None, "--set", help="Task option key=value, e.g. --set steps=200."),
+) -> None:
+    """Train a model on a built-in task; print its test metric beside the task's baselines."""
+    from grukit.models import ModelConfig
+    from grukit.tasks import make_task
+    from grukit.train import TrainConfig, fit
+
+    built = make_task(task, **_parse_options(option or []))
+    data = built.build(seed=seed)
+    config = TrainConfig(max_epochs=epochs, max_steps=max_steps, batch_size=batch_size, learning_rate=learning_rate,
+                         gradient_clip=clip or None, early_stopping=patience or None, seed=seed, devices=devices,
+                         strategy=strategy)
+    directory = run_dir or f"runs/{task}-{model}-seed{seed}"
+    result = fit(built, data, ModelConfig(cell=model, hidden_size=hidden_size, num_layers=layers,
+                                          bidirectional=bidirectional), config, directory, resume=resume)
+    _print_metrics(data.description, data.metric, result.test, result.baselines, directory,
+                   f"{result.epochs} epochs, {result.steps} steps, {result.seconds:.1f} s")
+
+
+@app.command()
+def evaluate(run_dir: str = typer.Argument(..., help="A directory written by `grukit train`.")) -> None:
+    """Score a run's best checkpoint on its task's test split again, beside the baselines."""
+    from grukit.train import evaluate_run
+
+    data, metrics, baselines = evaluate_run(run_dir)
+    _print_metrics(data.description, data.metric, metrics, baselines, run_dir, "best checkpoint")
+
+
+def _print_metrics(description: str, metric: str, test: dict, baselines: dict, run_dir, note: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=110)
+    console.print(f"[bold]{description}[/bold] — test split ({note})")
+    table = Table()
+    table.add_column("predictor")
+    for name in test:
+        table.add_column(name, justify="right")
+    table.add_row("model", *(f"{value:.4f}" for value in test.values()))
+    for name, value in baselines.items():
+        table.add_row(name, *(f"{value:.4f}" if key == metric else "" for key in test))
+    console.print(table)
+    typer.echo(f"run directory: {run_dir}")
+
+
 @app.command()
 def bench(
     quick: bool = typer.Option(False, help="Two small cases, 3 repeats: a smoke run (seconds)."),
