@@ -94,6 +94,46 @@ def train(
 
 
 @app.command()
+def forecast(
+    csv: str = typer.Argument(..., help="CSV file: one row per time step."),
+    target: str = typer.Option(..., help="Column to forecast."),
+    covariates: str = typer.Option("", help="Comma-separated columns read beside the target (past values only)."),
+    time: str = typer.Option(None, help="Time column (default: date/time/timestamp/ds/week/year if present)."),
+    horizon: int = typer.Option(14, min=1, help="Steps to forecast."),
+    lookback: int = typer.Option(56, min=1, help="Steps the model reads."),
+    season: int = typer.Option(1, min=1, help="Season length m of the baselines (7: daily data, weekly cycle)."),
+    hidden_size: int = typer.Option(64, min=1, help="GRU units."),
+    epochs: int = typer.Option(200, min=1, help="Most epochs (early stopping ends sooner)."),
+    seed: int = typer.Option(0, help="Seed for initialisation and batch order."),
+    out: str = typer.Option(".", help="Directory for forecast.csv and forecast.png."),
+    run_dir: str = typer.Option(None, help="Training run directory (default runs/forecast-TARGET-TIME)."),
+    overwrite: bool = typer.Option(False, help="Replace an existing forecast.csv / forecast.png."),
+) -> None:
+    """Train a GRU forecaster on your CSV; write forecast.csv and forecast.png; compare with baselines."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from grukit.forecast import ForecastConfig, run_forecast
+
+    config = ForecastConfig(target=target, covariates=tuple(c.strip() for c in covariates.split(",") if c.strip()),
+                            time=time, horizon=horizon, lookback=lookback, season=season, hidden_size=hidden_size,
+                            epochs=epochs, seed=seed)
+    result = run_forecast(csv, config, out_dir=out, run_dir=run_dir, overwrite=overwrite)
+    console = Console(width=110)
+    console.print(f"[bold]{target}[/bold]: {horizon}-step forecasts from {result.test_origins} test origins "
+                  "(the latest part of the series, never trained on)")
+    table = Table()
+    for column in ("predictor", "MAE", "RMSE", "80% interval coverage"):
+        table.add_column(column, justify="left" if column == "predictor" else "right")
+    for name, scores in result.test.items():
+        coverage = scores.get("coverage_80")
+        table.add_row(name, f"{scores['mae']:.4g}", f"{scores['rmse']:.4g}",
+                      "" if coverage is None else f"{100 * coverage:.0f}%")
+    console.print(table)
+    typer.echo("wrote " + ", ".join(str(f) for f in result.files) + f"; run directory: {result.run_dir}")
+
+
+@app.command()
 def evaluate(run_dir: str = typer.Argument(..., help="A directory written by `grukit train`.")) -> None:
     """Score a run's best checkpoint on its task's test split again, beside the baselines."""
     from grukit.train import evaluate_run

@@ -17,7 +17,8 @@ import torch.nn.functional as F
 
 from grukit.validation import InputError
 
-Loss = Literal["mse", "cross_entropy"]
+Loss = Literal["mse", "cross_entropy", "quantile"]
+QUANTILES = (0.1, 0.5, 0.9)  # the "quantile" loss: an 80% interval around the median
 
 
 @dataclass(frozen=True)
@@ -69,13 +70,23 @@ class Task:
 
 
 def loss_value(loss: Loss, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean MSE, or mean cross-entropy of logits (…, C) against class ids (…)."""
+    """Mean MSE; mean cross-entropy of logits (…, C) against class ids (…); or the mean pinball
+    loss of predictions (N, O·Q) for the quantiles QUANTILES against targets (N, O):
+    ρ_q(e) = max(q e, (q − 1) e), e = y − ŷ_q."""
     if loss == "mse":
         return F.mse_loss(predictions, targets)
+    if loss == "quantile":
+        q = torch.tensor(QUANTILES, dtype=predictions.dtype, device=predictions.device)
+        error = targets.unsqueeze(-1) - predictions.reshape(*targets.shape, len(QUANTILES))  # (N, O, Q)
+        return torch.maximum(q * error, (q - 1) * error).mean()
     return F.cross_entropy(predictions.reshape(-1, predictions.shape[-1]), targets.reshape(-1))
 
 
 def standard_metrics(loss: Loss, predictions: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
+    if loss == "quantile":
+        median = predictions.reshape(*targets.shape, len(QUANTILES))[..., QUANTILES.index(0.5)]
+        return {"pinball": float(loss_value(loss, predictions, targets)),
+                "mae": float((median - targets).abs().mean())}
     if loss == "mse":
         return {"mse": float(F.mse_loss(predictions, targets)),
                 "mae": float((predictions - targets).abs().mean())}

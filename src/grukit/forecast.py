@@ -1,0 +1,239 @@
+"""`grukit forecast`: a GRU forecaster for the user's own CSV, end to end.
+
+Pipeline: read and check the series (`data.series`) → forecast origins split by time into train /
+validation / test (a gap of h origins between the parts, so no target is shared across them) →
+standardise every column with the training rows' mean and std → train a GRU that reads the last
+L steps of [target, covariates] and outputs the next h values at the quantiles 0.1, 0.5, 0.9
+(pinball loss; early stopping on the validation loss) → score the median on the test origins, in
+the data's own units, beside two baselines on the same origins:
+
+  * seasonal naive: ŷ_{o+k} = y_{o+k−m⌈k/m⌉} (m = --season; m = 1 is the last value);
+  * ETS: statsmodels' ETSModel (additive error, damped additive trend, additive season when
+    m > 1) fitted on the training rows, then run with those parameters up to each origin;
+
+→ forecast the h steps after the last row and write forecast.csv (time, median, lower, upper)
+and forecast.png (history, test-period fit, forecast and its 80% interval). Both files are
+written at the end, each atomically, and an existing one is never replaced without overwrite.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time as clock
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from grukit.data.series import Series, make_windows, read_series
+from grukit.tasks.base import QUANTILES, Split, Task, TaskData
+from grukit.validation import InputError
+
+
+@dataclass(frozen=True)
+class ForecastConfig:
+    target: str  # the column to forecast
+    covariates: tuple[str, ...] = ()  # past-only inputs beside the target
+    time: str | None = None  # time column; default: the first of date/time/timestamp/ds/week/year
+    horizon: int = 14  # h, steps forecast from each origin
+    lookback: int = 56  # L, steps the model reads
+    season: int = 1  # m for the seasonal-naive baseline and ETS (7: daily data, weekly cycle)
+    hidden_size: int = 64
+    epochs: int = 200  # at most; early stopping usually ends sooner
+    patience: int = 15  # epochs without a better validation loss before stopping
+    batch_size: int = 32
+    learning_rate: float = 3e-3
+    seed: int = 0
+    validation_fraction: float = 0.15  # of the forecast origins, before the test ones
+    test_fraction: float = 0.15  # of the forecast origins, the latest ones
+
+    def __post_init__(self) -> None:
+        for name in ("horizon", "lookback", "season", "hidden_size", "epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InputError(f"{name} must be a positive integer, got {value!r}")
+
+
+@dataclass(frozen=True)
+class ForecastResult:
+    test: dict[str, dict[str, float]]  # predictor → {mae, rmse[, coverage_80]} on the test origins
+    future: dict[str, np.ndarray]  # time, median, lower, upper for the h steps after the data
+    files: tuple[Path, ...]
+    run_dir: Path
+    test_origins: int
+
+
+class ForecastTask(Task):
+    """Standardised windows of one series as a TaskData (quantile loss, one read-out per window)."""
+
+    name = "forecast"
+
+    def __init__(self, splits: tuple[Split, Split, Split], *, features: int, horizon: int, description: str):
+        self.splits, self.features, self.horizon, self.description = splits, features, horizon, description
+
+    def build(self, *, seed: int) -> TaskData:
+        return TaskData("forecast", *self.splits, input_size=self.features,
+                        output_size=self.horizon * len(QUANTILES), loss="quantile", readout="last",
+                        metric="pinball", lower_is_better=True, description=self.description)
+
+
+def minimum_rows(lookback: int, horizon: int) -> int:
+    """Rows needed for ≥ 8 training, 1 validation and 1 test origin with gaps of h between the parts."""
+    return lookback + 3 * horizon + 9
+
+
+def split_origins(series_length: int, config: ForecastConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    first, last = config.lookback - 1, series_length - config.horizon - 1
+    origins = np.arange(first, last + 1)
+    n = len(origins)
+    n_test = max(1, math.ceil(config.test_fraction * n))
+    n_val = max(1, math.ceil(config.validation_fraction * n))
+    gap = config.horizon  # the last training target (o + h) precedes the first validation origin's
+    test = origins[n - n_test :]
+    validation = origins[n - n_test - gap - n_val : n - n_test - gap]
+    train = origins[: n - n_test - 2 * gap - n_val]
+    return train, validation, test
+
+
+def run_forecast(path, config: ForecastConfig, *, out_dir=".", run_dir=None, overwrite: bool = False,
+                 progress: bool = True) -> ForecastResult:
+    from grukit.models import ModelConfig
+    from grukit.train import TrainConfig, fit
+
+    series = read_series(path, target=config.target, covariates=config.covariates, time=config.time)
+    needed = minimum_rows(config.lookback, config.horizon)
+    if len(series) < needed:
+        raise InputError(f"{path} has {len(series)} rows; lookback {config.lookback} and horizon {config.horizon} "
+                         f"need at least {needed} (8 training, 1 validation, 1 test window and gaps); "
+                         "shorten --lookback or --horizon")
+    out_dir = Path(out_dir)
+    files = (out_dir / "forecast.csv", out_dir / "forecast.png")
+    for file in files:
+        if file.exists() and not overwrite:
+            raise InputError(f"{file} exists; pass --overwrite to replace it, or choose another --out")
+    run_dir = Path(run_dir or f"runs/forecast-{config.target}-{clock.strftime('%Y%m%d-%H%M%S')}")
+
+    train_o, val_o, test_o = split_origins(len(series), config)
+    fitted_rows = series.values[: train_o[-1] + config.horizon + 1]  # every row a training window touches
+    mean, std = fitted_rows.mean(0), fitted_rows.std(0)
+    std = np.where(std > 0, std, 1.0)
+    scaled = (series.values - mean) / std
+
+    def split(origins) -> Split:
+        inputs, targets = make_windows(scaled, lookback=config.lookback, horizon=config.horizon, origins=origins)
+        return Split(torch.tensor(inputs, dtype=torch.float32), torch.tensor(targets, dtype=torch.float32))
+
+    task = ForecastTask((split(train_o), split(val_o), split(test_o)), features=series.values.shape[1],
+                        horizon=config.horizon, description=f"forecast {config.target!r}, {config.horizon} steps")
+    data = task.build(seed=config.seed)
+    train_config = TrainConfig(max_epochs=config.epochs, batch_size=config.batch_size,
+                               learning_rate=config.learning_rate, early_stopping=config.patience, seed=config.seed,
+                               progress=progress)
+    result = fit(task, data, ModelConfig(hidden_size=config.hidden_size), train_config, run_dir)
+    model = _load_best(result.best_checkpoint, data)
+
+    def predict(inputs: torch.Tensor) -> np.ndarray:  # (N, h, Q) in the data's units
+        with torch.no_grad():
+            out = model(inputs).reshape(len(inputs), config.horizon, len(QUANTILES)).numpy()
+        quantiles = np.sort(out, axis=-1)  # keep lower ≤ median ≤ upper
+        return quantiles * std[0] + mean[0]
+
+    y = series.values[:, 0]
+    truth = np.stack([y[o + 1 : o + 1 + config.horizon] for o in test_o])  # (N, h)
+    gru = predict(data.test.inputs)
+    scores = {"GRU (median)": _errors(gru[..., 1], truth) | {"coverage_80": float(
+        ((truth >= gru[..., 0]) & (truth <= gru[..., 2])).mean())}}
+    scores[f"seasonal naive (m={config.season})"] = _errors(
+        seasonal_naive(y, test_o, horizon=config.horizon, season=config.season), truth)
+    scores["ETS"] = _errors(ets_forecasts(y, test_o, fit_until=train_o[-1], horizon=config.horizon,
+                                          season=config.season), truth)
+
+    last_window = torch.tensor(scaled[None, -config.lookback :], dtype=torch.float32)
+    future = predict(last_window)[0]  # (h, Q)
+    future_time = series.future_times(config.horizon)
+    forecast_table = {"time": future_time, "median": future[:, 1], "lower": future[:, 0], "upper": future[:, 2]}
+    _write_outputs(files, series, config, forecast_table, test_o, gru)
+    summary = {"test": scores, "test_origins": len(test_o), "horizon": config.horizon, "lookback": config.lookback}
+    (run_dir / "forecast_metrics.json").write_text(json.dumps(summary, indent=2))
+    return ForecastResult(scores, forecast_table, files, run_dir, len(test_o))
+
+
+def _load_best(checkpoint: Path, data: TaskData):
+    from grukit.models import ModelConfig, SequenceModel
+
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    model = SequenceModel(ModelConfig(**state["hyper_parameters"]["model_config"]))
+    model.load_state_dict({k.removeprefix("model."): v for k, v in state["state_dict"].items()})
+    return model.eval()
+
+
+def _errors(prediction: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    error = prediction - truth
+    return {"mae": float(np.abs(error).mean()), "rmse": float(np.sqrt((error**2).mean()))}
+
+
+def seasonal_naive(y: np.ndarray, origins, *, horizon: int, season: int) -> np.ndarray:
+    """ŷ_{o+k} = y_{o+k−m⌈k/m⌉} for k = 1 … h: (N, h)."""
+    k = np.arange(1, horizon + 1)
+    lag = season * np.ceil(k / season).astype(int)
+    return np.stack([y[o + k - lag] for o in origins])
+
+
+def ets_forecasts(y: np.ndarray, origins, *, fit_until: int, horizon: int, season: int) -> np.ndarray:
+    """ETS (A, Ad, A/N) fitted on y[: fit_until + 1], run with those parameters to each origin: (N, h)."""
+    import warnings
+
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
+    spec = dict(error="add", trend="add", damped_trend=True,
+                seasonal="add" if season > 1 else None, seasonal_periods=season if season > 1 else None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # statsmodels' convergence chatter; the fit is used as it is
+        params = ETSModel(y[: fit_until + 1], **spec).fit(disp=False).params
+        return np.stack([ETSModel(y[: o + 1], **spec).smooth(params).forecast(horizon) for o in origins])
+
+
+def _write_outputs(files, series: Series, config: ForecastConfig, table: dict, test_origins, test_quantiles):
+    """forecast.csv and forecast.png, each to a staging file beside it, then renamed over it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    csv_path, png_path = files
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    frame = pd.DataFrame({series.time_name or "step": table["time"], f"{config.target}_median": table["median"],
+                          f"{config.target}_lower_10": table["lower"], f"{config.target}_upper_90": table["upper"]})
+    figure, axis = plt.subplots(figsize=(10, 4.5))
+    shown = max(0, len(series) - max(6 * config.horizon, 3 * config.lookback))
+    axis.plot(series.time[shown:], series.values[shown:, 0], color="black", lw=1, label=f"{config.target} (data)")
+    # one-step-ahead ... h-step fits on the test origins: the first step of each
+    first = test_quantiles[:, 0]
+    test_time = series.time[np.asarray(test_origins) + 1]
+    axis.plot(test_time, first[:, 1], color="tab:orange", lw=1, label="GRU on the test period (1 step ahead)")
+    axis.plot(table["time"], table["median"], color="tab:blue", lw=2, label="forecast (median)")
+    axis.fill_between(table["time"], table["lower"], table["upper"], color="tab:blue", alpha=0.25,
+                      label="80% interval (quantiles 0.1–0.9)")
+    axis.set_title(f"{config.target}: {config.horizon}-step GRU forecast from the last {config.lookback} steps")
+    axis.set_xlabel(series.time_name or "step")
+    axis.legend(loc="upper left", fontsize=8)
+    figure.tight_layout()
+    staged = []
+    try:
+        for target, write in ((csv_path, lambda p: frame.to_csv(p, index=False)),
+                              (png_path, lambda p: figure.savefig(p, dpi=110, format="png"))):
+            handle, staging = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+            os.close(handle)
+            staged.append((staging, target))
+            write(staging)
+        for staging, target in staged:
+            os.replace(staging, target)
+    finally:
+        plt.close(figure)
+        for staging, _ in staged:
+            Path(staging).unlink(missing_ok=True)

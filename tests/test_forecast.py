@@ -1,0 +1,108 @@
+"""grukit forecast: a malformed CSV ends in one line and writes nothing; a good one gives the files."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from grukit.data.series import make_windows, read_series
+from grukit.forecast import ForecastConfig, minimum_rows, run_forecast, seasonal_naive, split_origins
+from grukit.validation import InputError
+
+
+def write_series(path, n=120, *, dates=True):
+    t = np.arange(n)
+    frame = pd.DataFrame({"cases": (50 + 10 * np.sin(2 * np.pi * t / 12)).round(3), "rain": (t % 7).astype(float)})
+    if dates:
+        frame.insert(0, "date", pd.date_range("2020-01-01", periods=n, freq="D").strftime("%Y-%m-%d"))
+    frame.to_csv(path, index=False)
+    return frame
+
+
+def corrupt(path, row, column, value):
+    frame = pd.read_csv(path, dtype=str)
+    frame.loc[row, column] = value
+    frame.to_csv(path, index=False)
+
+
+MALFORMED = {
+    "missing column": (lambda p: None, ["--target", "deaths"], "has no column 'deaths'; its columns: date, cases, rain"),
+    "non-numeric": (lambda p: corrupt(p, 9, "cases", "n/a?"), [], "column 'cases' has a non-numeric value 'n/a?' "
+                    "at row 11"),
+    "empty value": (lambda p: corrupt(p, 4, "rain", ""), ["--covariates", "rain"], "column 'rain' has an empty "
+                    "value at row 6"),
+    "too short": (lambda p: write_series(p, n=40), [], "has 40 rows; lookback 20 and horizon 7 need at least 50"),
+    "unsorted dates": (lambda p: corrupt(p, 30, "date", "2019-12-01"), [], "are not sorted: row 32 (2019-12-01)"),
+    "duplicate date": (lambda p: corrupt(p, 30, "date", "2020-01-30"), [], "repeats the time '2020-01-30' at row 32"),
+    "bad date": (lambda p: corrupt(p, 3, "date", "yesterday"), [], "unreadable time 'yesterday' at row 5"),
+    "no file": (lambda p: p.unlink(), [], "no such file"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_malformed_csv_is_one_line_and_writes_nothing(tmp_path, case):
+    path = tmp_path / "data.csv"
+    write_series(path)
+    damage, extra, message = MALFORMED[case]
+    damage(path)
+    out = tmp_path / "out"
+    args = [str(path), "--horizon", "7", "--lookback", "20", "--out", str(out), "--run-dir", str(tmp_path / "run"),
+            *(extra if "--target" in extra else ["--target", "cases", *extra])]
+    result = subprocess.run([sys.executable, "-c", "from grukit.cli import main; main()", "forecast", *args],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert message in result.stderr
+    assert not out.exists() and not (tmp_path / "run").exists() and not (tmp_path / "runs").exists()
+
+
+def test_windows_and_time_split_do_not_leak():
+    config = ForecastConfig(target="y", horizon=5, lookback=10)
+    train, validation, test = split_origins(100, config)
+    assert train[0] == 9 and test[-1] == 100 - 5 - 1
+    assert train[-1] + config.horizon < validation[0] and validation[-1] + config.horizon < test[0]
+    values = np.arange(30.0)[:, None]
+    inputs, targets = make_windows(values, lookback=4, horizon=2, origins=np.array([3, 10]))
+    np.testing.assert_array_equal(inputs[1, :, 0], [7, 8, 9, 10])
+    np.testing.assert_array_equal(targets[1], [11, 12])
+    assert minimum_rows(10, 5) == 34
+
+
+def test_seasonal_naive_repeats_the_last_season():
+    y = np.arange(20.0)
+    np.testing.assert_array_equal(seasonal_naive(y, [9], horizon=5, season=3), [[7, 8, 9, 7, 8]])
+    np.testing.assert_array_equal(seasonal_naive(y, [9], horizon=2, season=1), [[9, 9]])
+
+
+def test_numeric_time_and_no_time_column(tmp_path):
+    path = tmp_path / "s.csv"
+    pd.DataFrame({"year": [1990, 1991, 1993], "v": [1, 2, 3]}).to_csv(path, index=False)
+    series = read_series(path, target="v")
+    assert series.time_name == "year" and list(series.future_times(2)) == [1994.5, 1996.0]
+    pd.DataFrame({"v": [1, 2, 3]}).to_csv(path, index=False)
+    assert read_series(path, target="v").time_name is None
+    with pytest.raises(InputError, match="also listed as a covariate"):
+        read_series(path, target="v", covariates=("v",))
+
+
+def test_forecast_end_to_end_writes_both_files_and_never_overwrites(tmp_path):
+    path = tmp_path / "data.csv"
+    write_series(path, n=150)
+    config = ForecastConfig(target="cases", covariates=("rain",), horizon=6, lookback=24, season=12,
+                            hidden_size=8, epochs=3)
+    result = run_forecast(path, config, out_dir=tmp_path / "out", run_dir=tmp_path / "run", progress=False)
+    table = pd.read_csv(tmp_path / "out" / "forecast.csv")
+    assert list(table.columns) == ["date", "cases_median", "cases_lower_10", "cases_upper_90"]
+    assert len(table) == 6 and table["date"].iloc[0] == "2020-05-30"  # the day after the last row
+    assert (table["cases_lower_10"] <= table["cases_median"]).all()
+    assert (table["cases_median"] <= table["cases_upper_90"]).all()
+    assert (tmp_path / "out" / "forecast.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert set(result.test) == {"GRU (median)", "seasonal naive (m=12)", "ETS"}
+    # the seasonal-naive error on a noiseless period-12 series is zero: the baseline is computed right
+    assert result.test["seasonal naive (m=12)"]["mae"] == pytest.approx(0, abs=1e-9)
+    before = (tmp_path / "out" / "forecast.csv").read_bytes()
+    with pytest.raises(InputError, match="exists; pass --overwrite"):
+        run_forecast(path, config, out_dir=tmp_path / "out", run_dir=tmp_path / "run2", progress=False)
+    assert (tmp_path / "out" / "forecast.csv").read_bytes() == before
