@@ -134,6 +134,41 @@ def forecast(
 
 
 @app.command()
+def compare(
+    task: str = typer.Argument(..., help="Built-in task: adding, copy, digits, kalman."),
+    hidden_size: int = typer.Option(64, min=1, help="Units per model (the same for all three)."),
+    epochs: int = typer.Option(20, min=1, help="Passes over the training split, per model."),
+    batch_size: int = typer.Option(64, min=1),
+    learning_rate: float = typer.Option(3e-3),
+    seed: int = typer.Option(0, help="The same seed (data, initialisation, order) for every model."),
+    out: str = typer.Option(None, help="Directory for the runs and comparison.csv / .md (default runs/compare-TASK)."),
+    option: list[str] = typer.Option(None, "--set", help="Task option key=value, e.g. --set steps=200."),
+) -> None:
+    """Train GRU, LSTM and vanilla RNN with equal hidden size on the same data and seeds, side by side."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from grukit.compare import compare_models, write_comparison
+    from grukit.tasks import make_task
+    from grukit.train import TrainConfig
+
+    built = make_task(task, **_parse_options(option or []))
+    config = TrainConfig(max_epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
+    directory = out or f"runs/compare-{task}"
+    rows, data = compare_models(built, config, hidden_size=hidden_size, out_dir=directory)
+    files = write_comparison(rows, directory)
+    console = Console(width=110)
+    console.print(f"[bold]{data.description}[/bold]: hidden size {hidden_size}, {epochs} epochs, seed {seed}")
+    table = Table()
+    for column in rows[0]:
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for row in rows:
+        table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()))
+    console.print(table)
+    typer.echo("wrote " + ", ".join(str(f) for f in files))
+
+
+@app.command()
 def evaluate(run_dir: str = typer.Argument(..., help="A directory written by `grukit train`.")) -> None:
     """Score a run's best checkpoint on its task's test split again, beside the baselines."""
     from grukit.train import evaluate_run
