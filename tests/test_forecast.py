@@ -28,7 +28,8 @@ def corrupt(path, row, column, value):
 
 
 MALFORMED = {
-    "missing column": (lambda p: None, ["--target", "deaths"], "has no column 'deaths'; its columns: date, cases, rain"),
+    "missing column": (lambda p: None, ["--target", "deaths"],
+                       "has no column 'deaths'; its columns: date, cases, rain"),
     "non-numeric": (lambda p: corrupt(p, 9, "cases", "n/a?"), [], "column 'cases' has a non-numeric value 'n/a?' "
                     "at row 11"),
     "empty value": (lambda p: corrupt(p, 4, "rain", ""), ["--covariates", "rain"], "column 'rain' has an empty "

@@ -128,3 +128,24 @@ def test_dropout_between_layers_only_in_training():
     assert torch.equal(gru(x)[0], gru(x)[0])
     gru.train()
     assert not torch.equal(gru(x)[0], gru(x)[0])
+
+
+def test_compiled_cell_sees_every_change_of_the_weights():
+    """Its prepared (transposed) weights follow in-place updates, load_state_dict and .data swaps."""
+    cell, peer = grukit.GRUCell(3, 4), torch.nn.GRUCell(3, 4)
+    x, h = torch.randn(2, 3), torch.randn(2, 4)
+
+    def check():
+        peer.load_state_dict(cell.state_dict())
+        with torch.no_grad():
+            torch.testing.assert_close(cell(x, h), peer(x, h), rtol=0, atol=1e-5)
+
+    check()
+    optimizer = torch.optim.SGD(cell.parameters(), lr=0.5)
+    cell(x, h).sum().backward()
+    optimizer.step()  # in place
+    check()
+    cell.load_state_dict(grukit.GRUCell(3, 4).state_dict())  # copied in place
+    check()
+    cell.weight_hh.data = torch.randn(12, 4)  # new storage
+    check()

@@ -26,6 +26,8 @@ QUICK_GRID = [(1, 100, 8, 32), (32, 100, 16, 64)]
 # I = H/4 (8 at H = 32)
 FULL_GRID = [(b, t, h // 4 if h > 32 else 8, h) for b in (1, 32, 256) for t in (100, 1000) for h in (32, 128, 512)]
 TARGETS = [(1, 1000, 8, 32), (32, 500, 16, 64), (32, 1000, 64, 128), (256, 100, 256, 512)]
+ALL_BACKENDS = ("auto", "torch", "fused", "fused+trace")
+GRID_BACKENDS = ("auto", "fused", "fused+trace")  # the full grid leaves out grukit's torch op (= torch.nn.GRU's)
 STEP_SIZES = [(8, 32), (32, 128), (128, 512)]  # (I, H) for the batch-1 streaming latency
 
 
@@ -67,7 +69,7 @@ def _call(model, x, train: bool):
 
 
 def measure(batch: int, steps: int, input_size: int, hidden: int, *, train: bool, repeats: int,
-            backends=("auto", "torch", "fused", "fused+trace")) -> dict[str, float]:
+            backends=ALL_BACKENDS) -> dict[str, float]:
     """Median seconds per call for torch.nn.GRU and each grukit backend, interleaved."""
     torch.manual_seed(0)
     peer = torch.nn.GRU(input_size, hidden)
@@ -136,13 +138,13 @@ class _Traced(torch.nn.Module):
         return out, h_n
 
 
-def run(grid, *, repeats: int = 5, modes=("forward", "train"), progress=None) -> list[Row]:
+def run(grid, *, repeats: int = 5, modes=("forward", "train"), backends=ALL_BACKENDS, progress=None) -> list[Row]:
     peak = matmul_peak()
     rows = []
     for batch, steps, input_size, hidden in grid:
         for mode in modes:
             train = mode == "train"
-            medians = measure(batch, steps, input_size, hidden, train=train, repeats=repeats)
+            medians = measure(batch, steps, input_size, hidden, train=train, repeats=repeats, backends=backends)
             flops = 2 * steps * batch * 3 * hidden * (input_size + hidden) * (3 if train else 1)
             base = medians["torch.nn.GRU"]
             for name, seconds in medians.items():

@@ -28,22 +28,28 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 
-def torch_gemm_addresses() -> tuple[int, int]:
-    """(sgemm_, dgemm_) addresses exported by torch's CPU library, or (0, 0) when it has none."""
+def _torch_cpu_library():
     import torch
 
     lib_dir = os.path.join(os.path.dirname(torch.__file__), "lib")
     for name in ("libtorch_cpu.so", "libtorch_cpu.dylib"):
         path = os.path.join(lib_dir, name)
-        if not os.path.exists(path):
-            continue
-        try:
-            lib = ctypes.CDLL(path)
-            return (ctypes.cast(lib.sgemm_, ctypes.c_void_p).value or 0,
-                    ctypes.cast(lib.dgemm_, ctypes.c_void_p).value or 0)
-        except (OSError, AttributeError):
-            return 0, 0
-    return 0, 0
+        if os.path.exists(path):
+            try:
+                return ctypes.CDLL(path)
+            except OSError:
+                return None
+    return None
+
+
+def torch_gemm_addresses() -> tuple[int, int]:
+    """(sgemm_, dgemm_) addresses exported by torch's CPU library, or (0, 0) when it has none."""
+    lib = _torch_cpu_library()
+    try:
+        return (ctypes.cast(lib.sgemm_, ctypes.c_void_p).value or 0,
+                ctypes.cast(lib.dgemm_, ctypes.c_void_p).value or 0)
+    except AttributeError:  # no library, or one without these symbols
+        return 0, 0
 
 
 @intrinsic
@@ -97,6 +103,33 @@ def matmul_into(gemm, a, b, c, beta):
 
 
 GEMM_ADDRESSES = torch_gemm_addresses()
+
+# Per-step products smaller than this many flops run on one thread. A threaded MKL call ends in an
+# OpenMP barrier; when the machine is oversubscribed (another busy process, data-loader workers) a
+# descheduled worker stalls that barrier for a scheduler time slice, every step: measured on
+# 2 cores with a second busy process, B = 64, H = 32, T = 199: 3.2 s threaded against 8–15 ms on
+# one thread. Small products gain nothing from threads anyway; torch's own small ops don't thread.
+THREADED_GEMM_FLOPS = 1_000_000
+_SET_LOCAL_THREADS = getattr(_torch_cpu_library(), "MKL_Set_Num_Threads_Local", None)
+
+
+class gemm_threads:
+    """Context: MKL (torch's) runs this thread's products on one thread while the per-step product
+    2·rows·cols·inner is under THREADED_GEMM_FLOPS; otherwise, or without MKL, nothing changes."""
+
+    def __init__(self, rows: int, cols: int, inner: int) -> None:
+        self.single = _SET_LOCAL_THREADS is not None and 2 * rows * cols * inner < THREADED_GEMM_FLOPS
+        self.previous = 0
+
+    def __enter__(self):
+        if self.single:
+            self.previous = _SET_LOCAL_THREADS(1)  # returns this thread's previous setting (0: the global one)
+        return self
+
+    def __exit__(self, *exc):
+        if self.single:
+            _SET_LOCAL_THREADS(self.previous)
+        return False
 
 
 def gemm_for(dtype: np.dtype) -> int:

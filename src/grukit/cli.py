@@ -224,7 +224,9 @@ def bench(
             done[0] += 1
             status.update(f"measured {done[0]} of {2 * len(grid)} cases")
 
-        rows = benchmark.run(grid, repeats=repeats, progress=tick)
+        full = not (quick or targets)
+        rows = benchmark.run(grid, repeats=repeats, progress=tick,
+                             backends=benchmark.GRID_BACKENDS if full else benchmark.ALL_BACKENDS)
         status.update("streaming steps")
         steps = benchmark.step_latency(benchmark.STEP_SIZES[:1] if quick else benchmark.STEP_SIZES,
                                        calls=200 if quick else 2000, repeats=repeats)

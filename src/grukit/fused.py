@@ -25,7 +25,7 @@ try:
     from numba import njit, types
     from numba.extending import overload
 
-    from grukit.blas import gemm_for, matmul_into
+    from grukit.blas import gemm_for, gemm_threads, matmul_into
 
     _IMPORT_ERROR: str | None = None
 except Exception as error:  # noqa: BLE001 - any broken numba install means: no fused kernel
@@ -225,12 +225,13 @@ def _backward(gemm, d_out, d_hn, prev, r_all, z_all, n_all, ghn_all, w, w_rz, w_
     return dh
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})  # reassoc: the row dots vectorise
-def _cell_step(x, h, w_ih, w_hh, b_ih, b_hh, reset_after, h_new):
-    """One GRU step, `cells.gru_step` fused: x (B, I), h (B, H), W_ih (3H, I), W_hh (3H, H),
-    b_ih, b_hh (3H,) → writes h_new (B, H). For streaming, where B is small: the products are
-    loops over rows of W (no BLAS call, no allocation per gate). Returns False, before any
-    arithmetic, if x or h holds a NaN or inf (the caller then names it), True otherwise."""
+@njit(cache=True, nogil=True, error_model="numpy")
+def _cell_step(x, h, w_ih_t, w_hh_t, b_ih, b_hh, reset_after, h_new):
+    """One GRU step, `cells.gru_step` fused: x (B, I), h (B, H), W_ihᵀ (I, 3H), W_hhᵀ (H, 3H)
+    (transposed, so each product is a sum of contiguous rows scaled by x_k or h_k: vectorised, no
+    BLAS call, no reassociation), b_ih, b_hh (3H,) → writes h_new (B, H). For streaming, where B is
+    small. Returns False, before any arithmetic, if x or h holds a NaN or inf (the caller then
+    names it), True otherwise."""
     batch, inputs = x.shape
     hidden = h.shape[1]
     for b in range(batch):
@@ -241,31 +242,28 @@ def _cell_step(x, h, w_ih, w_hh, b_ih, b_hh, reset_after, h_new):
             if not np.isfinite(h[b, j]):
                 return False
     gi = np.empty(3 * hidden, dtype=x.dtype)  # W_ih x + b_ih
-    gh = np.empty(3 * hidden, dtype=x.dtype)  # W_hh h + b_hh (reset="before": W_hn (r ⊙ h) + b_hn)
+    gh = np.empty(3 * hidden, dtype=x.dtype)  # W_hh h + b_hh (reset="before": n rows W_hn (r ⊙ h) + b_hn)
     rh = np.empty(hidden, dtype=x.dtype)
+    recurrent_rows = 3 * hidden if reset_after else 2 * hidden
     for b in range(batch):
         x_b, h_b, y = x[b], h[b], h_new[b]
-        for row in range(3 * hidden):
-            w = w_ih[row]
-            acc = b_ih[row]
-            for i in range(inputs):
-                acc += w[i] * x_b[i]
-            gi[row] = acc
-        for row in range(3 * hidden if reset_after else 2 * hidden):
-            w = w_hh[row]
-            acc = b_hh[row]
-            for k in range(hidden):
-                acc += w[k] * h_b[k]
-            gh[row] = acc
+        gi[:] = b_ih
+        for i in range(inputs):
+            row, scale = w_ih_t[i], x_b[i]
+            for j in range(3 * hidden):
+                gi[j] += scale * row[j]
+        gh[:] = b_hh
+        for k in range(hidden):
+            row, scale = w_hh_t[k], h_b[k]
+            for j in range(recurrent_rows):
+                gh[j] += scale * row[j]
         if not reset_after:
             for k in range(hidden):
                 rh[k] = _sigmoid(gi[k] + gh[k]) * h_b[k]
-            for j in range(hidden):
-                w = w_hh[2 * hidden + j]
-                acc = b_hh[2 * hidden + j]
-                for k in range(hidden):
-                    acc += w[k] * rh[k]
-                gh[2 * hidden + j] = acc
+            for k in range(hidden):
+                row, scale = w_hh_t[k], rh[k]
+                for j in range(hidden):
+                    gh[2 * hidden + j] += scale * row[2 * hidden + j]
         for j in range(hidden):
             r = _sigmoid(gi[j] + gh[j])
             z = _sigmoid(gi[hidden + j] + gh[hidden + j])
@@ -277,14 +275,34 @@ def _cell_step(x, h, w_ih, w_hh, b_ih, b_hh, reset_after, h_new):
     return True
 
 
-def fused_cell_step(x, h, w_ih, w_hh, b_ih, b_hh, *, reset: str):
-    """h' (B, H) for x (B, I), h (B, H) on the CPU, without autograd; None if x or h is not finite."""
-    h_new = torch.empty_like(h)
-    if b_ih is None:
-        b_ih = b_hh = torch.zeros(w_ih.shape[0], dtype=w_ih.dtype)
-    finite = _cell_step(_np(x), _np(h), w_ih.detach().numpy(), w_hh.detach().numpy(), b_ih.detach().numpy(),
-                        b_hh.detach().numpy(), reset == "after", h_new.numpy())
-    return h_new if finite else None
+class CellWeights:
+    """One layer's (W_ihᵀ, W_hhᵀ, b_ih, b_hh) as NumPy arrays for `_cell_step`, kept between calls and
+    rebuilt when a parameter changes: in place (its version counter moves) or by a new storage."""
+
+    def __init__(self) -> None:
+        self.key: tuple = ()
+        self.arrays: tuple = ()
+
+    def get(self, w_ih, w_hh, b_ih, b_hh) -> tuple:
+        key = (w_ih.data_ptr(), w_ih._version, w_hh.data_ptr(), w_hh._version,
+               *((b_ih.data_ptr(), b_ih._version, b_hh.data_ptr(), b_hh._version) if b_ih is not None else ()))
+        if key != self.key:
+            zeros = torch.zeros(w_ih.shape[0], dtype=w_ih.dtype)
+            self.arrays = (w_ih.detach().t().contiguous().numpy(), w_hh.detach().t().contiguous().numpy(),
+                           (zeros if b_ih is None else b_ih.detach()).numpy(),
+                           (zeros if b_hh is None else b_hh.detach()).numpy())
+            self.key = key
+        return self.arrays
+
+
+def fused_cell_step(x, h, weights: tuple, *, reset: str):
+    """h' (B, H) for x (B, I), h (B, H) on the CPU, without autograd; None if x or h is not finite.
+    weights: `CellWeights.get(...)`."""
+    x_np = x.detach().numpy() if x.requires_grad else x.numpy()
+    h_np = h.detach().numpy() if h.requires_grad else h.numpy()
+    h_new = np.empty(h_np.shape, dtype=h_np.dtype)
+    finite = _cell_step(x_np, h_np, *weights, reset == "after", h_new)
+    return torch.from_numpy(h_new) if finite else None
 
 
 def _np(tensor: torch.Tensor) -> np.ndarray:
@@ -307,10 +325,10 @@ class FusedGRUScan(torch.autograd.Function):
         out = torch.empty(steps, batch, hidden, dtype=dtype)
         prev, r, z, n = (torch.empty(kept, batch, hidden, dtype=dtype) for _ in range(4))
         ghn = torch.empty_like(r) if reset_after else torch.empty(0, 0, 0, dtype=dtype)  # W_hn h + b_hn
-        h_n = _forward(gemm_for(w_t.numpy().dtype), _np(gi), _np(h0), w_t.numpy(), w_rz_t.numpy(), w_n_t.numpy(),
-                       _np(bias),
-                       lengths.numpy(), reverse, reset_after, out.numpy(), prev.numpy(), r.numpy(),
-                       z.numpy(), n.numpy(), ghn.numpy())
+        with gemm_threads(batch, three_h, hidden):
+            h_n = _forward(gemm_for(w_t.numpy().dtype), _np(gi), _np(h0), w_t.numpy(), w_rz_t.numpy(),
+                           w_n_t.numpy(), _np(bias), lengths.numpy(), reverse, reset_after, out.numpy(),
+                           prev.numpy(), r.numpy(), z.numpy(), n.numpy(), ghn.numpy())
         h_n = torch.from_numpy(h_n)
         ctx.save_for_backward(w_hh, prev, r, z, n, ghn, lengths)
         ctx.flags = (reverse, reset_after, b_hh is not None)
@@ -327,10 +345,11 @@ class FusedGRUScan(torch.autograd.Function):
         d_gi = torch.empty(steps, batch, 3 * hidden, dtype=prev.dtype)
         d_ghn = torch.empty_like(prev) if reset_after else torch.empty(0, 0, 0, dtype=prev.dtype)
         w = w_hh.detach().contiguous()
-        d_h0 = _backward(gemm_for(prev.numpy().dtype), _np(d_out), _np(d_hn), prev.numpy(), r.numpy(), z.numpy(),
-                         n.numpy(), ghn.numpy(), w.numpy(), w[: 2 * hidden].contiguous().numpy(),
-                         w[2 * hidden :].contiguous().numpy(), lengths.numpy(), reverse, reset_after, d_gi.numpy(),
-                         d_ghn.numpy())
+        with gemm_threads(batch, 3 * hidden, hidden):
+            d_h0 = _backward(gemm_for(prev.numpy().dtype), _np(d_out), _np(d_hn), prev.numpy(), r.numpy(),
+                             z.numpy(), n.numpy(), ghn.numpy(), w.numpy(), w[: 2 * hidden].contiguous().numpy(),
+                             w[2 * hidden :].contiguous().numpy(), lengths.numpy(), reverse, reset_after,
+                             d_gi.numpy(), d_ghn.numpy())
         # weight gradients: whole-sequence matmuls (rows at padded steps are zero). The recurrent
         # pre-activations' gradients equal d_gi's but for the n block of reset="after" (d_ghn).
         flat_gi = d_gi.reshape(steps * batch, 3 * hidden)

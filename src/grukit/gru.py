@@ -14,10 +14,14 @@ from grukit.cells import Reset, check_reset, gru_step
 from grukit.trace import GRUTrace
 from grukit.validation import InputError, check_device, check_finite, check_float_dtype, check_state
 
-# backend="auto" on the CPU uses the fused kernel (reset="after", no trace) while B·H is at most:
-FUSED_MAX_UNITS_TRAIN = 2048  # forward + backward: fused 0.02× torch at B·H = 32, ≈ 0.33× at 2048, 1.05× at 4096
-FUSED_MAX_UNITS_INFERENCE = 2048  # forward only: 0.08× at B·H = 32, ≈ 0.95× at 2048, slower at 4096
-FUSED_MAX_HIDDEN = 256  # and H at most this (slower in training at B = 1, H = 512)
+# backend="auto" on the CPU uses the fused kernel (reset="after", no trace) up to these sizes, measured
+# with `grukit bench` on 2 cores (ratios fused / torch.nn.GRU, float32; torch's op = "torch"):
+#   training:  B·H = 32: 0.02, 2048: 0.32, 4096: 0.54, 8192: 0.60–0.71, 32768: 0.98–1.05 (torch 0.97–1.0)
+#   inference: B·H = 32: 0.06, 4096: 0.58, 32768: 0.63–0.72 (torch op 0.77–0.79), 131072 (H=512): 0.96 (1.0)
+FUSED_MAX_UNITS_TRAIN = 16384
+FUSED_MAX_HIDDEN_TRAIN = 256  # B = 1, H = 512 trains faster with torch's op
+FUSED_MAX_UNITS_INFERENCE = 131072
+FUSED_MAX_HIDDEN_INFERENCE = 512
 STEP_MAX_UNITS = 2048  # backend="auto": single steps without autograd use the compiled cell up to B·H
 
 
@@ -87,6 +91,7 @@ class GRU(RecurrentBase):
         )
         super().__init__(config, device=device, dtype=dtype)
         self.reset = reset
+        self._step_caches: dict = {}  # layer → fused.CellWeights, for step() without autograd
 
     def _native_refusal(self) -> str | None:
         if self.reset == "before":
@@ -108,8 +113,11 @@ class GRU(RecurrentBase):
         # step's work is small (per-step dispatch dominates torch); past it torch's vectorised
         # gate arithmetic and MKL win. Training gains more, since torch's CPU backward is autograd.
         training = torch.is_grad_enabled() and self.weight_hh_l0.requires_grad
-        limit = FUSED_MAX_UNITS_TRAIN if training else FUSED_MAX_UNITS_INFERENCE
-        return self.hidden_size <= FUSED_MAX_HIDDEN and batch_size * self.hidden_size <= limit
+        if training:
+            units, hidden = FUSED_MAX_UNITS_TRAIN, FUSED_MAX_HIDDEN_TRAIN
+        else:
+            units, hidden = FUSED_MAX_UNITS_INFERENCE, FUSED_MAX_HIDDEN_INFERENCE
+        return self.hidden_size <= hidden and batch_size * self.hidden_size <= units
 
     def _forward_fused(self, batch, state, *, record: bool):
         from grukit.fused import fused_scan
@@ -155,7 +163,8 @@ class GRU(RecurrentBase):
         for layer in range(self.num_layers):
             if layer > 0 and self.dropout > 0 and self.training:
                 x_t = F.dropout(x_t, p=self.dropout, training=True)
-            h = _one_step(path, x_t, state[layer], self.layer_weights(layer), reset=self.reset)
+            h = _one_step(path, x_t, state[layer], self.layer_weights(layer), reset=self.reset,
+                          caches=self._step_caches, layer=layer)
             if h is None:
                 self._check_step_finite(x_t, state)  # raises, naming the NaN or inf
             states.append(h)
@@ -202,6 +211,7 @@ class GRUCell(nn.Module):
             raise InputError("backend='torch' cannot run reset='before': torch's GRU cell is reset-after")
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
         self.reset, self.backend = reset, backend
+        self._step_caches: dict = {}  # {0: fused.CellWeights}, for forward() without autograd
         factory = {"device": device, "dtype": dtype}
         self.weight_ih = nn.Parameter(torch.empty(3 * hidden_size, input_size, **factory))
         self.weight_hh = nn.Parameter(torch.empty(3 * hidden_size, hidden_size, **factory))
@@ -233,7 +243,7 @@ class GRUCell(nn.Module):
         path = _step_path(x, h, weights, reset=self.reset, backend=self.backend)
         if path != "compiled":  # the compiled cell checks for itself
             _check_cell_finite(x, h)
-        h_new = _one_step(path, x, h, weights, reset=self.reset)
+        h_new = _one_step(path, x, h, weights, reset=self.reset, caches=self._step_caches, layer=0)
         if h_new is None:
             _check_cell_finite(x, h)  # raises, naming the NaN or inf
         return h_new.squeeze(0) if unbatched else h_new
@@ -307,13 +317,15 @@ def _step_path(x, h, weights, *, reset: Reset, backend: Backend) -> str:
     return "torch" if backend != "reference" and reset == "after" else "reference"
 
 
-def _one_step(path: str, x, h, weights, *, reset: Reset):
-    """h' (B, H) by the `_step_path` chosen; None if the compiled cell met a NaN or inf."""
+def _one_step(path: str, x, h, weights, *, reset: Reset, caches: dict, layer: int):
+    """h' (B, H) by the `_step_path` chosen; None if the compiled cell met a NaN or inf.
+    caches: the module's {layer: fused.CellWeights}, the compiled cell's prepared weights."""
     w_ih, w_hh, b_ih, b_hh = weights
     if path == "compiled":
-        from grukit.fused import fused_cell_step
+        from grukit.fused import CellWeights, fused_cell_step
 
-        return fused_cell_step(x, h, w_ih, w_hh, b_ih, b_hh, reset=reset)
+        cache = caches.get(layer) or caches.setdefault(layer, CellWeights())
+        return fused_cell_step(x, h, cache.get(w_ih, w_hh, b_ih, b_hh), reset=reset)
     if path == "scan":
         from grukit.fused import fused_scan
 
@@ -332,7 +344,7 @@ def _check_cell_finite(x, h) -> None:
 
 
 def _fused_cell_refusal(x) -> str | None:
-    if x.device.type != "cpu":
+    if not x.is_cpu:
         return f"the fused kernel runs on the CPU, the input is on {x.device}"
     from grukit.fused import unavailable_reason
 
