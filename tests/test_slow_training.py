@@ -33,3 +33,19 @@ def test_gru_matches_the_kalman_filter_on_a_local_level():
     kalman = result.baselines["Kalman filter (optimal)"]
     assert result.test["mse"] < 1.02 * kalman, (result.test, kalman)
     assert result.test["mse"] < 0.8 * result.baselines["last value"]
+
+
+@pytest.mark.slow
+def test_bidirectional_gru_beats_unidirectional_on_agreement_with_many_attractors(tmp_path):
+    """Issue 4: at 3–4 attractors the bidirectional GRU, which also hears the pronoun after the
+    verb, is more accurate than the unidirectional one, which must carry the subject's number."""
+    task = make_task("agreement")
+    data = task.build(seed=0)
+    config = TrainConfig(max_epochs=8, batch_size=64, progress=False, tensorboard=False)
+    results = {}
+    for bidirectional in (False, True):
+        model = ModelConfig(hidden_size=32, bidirectional=bidirectional)
+        results[bidirectional] = fit(task, data, model, config, tmp_path / str(bidirectional)).test
+    for k in (3, 4):
+        key = f"accuracy_{k}_attractors"
+        assert results[True][key] > results[False][key], (k, results)

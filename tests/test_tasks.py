@@ -12,6 +12,7 @@ from grukit.validation import InputError
 
 SMALL = {
     "adding": dict(steps=30, train_size=64, validation_size=16, test_size=16),
+    "agreement": dict(train_size=64, validation_size=16, test_size=32),
     "copy": dict(delay=12, symbols=4, alphabet=5, train_size=64, validation_size=16, test_size=16),
     "digits": dict(order="rows"),
     "kalman": dict(steps=40, train_size=64, validation_size=16, test_size=16),
@@ -42,7 +43,7 @@ def test_builder_shapes_and_determinism(name):
 
 
 def _logits_for(targets, classes):
-    return 100.0 * torch.nn.functional.one_hot(targets, classes).float()
+    return 100.0 * torch.nn.functional.one_hot(targets.clamp(min=0), classes).float()  # IGNORE steps: any
 
 
 def test_adding_baseline_is_one_sixth():
@@ -102,3 +103,31 @@ def test_unknown_task_and_option_are_named():
         make_task("adding", lenght=3)
     with pytest.raises(InputError, match="steps must be a positive integer"):
         make_task("adding", steps=0).build(seed=0)
+
+
+def test_agreement_sentences_attractors_and_cue():
+    from grukit.tasks.agreement import INDEX, NOUNS, PLURALS, VOCABULARY
+
+    task = make_task("agreement", cue_probability=1.0, train_size=200, validation_size=8, test_size=400)
+    data = task.build(seed=0)
+    split = data.train
+    assert split.groups.min() == 0 and split.groups.max() == 4
+    for row in range(50):
+        words = [VOCABULARY[i] for i in split.inputs[row, : split.lengths[row]].argmax(-1)]
+        verb = words.index("VERB")
+        assert int((split.targets[row] != -100).sum()) == 1 and split.targets[row, verb] in (0, 1)
+        plural = bool(split.targets[row, verb])
+        nouns = [w for w in words[:verb] if w in NOUNS or w in PLURALS]
+        assert (nouns[0] in PLURALS) == plural  # the subject carries the number
+        assert all((n in PLURALS) != plural for n in nouns[1:]) and len(nouns) - 1 == split.groups[row]
+        assert words[verb + 2] == ("they" if plural else "it")  # cue_probability = 1: always a cue
+    assert split.inputs.shape[-1] == len(VOCABULARY) and INDEX["<pad>"] == 0
+    baselines = task.baselines(data)
+    share_without_attractors = float((data.test.groups == 0).float().mean())
+    assert baselines["nearest noun"] == pytest.approx(share_without_attractors)
+    # per-attractor accuracy: a predictor right exactly on sentences with an even attractor count
+    numbers = data.test.targets.clone()
+    wrong = (data.test.groups % 2 == 1)[:, None] & (numbers != -100)
+    numbers[wrong] = 1 - numbers[wrong]
+    metrics = task.metrics(data, _logits_for(numbers, 2), data.test)
+    assert [metrics[f"accuracy_{k}_attractors"] for k in range(5)] == [1.0, 0.0, 1.0, 0.0, 1.0]

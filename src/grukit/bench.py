@@ -10,6 +10,7 @@ square float32 product, so "fraction of peak" is relative to what this machine r
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
@@ -225,7 +226,11 @@ def peak_training_memory(grid=TARGETS, models=("torch.nn.GRU", "fused", "auto"))
 
 def _peak_in_child(case, model: str) -> float:
     code = f"import grukit.bench as b; b._report_peak({tuple(case)!r}, {model!r})"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    # a fixed mmap threshold: every buffer ≥ 64 KiB is mapped on allocation and unmapped on free, so
+    # the resident set follows the live buffers (glibc would otherwise keep freed memory for reuse,
+    # and the figure would depend on what the warm-up call left behind)
+    env = os.environ | {"MALLOC_MMAP_THRESHOLD_": "65536"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     return float(result.stdout.strip().splitlines()[-1])
 
 

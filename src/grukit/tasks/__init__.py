@@ -9,15 +9,19 @@ from __future__ import annotations
 import dataclasses
 
 from grukit.tasks.adding import AddingTask
+from grukit.tasks.agreement import AgreementTask
 from grukit.tasks.base import Split, Task, TaskData
 from grukit.tasks.copy import CopyTask
 from grukit.tasks.digits import DigitsTask
 from grukit.tasks.kalman import KalmanTask
 from grukit.validation import InputError
 
-TASKS: dict[str, type[Task]] = {"adding": AddingTask, "copy": CopyTask, "digits": DigitsTask, "kalman": KalmanTask}
+TASKS: dict[str, type[Task]] = {
+    "adding": AddingTask, "agreement": AgreementTask, "copy": CopyTask, "digits": DigitsTask, "kalman": KalmanTask,
+}
 
-__all__ = ["TASKS", "AddingTask", "CopyTask", "DigitsTask", "KalmanTask", "Split", "Task", "TaskData", "make_task"]
+__all__ = ["TASKS", "AddingTask", "AgreementTask", "CopyTask", "DigitsTask", "KalmanTask", "Split", "Task", "TaskData",
+           "make_task"]
 
 
 def make_task(name: str, **overrides) -> Task:

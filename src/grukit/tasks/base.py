@@ -18,23 +18,30 @@ import torch.nn.functional as F
 from grukit.validation import InputError
 
 Loss = Literal["mse", "cross_entropy", "quantile"]
+IGNORE = -100  # class target of a step with nothing to predict (F.cross_entropy's ignore_index)
 QUANTILES = (0.1, 0.5, 0.9)  # the "quantile" loss: an 80% interval around the median
 
 
 @dataclass(frozen=True)
 class Split:
     """inputs (N, T, I); targets (N, O) or (N,) class ids, or per step (N, T, O) / (N, T);
-    lengths (N,) valid steps per sequence, or None when all have T steps."""
+    lengths (N,) valid steps per sequence, or None when all have T steps. Class targets equal to
+    IGNORE (−100) are left out of the loss and the metrics (steps with nothing to predict).
+    groups (N,) an integer per sequence for per-group metrics (e.g. attractor counts), or None."""
 
     inputs: torch.Tensor
     targets: torch.Tensor
     lengths: torch.Tensor | None = None
+    groups: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return self.inputs.shape[0]
 
     def subset(self, index: torch.Tensor) -> Split:
-        return Split(self.inputs[index], self.targets[index], None if self.lengths is None else self.lengths[index])
+        def pick(t):
+            return None if t is None else t[index]
+
+        return Split(self.inputs[index], self.targets[index], pick(self.lengths), pick(self.groups))
 
 
 @dataclass(frozen=True)
@@ -79,7 +86,7 @@ def loss_value(loss: Loss, predictions: torch.Tensor, targets: torch.Tensor) -> 
         q = torch.tensor(QUANTILES, dtype=predictions.dtype, device=predictions.device)
         error = targets.unsqueeze(-1) - predictions.reshape(*targets.shape, len(QUANTILES))  # (N, O, Q)
         return torch.maximum(q * error, (q - 1) * error).mean()
-    return F.cross_entropy(predictions.reshape(-1, predictions.shape[-1]), targets.reshape(-1))
+    return F.cross_entropy(predictions.reshape(-1, predictions.shape[-1]), targets.reshape(-1), ignore_index=IGNORE)
 
 
 def standard_metrics(loss: Loss, predictions: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
@@ -90,9 +97,10 @@ def standard_metrics(loss: Loss, predictions: torch.Tensor, targets: torch.Tenso
     if loss == "mse":
         return {"mse": float(F.mse_loss(predictions, targets)),
                 "mae": float((predictions - targets).abs().mean())}
+    scored = targets != IGNORE
     classes = predictions.argmax(-1)
     return {"cross_entropy": float(loss_value(loss, predictions, targets)),
-            "accuracy": float((classes == targets).float().mean())}
+            "accuracy": float((classes == targets)[scored].float().mean())}
 
 
 def split_three(count: int, *, seed: int, fractions=(0.7, 0.15)) -> tuple[torch.Tensor, ...]:
