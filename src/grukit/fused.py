@@ -1,14 +1,19 @@
-"""grukit's own CPU kernel for one GRU layer in one direction: forward and BPTT each one compiled loop.
+"""grukit's own CPU kernel for one GRU layer in one direction: forward and BPTT as compiled loops.
 
 The work is split the way the equations allow:
-  * before the loop, torch computes gi = W_ih x + b_ih for every step in one matmul (caller);
-  * per step, the compiled loop does only the recurrent product (BLAS through numba's np.dot)
-    and the fused gate arithmetic of `cells.gru_step`, element by element;
-  * after the backward loop, the weight gradients are whole-sequence matmuls:
-    dW_hh = Σ_t dgh_tᵀ h_{t−1} (reset="after"), with W_hn's block fed r ⊙ h_{t−1} for reset="before".
+  * torch computes the input projections gi = W_ih x + b_ih as one matmul per chunk of steps
+    (about 1M values, `chunks`: the whole sequence when it is small). Departure from "one matmul
+    for the whole sequence": chunking keeps gi and its gradient from ever existing for all T steps
+    at once, which is what holds peak training memory to torch.nn.GRU's;
+  * per step, the compiled loop does only the recurrent product (torch's own BLAS, `blas`) and
+    the fused gate arithmetic of `cells.gru_step`, row by row;
+  * the weight gradients are matmuls over each chunk's rows, accumulated:
+    dW_hh = Σ_t dgh_tᵀ h_{t−1} (with W_hn's block fed r ⊙ h_{t−1} for reset="before"),
+    dW_ih = Σ_t dgi_tᵀ x_t, and ∂L/∂x_t = dgi_t W_ih.
 
 r, z, n (and W_hn h + b_hn for reset="after") are computed anyway and kept for the backward pass,
-so a gate trace costs nothing extra in training.
+so a gate trace costs nothing extra in training; the state before each step is not kept — the
+backward reads it back from the output (or h0).
 
 Lengths follow `recurrence.scan`: at t ≥ length_b the state is left untouched and the output is 0.
 Arrays are shared with torch without copies (`Tensor.numpy()` on contiguous CPU tensors).
@@ -20,6 +25,7 @@ import warnings
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 try:
     from numba import njit, types
@@ -102,26 +108,27 @@ def unavailable_reason() -> str | None:
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _forward(gemm, gi, h0, w_t, w_rz_t, w_n_t, b_hh, lengths, reverse, reset_after, out, prev, r_all, z_all, n_all,
+def _forward(gemm, gi, begin, h, w_t, w_rz_t, w_n_t, b_hh, lengths, reverse, reset_after, out, r_all, z_all, n_all,
              ghn_all):
-    """gi (T, B, 3H); h0 (B, H); w_t = W_hhᵀ (H, 3H); w_rz_t (H, 2H), w_n_t (H, H) its blocks;
-    b_hh (3H,); lengths (B,); gemm: see `blas.matmul_into`.
-    Writes out, prev (state before each step), r, z, n, ghn = W_hn h + b_hn (reset="after"): (T, B, H).
-    When nothing will read prev, r, z, n, ghn (inference without a trace) they may be (1, B, H)
-    scratch rows, overwritten each step: the memory written is then out's alone.
+    """Steps begin … begin + C − 1 of one direction (descending for reverse), C = len(gi).
+    gi (C, B, 3H) their input projections; h (B, H) the state before them, updated in place;
+    w_t = W_hhᵀ (H, 3H); w_rz_t (H, 2H), w_n_t (H, H) its blocks; b_hh (3H,); lengths (B,);
+    gemm: see `blas.matmul_into`. Writes out, r, z, n, ghn = W_hn h + b_hn (reset="after"), each
+    (T, B, H) at those steps. When nothing will read r, z, n, ghn (inference without a trace) they
+    may be (1, B, H) scratch rows, overwritten each step: the memory written is then out's alone.
     Inner loops run over one contiguous row of H units, so LLVM vectorises them."""
-    steps, batch, three_h = gi.shape
+    chunk, batch, three_h = gi.shape
     hidden = three_h // 3
-    h = h0.copy()
+    steps = out.shape[0]
     gh = np.empty((batch, three_h if reset_after else 2 * hidden), dtype=gi.dtype)  # W_hh h, or its r, z rows
     rh = np.empty((batch, hidden), dtype=gi.dtype)
     ghn = np.empty((batch, hidden), dtype=gi.dtype)
     b_r, b_z, b_n = b_hh[:hidden], b_hh[hidden : 2 * hidden], b_hh[2 * hidden :]
     keep = r_all.shape[0] == steps
-    for s in range(steps):
-        t = steps - 1 - s if reverse else s
+    for s in range(chunk):
+        c = chunk - 1 - s if reverse else s  # row of the chunk
+        t = begin + c  # step of the sequence
         k = t if keep else 0  # where this step's gates go
-        prev[k] = h
         matmul_into(gemm, h, w_t if reset_after else w_rz_t, gh, 0.0)
         for b in range(batch):
             r, z, n, h_b, y = r_all[k, b], z_all[k, b], n_all[k, b], h[b], out[t, b]
@@ -131,7 +138,7 @@ def _forward(gemm, gi, h0, w_t, w_rz_t, w_n_t, b_hh, lengths, reverse, reset_aft
                 z[:] = np.nan
                 n[:] = np.nan
                 continue
-            gi_r, gi_z, gi_n = gi[t, b, :hidden], gi[t, b, hidden : 2 * hidden], gi[t, b, 2 * hidden :]
+            gi_r, gi_z, gi_n = gi[c, b, :hidden], gi[c, b, hidden : 2 * hidden], gi[c, b, 2 * hidden :]
             gh_r, gh_z = gh[b, :hidden], gh[b, hidden : 2 * hidden]
             for j in range(hidden):
                 r[j] = _sigmoid(gi_r[j] + gh_r[j] + b_r[j])
@@ -152,29 +159,33 @@ def _forward(gemm, gi, h0, w_t, w_rz_t, w_n_t, b_hh, lengths, reverse, reset_aft
             if t >= lengths[b]:
                 continue
             z, n, h_b, y = z_all[k, b], n_all[k, b], h[b], out[t, b]
-            gi_n, ghn_b = gi[t, b, 2 * hidden :], ghn[b]
+            gi_n, ghn_b = gi[c, b, 2 * hidden :], ghn[b]
             for j in range(hidden):
                 n[j] = _tanh(gi_n[j] + ghn_b[j] + b_n[j])
                 h_b[j] = n[j] + z[j] * (h_b[j] - n[j])
                 y[j] = h_b[j]
-    return h
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _backward(gemm, d_out, d_hn, prev, r_all, z_all, n_all, ghn_all, w, w_rz, w_n, lengths, reverse, reset_after,
-              d_gi, d_ghn):
-    """BPTT of `_forward`. w = W_hh (3H, H); w_rz (2H, H), w_n (H, H) its blocks.
-    Writes d_gi (T, B, 3H) = ∂L/∂(W_ih x + b_ih) and, for reset="after", d_ghn (T, B, H) =
-    ∂L/∂(W_hn h + b_hn) = r ⊙ ∂L/∂n̂. The other gradients of the recurrent pre-activations equal
-    d_gi's (r, z blocks always; the n block too for reset="before"). Returns ∂L/∂h0."""
-    steps, batch, hidden = prev.shape
+def _backward(gemm, d_out, dh, begin, h0, out, r_all, z_all, n_all, ghn_all, w, w_rz, w_n, lengths, reverse,
+              reset_after, d_gi, d_ghn, prev, rh):
+    """BPTT of `_forward` over steps begin … begin + C − 1 (in the reverse of the forward order),
+    C = len(d_gi). dh (B, H) = ∂L/∂h after them, updated in place to ∂L/∂h before them.
+    w = W_hh (3H, H); w_rz (2H, H), w_n (H, H) its blocks; h0 (B, H) the initial state.
+    The state before step t is read back, not stored: out[t − 1] (out[t + 1] in reverse) while that
+    step is inside the sequence, else h0. Writes for the chunk, each (C, B, ·):
+    d_gi (3H) = ∂L/∂(W_ih x + b_ih); d_ghn (H) = ∂L/∂(W_hn h + b_hn) = r ⊙ ∂L/∂n̂ (reset="after";
+    the r and z blocks of ∂L/∂(W_hh h + b_hh) equal d_gi's, and so does the n block for reset="before");
+    prev (H) the state before each step and, for reset="before", rh (H) = r ⊙ prev — the inputs
+    of W_hh's gradient. Rows of finished sequences are zero."""
+    chunk, batch, hidden = prev.shape
     dtype = prev.dtype
-    dh = d_hn.copy()
     d_pre_n = np.zeros((batch, hidden), dtype=dtype)  # ∂L/∂n̂, n̂ the candidate's pre-activation
     d_rh = np.zeros((batch, hidden), dtype=dtype)  # ∂L/∂(r ⊙ h_{t−1}) (reset="before")
     d_gh = np.zeros((batch, 3 * hidden), dtype=dtype)  # ∂L/∂(W_hh h_{t−1}) for this step
-    for s in range(steps):
-        t = s if reverse else steps - 1 - s  # the forward order, backwards
+    for s in range(chunk):
+        c = s if reverse else chunk - 1 - s  # the forward order, backwards
+        t = begin + c
         for b in range(batch):
             dh_b, dn, dy, z, n = dh[b], d_pre_n[b], d_out[t, b], z_all[t, b], n_all[t, b]
             if t >= lengths[b]:
@@ -186,16 +197,24 @@ def _backward(gemm, d_out, d_hn, prev, r_all, z_all, n_all, ghn_all, w, w_rz, w_
         if not reset_after:
             matmul_into(gemm, d_pre_n, w_n, d_rh, 0.0)  # W_hnᵀ-product: ∂L/∂(r ⊙ h_{t−1})
         for b in range(batch):
-            dg, dgh = d_gi[t, b], d_gh[b]
+            dg, dgh, h_prev = d_gi[c, b], d_gh[b], prev[c, b]
             if t >= lengths[b]:
                 dg[:] = 0.0
                 dgh[:] = 0.0
+                h_prev[:] = 0.0
                 if reset_after:
-                    d_ghn[t, b] = 0.0
+                    d_ghn[c, b] = 0.0
+                else:
+                    rh[c, b] = 0.0
                 continue
-            dh_b, dn, r, z, n, h_prev = dh[b], d_pre_n[b], r_all[t, b], z_all[t, b], n_all[t, b], prev[t, b]
+            before = t + 1 if reverse else t - 1
+            if 0 <= before < lengths[b]:
+                h_prev[:] = out[before, b]
+            else:
+                h_prev[:] = h0[b]
+            dh_b, dn, r, z, n = dh[b], d_pre_n[b], r_all[t, b], z_all[t, b], n_all[t, b]
             if reset_after:
-                ghn, dghn = ghn_all[t, b], d_ghn[t, b]
+                ghn, dghn = ghn_all[t, b], d_ghn[c, b]
                 for j in range(hidden):
                     d_r = dn[j] * ghn[j] * r[j] * (1.0 - r[j])
                     d_z = dh_b[j] * (h_prev[j] - n[j]) * z[j] * (1.0 - z[j])
@@ -208,7 +227,7 @@ def _backward(gemm, d_out, d_hn, prev, r_all, z_all, n_all, ghn_all, w, w_rz, w_
                     dghn[j] = dn[j] * r[j]
                     dh_b[j] = dh_b[j] * z[j]  # the direct path through z ⊙ h_{t−1}
             else:
-                drh = d_rh[b]
+                drh, rh_b = d_rh[b], rh[c, b]
                 for j in range(hidden):
                     d_r = drh[j] * h_prev[j] * r[j] * (1.0 - r[j])
                     d_z = dh_b[j] * (h_prev[j] - n[j]) * z[j] * (1.0 - z[j])
@@ -217,12 +236,12 @@ def _backward(gemm, d_out, d_hn, prev, r_all, z_all, n_all, ghn_all, w, w_rz, w_
                     dg[2 * hidden + j] = dn[j]
                     dgh[j] = d_r
                     dgh[hidden + j] = d_z
+                    rh_b[j] = r[j] * h_prev[j]
                     dh_b[j] = dh_b[j] * z[j] + drh[j] * r[j]  # through z ⊙ h and through r ⊙ h
         if reset_after:
             matmul_into(gemm, d_gh, w, dh, 1.0)  # dh += Σ_gates ∂L/∂(W_h· h) W_h·
         else:
             matmul_into(gemm, d_gh[:, : 2 * hidden], w_rz, dh, 1.0)  # W_hn's part went through d_rh
-    return dh
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -309,67 +328,102 @@ def _np(tensor: torch.Tensor) -> np.ndarray:
     return tensor.detach().contiguous().numpy()
 
 
+CHUNK_VALUES = 1 << 18  # values of W_ih x per chunk of steps (1 MiB in float32)
+
+
+def chunks(steps: int, batch: int, hidden: int, *, reverse: bool) -> list[tuple[int, int]]:
+    """[begin, end) step ranges of about CHUNK_VALUES projected inputs each, in the forward order
+    of the direction (descending for reverse)."""
+    size = max(1, CHUNK_VALUES // (batch * 3 * hidden))
+    ranges = [(begin, min(begin + size, steps)) for begin in range(0, steps, size)]
+    return ranges[::-1] if reverse else ranges
+
+
 class FusedGRUScan(torch.autograd.Function):
-    """(gi (T, B, 3H), h0 (B, H), w_hh (3H, H), b_hh (3H,) or None) → out (T, B, H), h_n (B, H),
-    and the gates r, z, n (T, B, H) with NaN at padded steps (not differentiable)."""
+    """(x (T, B, I), h0 (B, H), W_ih (3H, I), b_ih (3H,) or None, W_hh (3H, H), b_hh (3H,) or None)
+    → out (T, B, H), h_n (B, H), and the gates r, z, n (T, B, H) with NaN at padded steps (not
+    differentiable). The input projection W_ih x + b_ih runs one matmul per chunk of steps
+    (`chunks`), so it never exists for the whole sequence; nor does its gradient in the backward,
+    where ∂L/∂x, ∂L/∂W_ih and ∂L/∂W_hh are accumulated chunk by chunk as matmuls."""
 
     @staticmethod
-    def forward(ctx, gi, h0, w_hh, b_hh, lengths, reverse: bool, reset_after: bool, keep_gates: bool):
-        steps, batch, three_h = gi.shape
-        hidden = three_h // 3
-        dtype = gi.dtype
-        bias = torch.zeros(three_h, dtype=dtype) if b_hh is None else b_hh
+    def forward(ctx, x, h0, w_ih, b_ih, w_hh, b_hh, lengths, reverse: bool, reset_after: bool, keep_gates: bool):
+        steps, batch, _ = x.shape
+        hidden = w_hh.shape[1]
+        dtype = x.dtype
+        bias = torch.zeros(3 * hidden, dtype=dtype) if b_hh is None else b_hh.detach()
         w_t = w_hh.detach().t().contiguous()  # (H, 3H)
         w_rz_t, w_n_t = w_t[:, : 2 * hidden].contiguous(), w_t[:, 2 * hidden :].contiguous()
         kept = steps if keep_gates else 1  # plain inference overwrites one step's gates
         out = torch.empty(steps, batch, hidden, dtype=dtype)
-        prev, r, z, n = (torch.empty(kept, batch, hidden, dtype=dtype) for _ in range(4))
+        r, z, n = (torch.empty(kept, batch, hidden, dtype=dtype) for _ in range(3))
         ghn = torch.empty_like(r) if reset_after else torch.empty(0, 0, 0, dtype=dtype)  # W_hn h + b_hn
-        with gemm_threads(batch, three_h, hidden):
-            h_n = _forward(gemm_for(w_t.numpy().dtype), _np(gi), _np(h0), w_t.numpy(), w_rz_t.numpy(),
-                           w_n_t.numpy(), _np(bias), lengths.numpy(), reverse, reset_after, out.numpy(),
-                           prev.numpy(), r.numpy(), z.numpy(), n.numpy(), ghn.numpy())
-        h_n = torch.from_numpy(h_n)
-        ctx.save_for_backward(w_hh, prev, r, z, n, ghn, lengths)
-        ctx.flags = (reverse, reset_after, b_hh is not None)
+        h = h0.detach().clone().contiguous()
+        x_, w_ih_, b_ih_ = x.detach(), w_ih.detach(), None if b_ih is None else b_ih.detach()
+        gemm = gemm_for(w_t.numpy().dtype)
+        with gemm_threads(batch, 3 * hidden, hidden):
+            for begin, end in chunks(steps, batch, hidden, reverse=reverse):
+                gi = F.linear(x_[begin:end], w_ih_, b_ih_)  # (C, B, 3H), one product for the chunk
+                _forward(gemm, _np(gi), begin, h.numpy(), w_t.numpy(), w_rz_t.numpy(), w_n_t.numpy(),
+                         bias.numpy(), lengths.numpy(), reverse, reset_after, out.numpy(), r.numpy(), z.numpy(),
+                         n.numpy(), ghn.numpy())
+        ctx.save_for_backward(x, h0, w_ih, w_hh, out, r, z, n, ghn, lengths)
+        ctx.flags = (reverse, reset_after, b_ih is not None, b_hh is not None)
         ctx.mark_non_differentiable(r, z, n)
-        return out, h_n, r, z, n
+        ctx.set_materialize_grads(False)  # no (T, B, H) zero gradients for the gates (or an unused out)
+        return out, h, r, z, n
 
     @staticmethod
     def backward(ctx, d_out, d_hn, _dr, _dz, _dn):
-        w_hh, prev, r, z, n, ghn, lengths = ctx.saved_tensors
-        reverse, reset_after, has_bias = ctx.flags
-        steps, batch, hidden = prev.shape
-        d_out = torch.zeros_like(prev) if d_out is None else d_out
-        d_hn = torch.zeros(batch, hidden, dtype=prev.dtype) if d_hn is None else d_hn
-        d_gi = torch.empty(steps, batch, 3 * hidden, dtype=prev.dtype)
-        d_ghn = torch.empty_like(prev) if reset_after else torch.empty(0, 0, 0, dtype=prev.dtype)
+        x, h0, w_ih, w_hh, out, r, z, n, ghn, lengths = ctx.saved_tensors
+        reverse, reset_after, has_bias_ih, has_bias_hh = ctx.flags
+        steps, batch, hidden = out.shape
+        dtype = out.dtype
+        d_out = torch.zeros_like(out) if d_out is None else d_out.contiguous()
+        dh = torch.zeros(batch, hidden, dtype=dtype) if d_hn is None else d_hn.detach().clone().contiguous()
         w = w_hh.detach().contiguous()
-        with gemm_threads(batch, 3 * hidden, hidden):
-            d_h0 = _backward(gemm_for(prev.numpy().dtype), _np(d_out), _np(d_hn), prev.numpy(), r.numpy(),
-                             z.numpy(), n.numpy(), ghn.numpy(), w.numpy(), w[: 2 * hidden].contiguous().numpy(),
-                             w[2 * hidden :].contiguous().numpy(), lengths.numpy(), reverse, reset_after,
-                             d_gi.numpy(), d_ghn.numpy())
-        # weight gradients: whole-sequence matmuls (rows at padded steps are zero). The recurrent
-        # pre-activations' gradients equal d_gi's but for the n block of reset="after" (d_ghn).
-        flat_gi = d_gi.reshape(steps * batch, 3 * hidden)
-        flat_prev = prev.reshape(steps * batch, hidden)
-        if reset_after:
-            d_gh_n, h_n_input = d_ghn.reshape(steps * batch, hidden), flat_prev  # W_hn reads h
-        else:
-            d_gh_n = flat_gi[:, 2 * hidden :]
-            h_n_input = torch.nan_to_num(r * prev, nan=0.0).reshape(steps * batch, hidden)  # W_hn reads r ⊙ h
-        d_w = torch.cat([flat_gi[:, : 2 * hidden].t() @ flat_prev, d_gh_n.t() @ h_n_input])
-        d_b = torch.cat([flat_gi[:, : 2 * hidden].sum(0), d_gh_n.sum(0)]) if has_bias else None
-        return d_gi, torch.from_numpy(d_h0), d_w, d_b, None, None, None, None
+        w_rz, w_n = w[: 2 * hidden].contiguous(), w[2 * hidden :].contiguous()
+        x_, w_ih_ = x.detach(), w_ih.detach()
+        d_x = torch.empty(x_.shape, dtype=dtype)  # contiguous, whatever x's layout
+        d_w_ih, d_w_hh = torch.zeros_like(w_ih_), torch.zeros_like(w)
+        d_b_ih, d_b_hh = torch.zeros(3 * hidden, dtype=dtype), torch.zeros(3 * hidden, dtype=dtype)
+        size = chunks(steps, batch, hidden, reverse=False)[0][1]
+        d_gi_buffer = torch.empty(size, batch, 3 * hidden, dtype=dtype)
+        prev_buffer, side_buffer = torch.empty(size, batch, hidden, dtype=dtype), torch.empty(size, batch, hidden,
+                                                                                               dtype=dtype)
+        gemm = gemm_for(out.numpy().dtype)
+        initial = _np(h0)
+        for begin, end in reversed(chunks(steps, batch, hidden, reverse=reverse)):  # backwards in time
+            d_gi, prev, side = d_gi_buffer[: end - begin], prev_buffer[: end - begin], side_buffer[: end - begin]
+            with gemm_threads(batch, 3 * hidden, hidden):
+                _backward(gemm, d_out.numpy(), dh.numpy(), begin, initial, out.numpy(),
+                          r.numpy(), z.numpy(), n.numpy(), ghn.numpy(), w.numpy(), w_rz.numpy(), w_n.numpy(),
+                          lengths.numpy(), reverse, reset_after, d_gi.numpy(), side.numpy(), prev.numpy(),
+                          side.numpy())
+            # this chunk's share of the gradients, as matmuls over its (C·B) rows
+            flat_gi = d_gi.reshape(-1, 3 * hidden)
+            torch.mm(flat_gi, w_ih_, out=d_x[begin:end].view(-1, x_.shape[-1]))
+            d_w_ih.addmm_(flat_gi.t(), x_[begin:end].reshape(-1, x_.shape[-1]))
+            flat_prev = prev.reshape(-1, hidden)
+            d_w_hh[: 2 * hidden].addmm_(flat_gi[:, : 2 * hidden].t(), flat_prev)
+            if reset_after:  # side = d_ghn; W_hn reads h
+                d_gh_n, n_input = side.reshape(-1, hidden), flat_prev
+            else:  # side = r ⊙ h; W_hn reads it, and its gradient is d_gi's n block
+                d_gh_n, n_input = flat_gi[:, 2 * hidden :], side.reshape(-1, hidden)
+            d_w_hh[2 * hidden :].addmm_(d_gh_n.t(), n_input)
+            d_b_ih += flat_gi.sum(0)
+            d_b_hh[: 2 * hidden] += flat_gi[:, : 2 * hidden].sum(0)
+            d_b_hh[2 * hidden :] += d_gh_n.sum(0)
+        return (d_x, dh, d_w_ih, d_b_ih if has_bias_ih else None, d_w_hh, d_b_hh if has_bias_hh else None,
+                None, None, None, None)
 
 
-def fused_scan(gi, h0, w_hh, b_hh, lengths, *, reverse: bool, reset: str, record: bool):
+def fused_scan(x, h0, w_ih, b_ih, w_hh, b_hh, lengths, *, reverse: bool, reset: str, record: bool):
     """out (T, B, H), h_n (B, H), and (r, z, n) each (T, B, H) when record=True (else None),
-    for one layer and direction; lengths (B,) int64."""
+    for one layer and direction: x (T, B, I), lengths (B,) int64."""
     # the backward pass and a trace read every step's gates; plain inference needs one step's
     differentiable = torch.is_grad_enabled() and any(
-        tensor is not None and tensor.requires_grad for tensor in (gi, h0, w_hh, b_hh))
-    out, h_n, r, z, n = FusedGRUScan.apply(gi, h0, w_hh, b_hh, lengths, reverse, reset == "after",
+        tensor is not None and tensor.requires_grad for tensor in (x, h0, w_ih, b_ih, w_hh, b_hh))
+    out, h_n, r, z, n = FusedGRUScan.apply(x, h0, w_ih, b_ih, w_hh, b_hh, lengths, reverse, reset == "after",
                                            record or differentiable)
     return out, h_n, (r, z, n) if record else None

@@ -127,8 +127,7 @@ class GRU(RecurrentBase):
 
         def scan_direction(layer, direction, x, initial):
             w_ih, w_hh, b_ih, b_hh = self.layer_weights(layer, direction)
-            gi = F.linear(x, w_ih, b_ih)  # (T, B, 3H), every step in one product
-            out, h_n, gates = fused_scan(gi, initial[0], w_hh, b_hh, lengths, reverse=direction == 1,
+            out, h_n, gates = fused_scan(x, initial[0], w_ih, b_ih, w_hh, b_hh, lengths, reverse=direction == 1,
                                          reset=self.reset, record=record)
             return out, (h_n,), [g.transpose(0, 1) for g in gates] if record else None  # (B, T, H)
 
@@ -330,8 +329,8 @@ def _one_step(path: str, x, h, weights, *, reset: Reset, caches: dict, layer: in
         from grukit.fused import fused_scan
 
         lengths = torch.ones(x.shape[0], dtype=torch.int64)
-        _, h_new, _ = fused_scan(F.linear(x, w_ih, b_ih)[None], h, w_hh, b_hh, lengths, reverse=False,
-                                 reset=reset, record=False)
+        _, h_new, _ = fused_scan(x[None], h, w_ih, b_ih, w_hh, b_hh, lengths, reverse=False, reset=reset,
+                                 record=False)
         return h_new
     if path == "torch":
         return _VF.gru_cell(x, h, w_ih, w_hh, b_ih, b_hh)
