@@ -23,11 +23,15 @@ def test_version():
     assert result.exit_code == 0 and result.output.startswith("grukit 0.1.0")
 
 
-def test_short_demo_prints_the_comparison():
-    result = runner.invoke(app, ["demo", "--train-steps", "5", "--steps", "12", "--hidden-size", "8"])
+def test_short_demo_prints_the_comparison(tmp_path):
+    result = runner.invoke(app, ["demo", "--train-steps", "5", "--steps", "12", "--hidden-size", "8",
+                                 "--epidemic-epochs", "1", "--out", str(tmp_path / "demo")])
     assert result.exit_code == 0, result.output
-    for text in ("constant 1.0", "GRU", "vanilla RNN", "test MSE", "update gate"):
+    for text in ("constant 1.0", "GRU", "vanilla RNN", "test MSE", "update gate", "Epidemic forecasting",
+                 "seasonal naive (m=7)", "ETS", "GRU (median)"):
         assert text in result.output
+    for name in ("epidemic.csv", "forecast.csv", "forecast.png"):
+        assert (tmp_path / "demo" / name).exists()
 
 
 def test_user_error_is_one_line_and_non_zero():

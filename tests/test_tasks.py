@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -15,6 +16,7 @@ SMALL = {
     "agreement": dict(train_size=64, validation_size=16, test_size=32),
     "copy": dict(delay=12, symbols=4, alphabet=5, train_size=64, validation_size=16, test_size=16),
     "digits": dict(order="rows"),
+    "epidemic": dict(days=200, lookback=21, horizon=7),
     "kalman": dict(steps=40, train_size=64, validation_size=16, test_size=16),
 }
 
@@ -34,8 +36,13 @@ def test_builder_shapes_and_determinism(name):
     else:
         assert not torch.equal(first.train.targets, other.train.targets)
     # the headline metric exists and scores a perfect prediction perfectly
-    perfect = first.test.targets.float() if first.loss == "mse" else _logits_for(first.test.targets,
-                                                                                  first.output_size)
+    targets = first.test.targets
+    if first.loss == "mse":
+        perfect = targets.float()
+    elif first.loss == "quantile":  # every quantile on the truth
+        perfect = targets.unsqueeze(-1).expand(*targets.shape, 3).reshape(len(targets), -1)
+    else:
+        perfect = _logits_for(targets, first.output_size)
     metrics = task.metrics(first, perfect, first.test)
     assert first.metric in metrics
     best = 0.0 if first.lower_is_better else 1.0
@@ -131,3 +138,36 @@ def test_agreement_sentences_attractors_and_cue():
     numbers[wrong] = 1 - numbers[wrong]
     metrics = task.metrics(data, _logits_for(numbers, 2), data.test)
     assert [metrics[f"accuracy_{k}_attractors"] for k in range(5)] == [1.0, 0.0, 1.0, 0.0, 1.0]
+
+
+def test_seir_simulator_conserves_people_and_shows_its_regimes():
+    from grukit.tasks.epidemic import SEIRConfig, simulate_seir
+
+    config = SEIRConfig(days=700)
+    series = simulate_seir(config)
+    again = simulate_seir(config)
+    np.testing.assert_array_equal(series["cases"], again["cases"])  # seeded
+    assert not np.array_equal(series["cases"], simulate_seir(SEIRConfig(days=700, seed=1))["cases"])
+    assert (series["cases"] >= 0).all() and (0 <= series["susceptible"]).all() and (series["susceptible"] <= 1).all()
+    flag, beta = series["intervention"], series["beta"]
+    assert flag[110:190].all() and not flag[:110].any() and flag[520:580].all()
+    # β drops by the kept fraction when an intervention starts and rises by the variant's factor
+    assert beta[110] / beta[109] == pytest.approx(0.55, rel=0.01)
+    assert beta[420] / beta[419] == pytest.approx(1.5, rel=0.01)
+    # reported cases follow the true incidence, scaled by the reporting rate (over the whole run)
+    assert series["cases"].sum() / series["incidence"].sum() == pytest.approx(0.35 * np.mean(WEEKDAY), rel=0.05)
+
+
+WEEKDAY = (1.10, 1.15, 1.05, 1.0, 0.95, 0.70, 0.60)
+
+
+def test_epidemic_task_baselines_and_windows():
+    task = make_task("epidemic", days=260, lookback=28, horizon=7)
+    data = task.build(seed=0)
+    assert data.train.inputs.shape[1:] == (28, 2) and data.train.targets.shape[1] == 7
+    assert data.output_size == 21 and data.loss == "quantile"
+    # windows come in time order: train, then validation, then test, with gaps of h
+    assert data.train.groups.max() + 7 < data.validation.groups.min()
+    assert data.validation.groups.max() + 7 < data.test.groups.min()
+    baselines = task.baselines(data)
+    assert set(baselines) == {"seasonal naive (m=7)", "ETS"} and all(v > 0 for v in baselines.values())

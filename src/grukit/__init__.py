@@ -28,6 +28,7 @@ _EXPORTS = {
     "keras_gru_to_torch": "grukit.interop",
     "gru_to_keras": "grukit.interop",
     "load_keras_weights": "grukit.interop",
+    "gru_to_onnx": "grukit.onnx_export",
 }
 
 __all__ = ["__version__", *_EXPORTS]

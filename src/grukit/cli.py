@@ -31,11 +31,19 @@ def demo(
     steps: int = typer.Option(100, min=2, help="Sequence length T of the adding problem."),
     hidden_size: int = typer.Option(64, min=1, help="Units per model."),
     seed: int = typer.Option(0, help="Seed for data, initialisation and batches."),
+    epidemic_epochs: int = typer.Option(60, min=0, help="Most epochs of the epidemic forecaster (0: skip it)."),
+    out: str = typer.Option("grukit-demo", help="Directory for the epidemic part's files (rewritten each run)."),
 ) -> None:
-    """Train a GRU and a vanilla RNN on the adding problem and compare them (about a minute)."""
-    from grukit.demo import DemoConfig, run
+    """The adding problem (GRU vs vanilla RNN, and what the update gate does), then an epidemic
+    forecast end to end with its plot (about two minutes)."""
+    from rich.console import Console
 
-    run(DemoConfig(steps=steps, hidden_size=hidden_size, train_steps=train_steps, seed=seed))
+    from grukit.demo import DemoConfig, epidemic_forecast, run
+
+    console = Console()
+    run(DemoConfig(steps=steps, hidden_size=hidden_size, train_steps=train_steps, seed=seed), console)
+    if epidemic_epochs:
+        epidemic_forecast(console, out_dir=out, epochs=epidemic_epochs, seed=seed)
 
 
 def _parse_options(pairs: list[str]) -> dict:

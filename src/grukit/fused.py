@@ -125,10 +125,12 @@ def _forward(gemm, gi, begin, h, w_t, w_rz_t, w_n_t, b_hh, lengths, reverse, res
     ghn = np.empty((batch, hidden), dtype=gi.dtype)
     b_r, b_z, b_n = b_hh[:hidden], b_hh[hidden : 2 * hidden], b_hh[2 * hidden :]
     keep = r_all.shape[0] == steps
+    keep_ghn = ghn_all.shape[0] == steps  # only the backward reads ghn: a trace alone keeps r, z, n
     for s in range(chunk):
         c = chunk - 1 - s if reverse else s  # row of the chunk
         t = begin + c  # step of the sequence
         k = t if keep else 0  # where this step's gates go
+        kh = t if keep_ghn else 0
         matmul_into(gemm, h, w_t if reset_after else w_rz_t, gh, 0.0)
         for b in range(batch):
             r, z, n, h_b, y = r_all[k, b], z_all[k, b], n_all[k, b], h[b], out[t, b]
@@ -144,7 +146,7 @@ def _forward(gemm, gi, begin, h, w_t, w_rz_t, w_n_t, b_hh, lengths, reverse, res
                 r[j] = _sigmoid(gi_r[j] + gh_r[j] + b_r[j])
                 z[j] = _sigmoid(gi_z[j] + gh_z[j] + b_z[j])
             if reset_after:
-                gh_n, ghn_t = gh[b, 2 * hidden :], ghn_all[k, b]
+                gh_n, ghn_t = gh[b, 2 * hidden :], ghn_all[kh, b]
                 for j in range(hidden):
                     ghn_t[j] = gh_n[j] + b_n[j]  # W_hn h + b_hn
                     n[j] = _tanh(gi_n[j] + r[j] * ghn_t[j])
@@ -347,17 +349,21 @@ class FusedGRUScan(torch.autograd.Function):
     where ∂L/∂x, ∂L/∂W_ih and ∂L/∂W_hh are accumulated chunk by chunk as matmuls."""
 
     @staticmethod
-    def forward(ctx, x, h0, w_ih, b_ih, w_hh, b_hh, lengths, reverse: bool, reset_after: bool, keep_gates: bool):
+    def forward(ctx, x, h0, w_ih, b_ih, w_hh, b_hh, lengths, reverse: bool, reset_after: bool, record: bool,
+                differentiable: bool):
         steps, batch, _ = x.shape
         hidden = w_hh.shape[1]
         dtype = x.dtype
         bias = torch.zeros(3 * hidden, dtype=dtype) if b_hh is None else b_hh.detach()
         w_t = w_hh.detach().t().contiguous()  # (H, 3H)
         w_rz_t, w_n_t = w_t[:, : 2 * hidden].contiguous(), w_t[:, 2 * hidden :].contiguous()
-        kept = steps if keep_gates else 1  # plain inference overwrites one step's gates
+        # the backward reads every step's r, z, n and ghn = W_hn h + b_hn, a trace r, z, n; plain
+        # inference overwrites one step's
+        kept = steps if record or differentiable else 1
         out = torch.empty(steps, batch, hidden, dtype=dtype)
         r, z, n = (torch.empty(kept, batch, hidden, dtype=dtype) for _ in range(3))
-        ghn = torch.empty_like(r) if reset_after else torch.empty(0, 0, 0, dtype=dtype)  # W_hn h + b_hn
+        ghn = torch.empty(steps if differentiable else 1, batch, hidden, dtype=dtype) if reset_after else \
+            torch.empty(1, 0, 0, dtype=dtype)
         h = h0.detach().clone().contiguous()
         x_, w_ih_, b_ih_ = x.detach(), w_ih.detach(), None if b_ih is None else b_ih.detach()
         gemm = gemm_for(w_t.numpy().dtype)
@@ -384,7 +390,8 @@ class FusedGRUScan(torch.autograd.Function):
         w = w_hh.detach().contiguous()
         w_rz, w_n = w[: 2 * hidden].contiguous(), w[2 * hidden :].contiguous()
         x_, w_ih_ = x.detach(), w_ih.detach()
-        d_x = torch.empty(x_.shape, dtype=dtype)  # contiguous, whatever x's layout
+        wants_d_x = ctx.needs_input_grad[0]  # a first layer's input usually needs no gradient
+        d_x = torch.empty(x_.shape, dtype=dtype) if wants_d_x else None  # contiguous, whatever x's layout
         d_w_ih, d_w_hh = torch.zeros_like(w_ih_), torch.zeros_like(w)
         d_b_ih, d_b_hh = torch.zeros(3 * hidden, dtype=dtype), torch.zeros(3 * hidden, dtype=dtype)
         size = chunks(steps, batch, hidden, reverse=False)[0][1]
@@ -402,7 +409,8 @@ class FusedGRUScan(torch.autograd.Function):
                           side.numpy())
             # this chunk's share of the gradients, as matmuls over its (C·B) rows
             flat_gi = d_gi.reshape(-1, 3 * hidden)
-            torch.mm(flat_gi, w_ih_, out=d_x[begin:end].view(-1, x_.shape[-1]))
+            if wants_d_x:
+                torch.mm(flat_gi, w_ih_, out=d_x[begin:end].view(-1, x_.shape[-1]))
             d_w_ih.addmm_(flat_gi.t(), x_[begin:end].reshape(-1, x_.shape[-1]))
             flat_prev = prev.reshape(-1, hidden)
             d_w_hh[: 2 * hidden].addmm_(flat_gi[:, : 2 * hidden].t(), flat_prev)
@@ -415,7 +423,7 @@ class FusedGRUScan(torch.autograd.Function):
             d_b_hh[: 2 * hidden] += flat_gi[:, : 2 * hidden].sum(0)
             d_b_hh[2 * hidden :] += d_gh_n.sum(0)
         return (d_x, dh, d_w_ih, d_b_ih if has_bias_ih else None, d_w_hh, d_b_hh if has_bias_hh else None,
-                None, None, None, None)
+                None, None, None, None, None)
 
 
 def fused_scan(x, h0, w_ih, b_ih, w_hh, b_hh, lengths, *, reverse: bool, reset: str, record: bool):
@@ -425,5 +433,5 @@ def fused_scan(x, h0, w_ih, b_ih, w_hh, b_hh, lengths, *, reverse: bool, reset: 
     differentiable = torch.is_grad_enabled() and any(
         tensor is not None and tensor.requires_grad for tensor in (x, h0, w_ih, b_ih, w_hh, b_hh))
     out, h_n, r, z, n = FusedGRUScan.apply(x, h0, w_ih, b_ih, w_hh, b_hh, lengths, reverse, reset == "after",
-                                           record or differentiable)
+                                           record, differentiable)
     return out, h_n, (r, z, n) if record else None

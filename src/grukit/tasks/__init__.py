@@ -13,15 +13,17 @@ from grukit.tasks.agreement import AgreementTask
 from grukit.tasks.base import Split, Task, TaskData
 from grukit.tasks.copy import CopyTask
 from grukit.tasks.digits import DigitsTask
+from grukit.tasks.epidemic import EpidemicTask
 from grukit.tasks.kalman import KalmanTask
 from grukit.validation import InputError
 
 TASKS: dict[str, type[Task]] = {
-    "adding": AddingTask, "agreement": AgreementTask, "copy": CopyTask, "digits": DigitsTask, "kalman": KalmanTask,
+    "adding": AddingTask, "agreement": AgreementTask, "copy": CopyTask, "digits": DigitsTask,
+    "epidemic": EpidemicTask, "kalman": KalmanTask,
 }
 
-__all__ = ["TASKS", "AddingTask", "AgreementTask", "CopyTask", "DigitsTask", "KalmanTask", "Split", "Task", "TaskData",
-           "make_task"]
+__all__ = ["TASKS", "AddingTask", "AgreementTask", "CopyTask", "DigitsTask", "EpidemicTask", "KalmanTask", "Split",
+           "Task", "TaskData", "make_task"]
 
 
 def make_task(name: str, **overrides) -> Task:
