@@ -19,9 +19,10 @@ def test_auto_follows_the_measured_crossover():
         assert pick(grukit.GRU(256, 512), batch=256) == "fused"
         assert pick(grukit.GRU(256, 512), batch=512) == "torch"  # and beyond it torch
         assert pick(grukit.GRU(64, 1024), batch=1) == "torch"
-    assert pick(grukit.GRU(64, 128), batch=128) == "fused"  # training up to B·H = 16384, H ≤ 256
-    assert pick(grukit.GRU(64, 128), batch=256) == "torch"
-    assert pick(grukit.GRU(64, 512), batch=1) == "torch"
+    assert pick(grukit.GRU(64, 128), batch=256) == "fused"  # training up to B·H = 65536, H ≤ 512
+    assert pick(grukit.GRU(64, 512), batch=1) == "fused"
+    assert pick(grukit.GRU(64, 512), batch=256) == "torch"
+    assert pick(grukit.GRU(64, 1024), batch=1) == "torch"
     assert pick(grukit.GRU(256, 512), batch=256, gates=True) == "fused"  # torch has no traces
     assert pick(grukit.GRU(256, 512, reset="before"), batch=256) == "fused"  # nor reset="before"
     assert pick(grukit.LSTM(8, 32)) == "torch"

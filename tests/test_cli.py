@@ -85,7 +85,7 @@ def test_train_then_evaluate_a_task(tmp_path):
     assert (run / "checkpoints" / "best.ckpt").exists() and (run / "metrics.json").exists()
     evaluated = runner.invoke(app, ["evaluate", str(run)])
     assert evaluated.exit_code == 0, evaluated.output
-    trained_line = next(line for line in result.output.splitlines() if "model" in line)
+    trained_line = next(line for line in result.output.splitlines() if line.startswith("│ model"))
     assert trained_line in evaluated.output  # the same figures, from the checkpoint alone
 
 

@@ -15,11 +15,12 @@ from grukit.trace import GRUTrace
 from grukit.validation import InputError, check_device, check_finite, check_float_dtype, check_state
 
 # backend="auto" on the CPU uses the fused kernel (reset="after", no trace) up to these sizes, measured
-# with `grukit bench` on 2 cores (ratios fused / torch.nn.GRU, float32; torch's op = "torch"):
-#   training:  B·H = 32: 0.02, 2048: 0.32, 4096: 0.54, 8192: 0.60–0.71, 32768: 0.98–1.05 (torch 0.97–1.0)
-#   inference: B·H = 32: 0.06, 4096: 0.58, 32768: 0.63–0.72 (torch op 0.77–0.79), 131072 (H=512): 0.96 (1.0)
-FUSED_MAX_UNITS_TRAIN = 16384
-FUSED_MAX_HIDDEN_TRAIN = 256  # B = 1, H = 512 trains faster with torch's op
+# with `grukit bench` on 2 cores (ratios fused / torch.nn.GRU, float32, the README's grid):
+#   training:  0.02–0.07 at B = 1; 0.2–0.55 at B·H = 1024–4096; 0.74–0.92 at B·H = 16384–32768;
+#              0.93–1.09 at B = 256, H = 512 (B·H = 131072), where torch's op is as fast
+#   inference: 0.05–0.5 at B = 1; 0.5–0.9 up to B·H = 32768; 0.94–0.96 at B·H = 131072
+FUSED_MAX_UNITS_TRAIN = 65536
+FUSED_MAX_HIDDEN_TRAIN = 512
 FUSED_MAX_UNITS_INFERENCE = 131072
 FUSED_MAX_HIDDEN_INFERENCE = 512
 STEP_MAX_UNITS = 2048  # backend="auto": single steps without autograd use the compiled cell up to B·H
