@@ -119,9 +119,8 @@ def forecast(
 ) -> None:
     """Train a GRU forecaster on your CSV; write forecast.csv and forecast.png; compare with baselines."""
     from rich.console import Console
-    from rich.table import Table
 
-    from grukit.forecast import ForecastConfig, run_forecast
+    from grukit.forecast import ForecastConfig, error_table, run_forecast
 
     config = ForecastConfig(target=target, covariates=tuple(c.strip() for c in covariates.split(",") if c.strip()),
                             time=time, horizon=horizon, lookback=lookback, season=season, hidden_size=hidden_size,
@@ -130,14 +129,7 @@ def forecast(
     console = Console(width=110)
     console.print(f"[bold]{target}[/bold]: {horizon}-step forecasts from {result.test_origins} test origins "
                   "(the latest part of the series, never trained on)")
-    table = Table()
-    for column in ("predictor", "MAE", "RMSE", "80% interval coverage"):
-        table.add_column(column, justify="left" if column == "predictor" else "right")
-    for name, scores in result.test.items():
-        coverage = scores.get("coverage_80")
-        table.add_row(name, f"{scores['mae']:.4g}", f"{scores['rmse']:.4g}",
-                      "" if coverage is None else f"{100 * coverage:.0f}%")
-    console.print(table)
+    console.print(error_table(result))
     typer.echo("wrote " + ", ".join(str(f) for f in result.files) + f"; run directory: {result.run_dir}")
 
 

@@ -144,7 +144,7 @@ def epidemic_forecast(console: Console, *, out_dir, epochs: int = 60, seed: int 
     import pandas as pd
 
     from grukit.atomic import write_text_atomic
-    from grukit.forecast import ForecastConfig, run_forecast
+    from grukit.forecast import ForecastConfig, error_table, run_forecast
     from grukit.tasks.epidemic import SEIRConfig, simulate_seir
 
     out = Path(out_dir)
@@ -161,14 +161,8 @@ def epidemic_forecast(console: Console, *, out_dir, epochs: int = 60, seed: int 
                             hidden_size=32, epochs=epochs, patience=10, seed=seed)
     result = run_forecast(out / "epidemic.csv", config, out_dir=out, run_dir=out / "run", overwrite=True,
                           progress=True)
-    table = Table(title=f"14-day forecasts from {result.test_origins} test origins (the last part of the series)")
-    for column in ("predictor", "MAE (cases/day)", "RMSE", "80% interval coverage"):
-        table.add_column(column, justify="left" if column == "predictor" else "right")
-    for name, scores in result.test.items():
-        coverage = scores.get("coverage_80")
-        table.add_row(name, f"{scores['mae']:.1f}", f"{scores['rmse']:.1f}",
-                      "" if coverage is None else f"{100 * coverage:.0f}%")
-    console.print(table)
+    console.print(error_table(result, title=f"14-day forecasts (cases/day) from {result.test_origins} test "
+                                            "origins, the last part of the series", digits=".1f"))
     console.print(f"Wrote {', '.join(str(f) for f in result.files)} (history, test-period fit, forecast with its "
                   "80% interval).")
     return result.test

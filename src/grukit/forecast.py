@@ -162,6 +162,20 @@ def run_forecast(path, config: ForecastConfig, *, out_dir=".", run_dir=None, ove
     return ForecastResult(scores, forecast_table, files, run_dir, len(test_o))
 
 
+def error_table(result: ForecastResult, *, title: str | None = None, digits: str = ".4g"):
+    """A rich Table of each predictor's MAE, RMSE and (for the GRU) 80% interval coverage."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ("predictor", "MAE", "RMSE", "80% interval coverage"):
+        table.add_column(column, justify="left" if column == "predictor" else "right")
+    for name, scores in result.test.items():
+        coverage = scores.get("coverage_80")
+        table.add_row(name, format(scores["mae"], digits), format(scores["rmse"], digits),
+                      "" if coverage is None else f"{100 * coverage:.0f}%")
+    return table
+
+
 def _load_best(checkpoint: Path, data: TaskData):
     from grukit.models import ModelConfig, SequenceModel
 

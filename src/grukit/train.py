@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -34,7 +32,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from grukit.atomic import write_text_atomic
+from grukit.atomic import write_atomic, write_text_atomic
 from grukit.models import ModelConfig, SequenceModel
 from grukit.tasks.base import Split, Task, TaskData, loss_value
 from grukit.validation import InputError
@@ -165,18 +163,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     loading never unpickles arbitrary objects (weights_only=True)."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, staging = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                torch.save(checkpoint, stream)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(staging, target)
-        except BaseException:
-            Path(staging).unlink(missing_ok=True)
-            raise
+        write_atomic(path, lambda stream: torch.save(checkpoint, stream), mode="wb")
 
     def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict[str, Any]:
         return torch.load(path, map_location=map_location or "cpu", weights_only=True)
