@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from grukit.atomic import write_text_atomic
 from grukit.data.series import Series, make_windows, read_series
 from grukit.tasks.base import QUANTILES, Split, Task, TaskData
 from grukit.validation import InputError
@@ -99,6 +100,24 @@ def split_origins(series_length: int, config: ForecastConfig) -> tuple[np.ndarra
     return train, validation, test
 
 
+def standardised_windows(values: np.ndarray, config: ForecastConfig):
+    """The time-ordered (train, validation, test) windows of `values` (T, F) — target in column 0 —
+    standardised with the mean and std of the rows a training window touches; each Split's groups
+    are its forecast origins. Returns (splits, mean (F,), std (F,))."""
+    origins = split_origins(len(values), config)
+    fitted_rows = values[: origins[0][-1] + config.horizon + 1]
+    mean, std = fitted_rows.mean(0), fitted_rows.std(0)
+    std = np.where(std > 0, std, 1.0)
+    scaled = (values - mean) / std
+
+    def split(chosen) -> Split:
+        inputs, targets = make_windows(scaled, lookback=config.lookback, horizon=config.horizon, origins=chosen)
+        return Split(torch.tensor(inputs, dtype=torch.float32), torch.tensor(targets, dtype=torch.float32),
+                     groups=torch.tensor(chosen))
+
+    return tuple(split(o) for o in origins), mean, std
+
+
 def run_forecast(path, config: ForecastConfig, *, out_dir=".", run_dir=None, overwrite: bool = False,
                  progress: bool = True) -> ForecastResult:
     from grukit.models import ModelConfig
@@ -117,17 +136,10 @@ def run_forecast(path, config: ForecastConfig, *, out_dir=".", run_dir=None, ove
             raise InputError(f"{file} exists; pass --overwrite to replace it, or choose another --out")
     run_dir = Path(run_dir or f"runs/forecast-{config.target}-{clock.strftime('%Y%m%d-%H%M%S')}")
 
-    train_o, val_o, test_o = split_origins(len(series), config)
-    fitted_rows = series.values[: train_o[-1] + config.horizon + 1]  # every row a training window touches
-    mean, std = fitted_rows.mean(0), fitted_rows.std(0)
-    std = np.where(std > 0, std, 1.0)
+    splits, mean, std = standardised_windows(series.values, config)
+    train_o, test_o = splits[0].groups.numpy(), splits[2].groups.numpy()
     scaled = (series.values - mean) / std
-
-    def split(origins) -> Split:
-        inputs, targets = make_windows(scaled, lookback=config.lookback, horizon=config.horizon, origins=origins)
-        return Split(torch.tensor(inputs, dtype=torch.float32), torch.tensor(targets, dtype=torch.float32))
-
-    task = ForecastTask((split(train_o), split(val_o), split(test_o)), features=series.values.shape[1],
+    task = ForecastTask(splits, features=series.values.shape[1],
                         horizon=config.horizon, description=f"forecast {config.target!r}, {config.horizon} steps")
     data = task.build(seed=config.seed)
     train_config = TrainConfig(max_epochs=config.epochs, batch_size=config.batch_size,
@@ -158,7 +170,7 @@ def run_forecast(path, config: ForecastConfig, *, out_dir=".", run_dir=None, ove
     forecast_table = {"time": future_time, "median": future[:, 1], "lower": future[:, 0], "upper": future[:, 2]}
     _write_outputs(files, series, config, forecast_table, test_o, gru)
     summary = {"test": scores, "test_origins": len(test_o), "horizon": config.horizon, "lookback": config.lookback}
-    (run_dir / "forecast_metrics.json").write_text(json.dumps(summary, indent=2))
+    write_text_atomic(run_dir / "forecast_metrics.json", json.dumps(summary, indent=2))
     return ForecastResult(scores, forecast_table, files, run_dir, len(test_o))
 
 

@@ -155,7 +155,9 @@ def _forward(gemm, gi, begin, h, w_t, w_rz_t, w_n_t, b_hh, lengths, reverse, res
         if reset_after:
             continue
         for b in range(batch):
-            rh[b] = r_all[k, b] * h[b]  # NaN rows of finished sequences are never used
+            r, h_b, rh_b = r_all[k, b], h[b], rh[b]
+            for j in range(hidden):
+                rh_b[j] = r[j] * h_b[j]  # NaN rows of finished sequences are never used
         matmul_into(gemm, rh, w_n_t, ghn, 0.0)  # W_hn (r ⊙ h)
         for b in range(batch):
             if t >= lengths[b]:
@@ -215,29 +217,24 @@ def _backward(gemm, d_out, dh, begin, h0, out, r_all, z_all, n_all, ghn_all, w, 
             else:
                 h_prev[:] = h0[b]
             dh_b, dn, r, z, n = dh[b], d_pre_n[b], r_all[t, b], z_all[t, b], n_all[t, b]
-            if reset_after:
-                ghn, dghn = ghn_all[t, b], d_ghn[c, b]
-                for j in range(hidden):
+            ghn = ghn_all[t, b] if reset_after else dn  # W_hn h + b_hn (reset="after" only)
+            dghn, rh_b, drh = d_ghn[c, b], rh[c, b], d_rh[b]
+            for j in range(hidden):
+                if reset_after:
                     d_r = dn[j] * ghn[j] * r[j] * (1.0 - r[j])
-                    d_z = dh_b[j] * (h_prev[j] - n[j]) * z[j] * (1.0 - z[j])
-                    dg[j] = d_r
-                    dg[hidden + j] = d_z
-                    dg[2 * hidden + j] = dn[j]
-                    dgh[j] = d_r
-                    dgh[hidden + j] = d_z
-                    dgh[2 * hidden + j] = dn[j] * r[j]
-                    dghn[j] = dn[j] * r[j]
-                    dh_b[j] = dh_b[j] * z[j]  # the direct path through z ⊙ h_{t−1}
-            else:
-                drh, rh_b = d_rh[b], rh[c, b]
-                for j in range(hidden):
+                else:
                     d_r = drh[j] * h_prev[j] * r[j] * (1.0 - r[j])
-                    d_z = dh_b[j] * (h_prev[j] - n[j]) * z[j] * (1.0 - z[j])
-                    dg[j] = d_r
-                    dg[hidden + j] = d_z
-                    dg[2 * hidden + j] = dn[j]
-                    dgh[j] = d_r
-                    dgh[hidden + j] = d_z
+                d_z = dh_b[j] * (h_prev[j] - n[j]) * z[j] * (1.0 - z[j])
+                dg[j] = d_r
+                dg[hidden + j] = d_z
+                dg[2 * hidden + j] = dn[j]
+                dgh[j] = d_r
+                dgh[hidden + j] = d_z
+                if reset_after:
+                    dgh[2 * hidden + j] = dn[j] * r[j]
+                    dghn[j] = dgh[2 * hidden + j]
+                    dh_b[j] = dh_b[j] * z[j]  # the direct path through z ⊙ h_{t−1}
+                else:
                     rh_b[j] = r[j] * h_prev[j]
                     dh_b[j] = dh_b[j] * z[j] + drh[j] * r[j]  # through z ⊙ h and through r ⊙ h
         if reset_after:

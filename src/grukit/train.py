@@ -20,7 +20,6 @@ last good state.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -296,5 +295,4 @@ def _task_fields(task: Task) -> dict:
 
     if not is_dataclass(task):
         return {}
-    return {f.name: getattr(task, f.name) for f in fields(task) if f.name != "name"
-            and not (isinstance(getattr(task, f.name), float) and math.isnan(getattr(task, f.name)))}
+    return {f.name: getattr(task, f.name) for f in fields(task) if f.name != "name"}

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from grukit.tasks.base import Split, Task, TaskData, check_positive
+from grukit.tasks.base import Split, Task, TaskData, check_positive, seeded_splits
 
 CONSTANT_BASELINE_MSE = 1.0 / 6.0  # Var of the sum of two U(0, 1) values
 
@@ -62,9 +62,12 @@ class AddingTask(Task):
     def build(self, *, seed: int) -> TaskData:
         check_positive(steps=self.steps, train_size=self.train_size, validation_size=self.validation_size,
                        test_size=self.test_size)
-        splits = [make_adding(size, self.steps, seed=seed * 3 + k)
-                  for k, size in enumerate((self.train_size, self.validation_size, self.test_size))]
-        train, validation, test = (Split(s.inputs, s.targets) for s in splits)
+        def make(size: int, split_seed: int) -> Split:
+            problem = make_adding(size, self.steps, seed=split_seed)
+            return Split(problem.inputs, problem.targets)
+
+        train, validation, test = seeded_splits(make, (self.train_size, self.validation_size, self.test_size),
+                                                seed=seed)
         return TaskData(self.name, train, validation, test, input_size=2, output_size=1, loss="mse",
                         readout="last", metric="mse", lower_is_better=True,
                         description=f"adding problem, T={self.steps}: sum of two marked values")

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from grukit.tasks.base import IGNORE, Split, Task, TaskData, check_positive
+from grukit.tasks.base import IGNORE, Split, Task, TaskData, check_positive, seeded_splits
 
 NOUNS = ["key", "cabinet", "dog", "author", "bridge", "letter", "farmer", "window", "student", "engine"]
 PLURALS = [noun + "s" for noun in NOUNS]
@@ -77,8 +77,9 @@ class AgreementTask(Task):
 
     def build(self, *, seed: int) -> TaskData:
         check_positive(train_size=self.train_size, validation_size=self.validation_size, test_size=self.test_size)
-        train, validation, test = (make_agreement(size, cue_probability=self.cue_probability, seed=seed * 3 + k)
-                                   for k, size in enumerate((self.train_size, self.validation_size, self.test_size)))
+        train, validation, test = seeded_splits(
+            lambda size, split_seed: make_agreement(size, cue_probability=self.cue_probability, seed=split_seed),
+            (self.train_size, self.validation_size, self.test_size), seed=seed)
         return TaskData(self.name, train, validation, test, input_size=len(VOCABULARY), output_size=2,
                         loss="cross_entropy", readout="sequence", metric="accuracy", lower_is_better=False,
                         description=f"subject–verb agreement across 0–{MAX_ATTRACTORS} attractors")

@@ -103,6 +103,13 @@ def standard_metrics(loss: Loss, predictions: torch.Tensor, targets: torch.Tenso
             "accuracy": float((classes == targets)[scored].float().mean())}
 
 
+def seeded_splits(make, sizes, *, seed: int) -> tuple[Split, Split, Split]:
+    """(train, validation, test) = make(size, split_seed) for the three sizes, split_seed = 3·seed + k,
+    so no two splits (or two task seeds) share a generator stream."""
+    train, validation, test = (make(size, seed * 3 + k) for k, size in enumerate(sizes))
+    return train, validation, test
+
+
 def split_three(count: int, *, seed: int, fractions=(0.7, 0.15)) -> tuple[torch.Tensor, ...]:
     """Random (train, validation, test) index sets of a dataset of `count` items."""
     order = torch.randperm(count, generator=torch.Generator().manual_seed(seed))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from grukit.tasks.base import Split, Task, TaskData, check_positive
+from grukit.tasks.base import Split, Task, TaskData, check_positive, seeded_splits
 
 
 def make_copy(count: int, *, delay: int, symbols: int, alphabet: int, seed: int) -> Split:
@@ -51,9 +51,10 @@ class CopyTask(Task):
     def build(self, *, seed: int) -> TaskData:
         check_positive(delay=self.delay, symbols=self.symbols, alphabet=self.alphabet, train_size=self.train_size,
                        validation_size=self.validation_size, test_size=self.test_size)
-        train, validation, test = (
-            make_copy(size, delay=self.delay, symbols=self.symbols, alphabet=self.alphabet, seed=seed * 3 + k)
-            for k, size in enumerate((self.train_size, self.validation_size, self.test_size)))
+        train, validation, test = seeded_splits(
+            lambda size, split_seed: make_copy(size, delay=self.delay, symbols=self.symbols, alphabet=self.alphabet,
+                                               seed=split_seed),
+            (self.train_size, self.validation_size, self.test_size), seed=seed)
         return TaskData(self.name, train, validation, test, input_size=self.alphabet + 2,
                         output_size=self.alphabet + 2, loss="cross_entropy", readout="sequence",
                         metric="cross_entropy", lower_is_better=True,

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from grukit.tasks.base import QUANTILES, Split, Task, TaskData
+from grukit.tasks.base import QUANTILES, Task, TaskData
 from grukit.validation import InputError
 
 WEEKDAY_FACTORS = (1.10, 1.15, 1.05, 1.0, 0.95, 0.70, 0.60)  # Monday … Sunday: weekend under-reporting
@@ -94,23 +94,13 @@ class EpidemicTask(Task):
         return simulate_seir(SEIRConfig(days=self.days, seed=seed))
 
     def build(self, *, seed: int) -> TaskData:
-        from grukit.data.series import make_windows
-        from grukit.forecast import ForecastConfig, split_origins
+        from grukit.forecast import ForecastConfig, standardised_windows
 
         simulated = self.series(seed)
         values = np.stack([np.log1p(simulated["cases"]), simulated["intervention"]], axis=1)  # (T, 2)
         config = ForecastConfig(target="cases", horizon=self.horizon, lookback=self.lookback, season=self.season)
-        origins = split_origins(len(values), config)
-        fitted = values[: origins[0][-1] + self.horizon + 1]
-        mean, std = fitted.mean(0), np.where(fitted.std(0) > 0, fitted.std(0), 1.0)
-        scaled = (values - mean) / std
-
-        def split(chosen) -> Split:
-            inputs, targets = make_windows(scaled, lookback=self.lookback, horizon=self.horizon, origins=chosen)
-            return Split(torch.tensor(inputs, dtype=torch.float32), torch.tensor(targets, dtype=torch.float32),
-                         groups=torch.tensor(chosen))
-
-        return TaskData(self.name, *(split(o) for o in origins), input_size=2,
+        splits, _, _ = standardised_windows(values, config)
+        return TaskData(self.name, *splits, input_size=2,
                         output_size=self.horizon * len(QUANTILES), loss="quantile", readout="last",
                         metric="mae", lower_is_better=True,
                         description=f"SEIR epidemic with interventions and a variant: forecast log cases "

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from grukit.tasks.base import Split, Task, TaskData, check_positive
+from grukit.tasks.base import Split, Task, TaskData, check_positive, seeded_splits
 from grukit.validation import InputError
 
 
@@ -64,10 +64,11 @@ class KalmanTask(Task):
             raise InputError(f"the kalman task needs at least 3 steps, got {self.steps!r}")
         if not self.noise_ratio > 0:
             raise InputError(f"noise_ratio must be positive, got {self.noise_ratio!r}")
-        splits = []
-        for k, size in enumerate((self.train_size, self.validation_size, self.test_size)):
-            y = make_local_level(size, self.steps, noise_ratio=self.noise_ratio, seed=seed * 3 + k)
-            splits.append(Split(y[:, :-1, None], y[:, 1:, None]))  # (N, T−1, 1) each
+        def make(size: int, split_seed: int) -> Split:
+            y = make_local_level(size, self.steps, noise_ratio=self.noise_ratio, seed=split_seed)
+            return Split(y[:, :-1, None], y[:, 1:, None])  # (N, T−1, 1) each
+
+        splits = seeded_splits(make, (self.train_size, self.validation_size, self.test_size), seed=seed)
         return TaskData(self.name, *splits, input_size=1, output_size=1, loss="mse", readout="sequence",
                         metric="mse", lower_is_better=True,
                         description=f"local level, q={self.noise_ratio}: predict the next observation")
