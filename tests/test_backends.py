@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import grukit
+import grukit.blas
 import grukit.fused
 
 
@@ -19,9 +20,10 @@ def test_auto_follows_the_measured_crossover():
         assert pick(grukit.GRU(256, 512), batch=256) == "fused"
         assert pick(grukit.GRU(256, 512), batch=512) == "torch"  # and beyond it torch
         assert pick(grukit.GRU(64, 1024), batch=1) == "torch"
-    assert pick(grukit.GRU(64, 128), batch=256) == "fused"  # training up to B·H = 65536, H ≤ 512
+    assert pick(grukit.GRU(64, 128), batch=256) == "fused"  # training up to B·H = 131072, H ≤ 512
     assert pick(grukit.GRU(64, 512), batch=1) == "fused"
-    assert pick(grukit.GRU(64, 512), batch=256) == "torch"
+    assert pick(grukit.GRU(64, 512), batch=256) == "fused"
+    assert pick(grukit.GRU(64, 512), batch=512) == "torch"
     assert pick(grukit.GRU(64, 1024), batch=1) == "torch"
     assert pick(grukit.GRU(256, 512), batch=256, gates=True) == "fused"  # torch has no traces
     assert pick(grukit.GRU(256, 512, reset="before"), batch=256) == "fused"  # nor reset="before"
@@ -90,14 +92,9 @@ def test_numba_blas_fallback_equals_torchs_blas(monkeypatch, reset, dtype):
         torch.testing.assert_close(mkl, fallback, rtol=0, atol=atol)
 
 
-@pytest.mark.parametrize("reset", ["after", "before"])
-@pytest.mark.parametrize("chunk_values", [1, 40, 10_000])  # 1 step per chunk, a few steps, all steps
-def test_chunked_projection_equals_the_reference(monkeypatch, reset, chunk_values):
-    """The fused kernel cuts the input projection into chunks of steps: any cut gives the same values
-    and gradients (float64), both directions, with lengths, with and without biases."""
-    import grukit.fused
-
-    monkeypatch.setattr(grukit.fused, "CHUNK_VALUES", chunk_values)
+def _fused_matches_reference(reset: str, *, batch: int = 3) -> None:
+    """Values and gradients of a 2-layer bidirectional fused GRU equal the reference (float64),
+    with lengths, with and without biases."""
     for bias in (True, False):
         torch.manual_seed(1)
         ref = grukit.GRU(3, 4, 2, bias=bias, bidirectional=True, reset=reset, backend="reference",
@@ -105,8 +102,8 @@ def test_chunked_projection_equals_the_reference(monkeypatch, reset, chunk_value
         fused = grukit.GRU(3, 4, 2, bias=bias, bidirectional=True, reset=reset, backend="fused",
                            dtype=torch.float64)
         fused.load_state_dict(ref.state_dict())
-        x = torch.randn(9, 3, 3, dtype=torch.float64)
-        lengths = torch.tensor([9, 4, 1])
+        x = torch.randn(9, batch, 3, dtype=torch.float64)
+        lengths = torch.tensor([9, 4, 1, 7, 9, 2, 5][:batch])
         results = []
         for module in (ref, fused):
             xi = x.clone().requires_grad_()
@@ -115,3 +112,64 @@ def test_chunked_projection_equals_the_reference(monkeypatch, reset, chunk_value
             results.append([out, h_n, xi.grad] + [p.grad for p in module.parameters()])
         for mine, theirs in zip(*results):
             torch.testing.assert_close(mine, theirs, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("reset", ["after", "before"])
+@pytest.mark.parametrize("chunk_values", [1, 40, 10_000])  # 1 step per chunk, a few steps, all steps
+def test_chunked_projection_equals_the_reference(monkeypatch, reset, chunk_values):
+    """The fused kernel cuts the input projection into chunks of steps: any cut gives the same values
+    and gradients (float64), both directions, with lengths, with and without biases."""
+    import grukit.fused
+
+    monkeypatch.setattr(grukit.fused, "CHUNK_VALUES", chunk_values)
+    _fused_matches_reference(reset)
+
+
+@pytest.mark.skipif(not grukit.blas.CAN_PIN_GEMM_THREADS, reason="rows are split only with MKL's per-thread setting")
+@pytest.mark.parametrize("reset", ["after", "before"])
+@pytest.mark.parametrize("threads", [2, 3])
+def test_rows_split_across_threads_equal_the_reference(monkeypatch, reset, threads):
+    """Batch rows split into concurrent parts (uneven ones: 7 rows in 2 or 3 parts, and chunks of
+    a few steps) give the reference's values and gradients: the parts' weight gradients are summed."""
+    import grukit.fused
+    import grukit.rows
+
+    monkeypatch.setattr(grukit.rows, "MIN_ROWS", 1)
+    monkeypatch.setattr(grukit.fused, "CHUNK_VALUES", 200)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
+    assert len(grukit.rows.row_parts(7, 4)) == threads
+    _fused_matches_reference(reset, batch=7)
+
+
+def test_row_parts_cover_the_batch_once():
+    import grukit.rows
+
+    for batch in range(1, 300, 7):
+        for hidden in (32, 512):
+            for threads in (1, 2, 5):
+                parts = grukit.rows.row_parts(batch, hidden, threads=threads)
+                assert parts[0][0] == 0 and parts[-1][1] == batch
+                assert all(a[1] == b[0] for a, b in zip(parts, parts[1:]))
+                sizes = [last - first for first, last in parts]
+                assert max(sizes) - min(sizes) <= 1 and len(parts) <= threads
+                if len(parts) > 1:
+                    assert min(sizes) >= (grukit.rows.MIN_ROWS if hidden <= grukit.rows.WIDE_HIDDEN
+                                          else grukit.rows.WIDE_MIN_ROWS)
+
+
+def test_a_failing_part_raises_after_every_part_finished():
+    import threading
+
+    import grukit.rows
+
+    done = []
+
+    def work(first, last):
+        if first == 0:
+            raise ValueError("part 0 failed")
+        threading.Event().wait(0.05)
+        done.append(first)
+
+    with pytest.raises(ValueError, match="part 0 failed"):
+        grukit.rows.run_rows(work, [(0, 1), (1, 2), (2, 3)])
+    assert sorted(done) == [1, 2]

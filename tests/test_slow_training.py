@@ -49,3 +49,21 @@ def test_bidirectional_gru_beats_unidirectional_on_agreement_with_many_attractor
     for k in (3, 4):
         key = f"accuracy_{k}_attractors"
         assert results[True][key] > results[False][key], (k, results)
+
+
+@pytest.mark.slow
+def test_gru_forecaster_beats_seasonal_naive_on_the_ili_seasons(tmp_path):
+    """Issue 4: on the real weekly influenza-like-illness seasons (epimem, the `data` extra), the
+    GRU forecaster's 4-week-ahead test MAE beats seasonal naive (the same week a season earlier)."""
+    pytest.importorskip("epimem")
+    from grukit.data.real import ILI_SEASON_WEEKS, ili
+    from grukit.forecast import ForecastConfig, run_forecast
+
+    csv = tmp_path / "ili.csv"
+    ili().to_csv(csv, index=False)
+    config = ForecastConfig(target="rate", time="week", horizon=4, lookback=8, season=ILI_SEASON_WEEKS,
+                            hidden_size=32, epochs=300, patience=30, batch_size=16, seed=0)
+    result = run_forecast(csv, config, out_dir=tmp_path, run_dir=tmp_path / "run", progress=False)
+    gru = result.test["GRU (median)"]["mae"]
+    naive = result.test[f"seasonal naive (m={ILI_SEASON_WEEKS})"]["mae"]
+    assert gru < naive, result.test

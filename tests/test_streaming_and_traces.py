@@ -149,3 +149,32 @@ def test_compiled_cell_sees_every_change_of_the_weights():
     check()
     cell.weight_hh.data = torch.randn(12, 4)  # new storage
     check()
+
+
+@pytest.mark.parametrize("reset", ["after", "before"])
+def test_lean_streaming_call_equals_the_validated_path(monkeypatch, reset):
+    """GRUCell and GRU.step take a lean path for the plain streaming call (contiguous, no grad, state
+    given); it gives exactly what the validated path gives, and anything unusual leaves it."""
+    import grukit.gru
+
+    torch.manual_seed(0)
+    cell, gru = grukit.GRUCell(3, 4, reset=reset), grukit.GRU(3, 4, 2, reset=reset)
+    x, h, state = torch.randn(2, 3), torch.randn(2, 4), torch.randn(2, 2, 4)
+    taken = []
+    real = grukit.gru._lean_step_kernel
+    monkeypatch.setattr(grukit.gru, "_lean_step_kernel", lambda *a, **k: taken.append(real(*a, **k)) or taken[-1])
+    with torch.no_grad():
+        lean_cell, (lean_y, lean_state) = cell(x, h), gru.step(x, state)
+        assert all(kernel is not None for kernel in taken) and len(taken) == 2
+        monkeypatch.setattr(grukit.gru, "_lean_step_kernel", lambda *a, **k: None)
+        torch.testing.assert_close(lean_cell, cell(x, h), rtol=0, atol=0)
+        y, s = gru.step(x, state)
+        torch.testing.assert_close((lean_y, lean_state), (y, s), rtol=0, atol=0)
+    monkeypatch.setattr(grukit.gru, "_lean_step_kernel", real)
+    for odd in (x.double(), x.t().contiguous().t(), x[:, None, :].expand(2, 1, 3)[:, 0]):
+        assert real(odd, h, (cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh), input_size=3,
+                    hidden_size=4, backend="auto") is None or odd.is_contiguous()
+    with pytest.raises(grukit.InputError, match="input has a non-finite value"), torch.no_grad():
+        cell(torch.full((2, 3), float("nan")), h)
+    with pytest.raises(grukit.InputError, match="state has a non-finite value"), torch.no_grad():
+        gru.step(x, torch.full((2, 2, 4), float("inf")))

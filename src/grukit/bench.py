@@ -161,41 +161,45 @@ def run(grid, *, repeats: int = 5, modes=("forward", "train"), backends=ALL_BACK
 class StepRow:
     input_size: int
     hidden: int
-    model: str  # torch.nn.GRUCell, grukit GRUCell (backend="auto"), grukit GRU.step (2 layers: per layer)
-    microseconds: float  # median per call (GRU.step: per call / layers)
-    ratio_vs_torch: float
+    model: str  # the torch peers, grukit GRUCell and GRU.step (2 layers), backend="auto"
+    microseconds: float  # median per call
+    ratio_vs_torch: float  # GRUCell / torch.nn.GRUCell, GRU.step / a one-step 2-layer torch.nn.GRU
 
 
 def step_latency(sizes=STEP_SIZES, *, calls: int = 2000, repeats: int = 5) -> list[StepRow]:
     """Batch-1 single-step latency without autograd (streaming inference), medians of interleaved
-    repeats of `calls` calls each. GRU.step runs 2 layers and is reported per layer."""
+    repeats of `calls` calls each. GRUCell is compared with torch.nn.GRUCell; GRU.step (2 layers)
+    with its own peer, a one-step call of a 2-layer torch.nn.GRU carrying the state."""
     rows = []
     for input_size, hidden in sizes:
         torch.manual_seed(0)
         peer = torch.nn.GRUCell(input_size, hidden)
         cell = GRUCell(input_size, hidden)
         cell.load_state_dict(peer.state_dict())
-        stack = GRU(input_size, hidden, num_layers=2)
+        peer_stack = torch.nn.GRU(input_size, hidden, num_layers=2)
+        stack = GRU.from_torch(peer_stack)
         x, h, state = torch.randn(1, input_size), torch.zeros(1, hidden), torch.zeros(2, 1, hidden)
-        runs = {"torch.nn.GRUCell": (partial(peer, x, h), 1), "GRUCell": (partial(cell, x, h), 1),
-                "GRU.step": (partial(stack.step, x, state), 2)}
+        runs = {"torch.nn.GRUCell": partial(peer, x, h), "GRUCell": partial(cell, x, h),
+                "torch.nn.GRU (2 layers, 1 step)": partial(peer_stack, x[None], state),
+                "GRU.step (2 layers)": partial(stack.step, x, state)}
+        peers = {"GRUCell": "torch.nn.GRUCell", "GRU.step (2 layers)": "torch.nn.GRU (2 layers, 1 step)"}
         times: dict[str, list[float]] = {name: [] for name in runs}
         with torch.no_grad():
-            for fn, _ in runs.values():
+            for fn in runs.values():
                 for _ in range(100):
                     fn()
             names = list(runs)
             for repeat in range(repeats):
                 shift = repeat % len(names)
                 for name in names[shift:] + names[:shift]:
-                    fn, per = runs[name]
+                    fn = runs[name]
                     start = time.perf_counter()
                     for _ in range(calls):
                         fn()
-                    times[name].append((time.perf_counter() - start) / calls / per * 1e6)
-        base = statistics.median(times["torch.nn.GRUCell"])
-        for name, values in times.items():
-            rows.append(StepRow(input_size, hidden, name, statistics.median(values), statistics.median(values) / base))
+                    times[name].append((time.perf_counter() - start) / calls * 1e6)
+        medians = {name: statistics.median(values) for name, values in times.items()}
+        for name, median in medians.items():
+            rows.append(StepRow(input_size, hidden, name, median, median / medians[peers.get(name, name)]))
     return rows
 
 

@@ -111,14 +111,21 @@ GEMM_ADDRESSES = torch_gemm_addresses()
 # one thread. Small products gain nothing from threads anyway; torch's own small ops don't thread.
 THREADED_GEMM_FLOPS = 1_000_000
 _SET_LOCAL_THREADS = getattr(_torch_cpu_library(), "MKL_Set_Num_Threads_Local", None)
+CAN_PIN_GEMM_THREADS = _SET_LOCAL_THREADS is not None
+
+
+def small_product(rows: int, cols: int, inner: int) -> bool:
+    """Whether a per-step product of 2·rows·cols·inner flops is under THREADED_GEMM_FLOPS."""
+    return 2 * rows * cols * inner < THREADED_GEMM_FLOPS
 
 
 class gemm_threads:
-    """Context: MKL (torch's) runs this thread's products on one thread while the per-step product
-    2·rows·cols·inner is under THREADED_GEMM_FLOPS; otherwise, or without MKL, nothing changes."""
+    """Context: with single=True, MKL (torch's) runs the calling thread's products on one thread
+    (a thread-local setting: torch's calls on other threads are unaffected). Without MKL, or with
+    single=False, nothing changes."""
 
-    def __init__(self, rows: int, cols: int, inner: int) -> None:
-        self.single = _SET_LOCAL_THREADS is not None and 2 * rows * cols * inner < THREADED_GEMM_FLOPS
+    def __init__(self, *, single: bool) -> None:
+        self.single = single and CAN_PIN_GEMM_THREADS
         self.previous = 0
 
     def __enter__(self):

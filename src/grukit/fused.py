@@ -25,13 +25,13 @@ import warnings
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 try:
     from numba import njit, types
     from numba.extending import overload
 
-    from grukit.blas import gemm_for, gemm_threads, matmul_into
+    from grukit.blas import gemm_for, gemm_threads, matmul_into, small_product
+    from grukit.rows import row_parts, run_rows
 
     _IMPORT_ERROR: str | None = None
 except Exception as error:  # noqa: BLE001 - any broken numba install means: no fused kernel
@@ -108,21 +108,35 @@ def unavailable_reason() -> str | None:
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _forward(gemm, gi, begin, h, w_t, w_rz_t, w_n_t, b_hh, lengths, reverse, reset_after, out, r_all, z_all, n_all,
-             ghn_all):
-    """Steps begin … begin + C − 1 of one direction (descending for reverse), C = len(gi).
-    gi (C, B, 3H) their input projections; h (B, H) the state before them, updated in place;
-    w_t = W_hhᵀ (H, 3H); w_rz_t (H, 2H), w_n_t (H, H) its blocks; b_hh (3H,); lengths (B,);
-    gemm: see `blas.matmul_into`. Writes out, r, z, n, ghn = W_hn h + b_hn (reset="after"), each
-    (T, B, H) at those steps. When nothing will read r, z, n, ghn (inference without a trace) they
-    may be (1, B, H) scratch rows, overwritten each step: the memory written is then out's alone.
-    Inner loops run over one contiguous row of H units, so LLVM vectorises them."""
-    chunk, batch, three_h = gi.shape
+def _forward(gemm, x, w_ih_t, b_ih, begin, end, h, w_t, w_rz_t, w_n_t, b_hh, lengths, reverse, reset_after, out,
+             r_all, z_all, n_all, ghn_all, first, last):
+    """Steps begin … end − 1 of one direction (run descending for reverse) for batch rows
+    first … last − 1 (rows are independent: `rows.run_rows` runs disjoint ranges at once).
+    x (T, B, I); w_ih_t = W_ihᵀ (I, 3H); b_ih (3H,): the chunk's input projections
+    gi = W_ih x + b_ih come first, as one product over its (C·R) rows, C = end − begin, R = last − first.
+    h (B, H) the state before the chunk, updated in place; w_t = W_hhᵀ (H, 3H); w_rz_t (H, 2H),
+    w_n_t (H, H) its blocks; b_hh (3H,); lengths (B,); gemm: see `blas.matmul_into`.
+    Writes out, r, z, n, ghn = W_hn h + b_hn (reset="after"), each (T, B, H) at those steps. When
+    nothing will read r, z, n, ghn (inference without a trace) they may be (1, B, H) scratch rows,
+    overwritten each step: the memory written is then out's alone. Inner loops run over one
+    contiguous row of H units, so LLVM vectorises them."""
+    chunk, rows = end - begin, last - first
+    three_h = w_t.shape[1]
     hidden = three_h // 3
     steps = out.shape[0]
-    gh = np.empty((batch, three_h if reset_after else 2 * hidden), dtype=gi.dtype)  # W_hh h, or its r, z rows
-    rh = np.empty((batch, hidden), dtype=gi.dtype)
-    ghn = np.empty((batch, hidden), dtype=gi.dtype)
+    dtype = out.dtype
+    x_rows = np.empty((chunk * rows, x.shape[2]), dtype=dtype)
+    gi = np.empty((chunk * rows, three_h), dtype=dtype)
+    for c in range(chunk):
+        for i in range(rows):
+            x_rows[c * rows + i] = x[begin + c, first + i]
+            gi[c * rows + i] = b_ih
+    matmul_into(gemm, x_rows, w_ih_t, gi, 1.0)  # W_ih x + b_ih for the chunk's rows
+    gi = gi.reshape((chunk, rows, three_h))
+    gh = np.empty((rows, three_h if reset_after else 2 * hidden), dtype=dtype)  # W_hh h, or its r, z rows
+    rh = np.empty((rows, hidden), dtype=dtype)
+    ghn = np.empty((rows, hidden), dtype=dtype)
+    h_rows = h[first:last]
     b_r, b_z, b_n = b_hh[:hidden], b_hh[hidden : 2 * hidden], b_hh[2 * hidden :]
     keep = r_all.shape[0] == steps
     keep_ghn = ghn_all.shape[0] == steps  # only the backward reads ghn: a trace alone keeps r, z, n
@@ -131,8 +145,9 @@ def _forward(gemm, gi, begin, h, w_t, w_rz_t, w_n_t, b_hh, lengths, reverse, res
         t = begin + c  # step of the sequence
         k = t if keep else 0  # where this step's gates go
         kh = t if keep_ghn else 0
-        matmul_into(gemm, h, w_t if reset_after else w_rz_t, gh, 0.0)
-        for b in range(batch):
+        matmul_into(gemm, h_rows, w_t if reset_after else w_rz_t, gh, 0.0)
+        for b in range(first, last):
+            i = b - first  # row of the scratch arrays
             r, z, n, h_b, y = r_all[k, b], z_all[k, b], n_all[k, b], h[b], out[t, b]
             if t >= lengths[b]:  # past this sequence's end: state kept, output 0, no gates
                 y[:] = 0.0
@@ -140,13 +155,13 @@ def _forward(gemm, gi, begin, h, w_t, w_rz_t, w_n_t, b_hh, lengths, reverse, res
                 z[:] = np.nan
                 n[:] = np.nan
                 continue
-            gi_r, gi_z, gi_n = gi[c, b, :hidden], gi[c, b, hidden : 2 * hidden], gi[c, b, 2 * hidden :]
-            gh_r, gh_z = gh[b, :hidden], gh[b, hidden : 2 * hidden]
+            gi_r, gi_z, gi_n = gi[c, i, :hidden], gi[c, i, hidden : 2 * hidden], gi[c, i, 2 * hidden :]
+            gh_r, gh_z = gh[i, :hidden], gh[i, hidden : 2 * hidden]
             for j in range(hidden):
                 r[j] = _sigmoid(gi_r[j] + gh_r[j] + b_r[j])
                 z[j] = _sigmoid(gi_z[j] + gh_z[j] + b_z[j])
             if reset_after:
-                gh_n, ghn_t = gh[b, 2 * hidden :], ghn_all[kh, b]
+                gh_n, ghn_t = gh[i, 2 * hidden :], ghn_all[kh, b]
                 for j in range(hidden):
                     ghn_t[j] = gh_n[j] + b_n[j]  # W_hn h + b_hn
                     n[j] = _tanh(gi_n[j] + r[j] * ghn_t[j])
@@ -154,16 +169,16 @@ def _forward(gemm, gi, begin, h, w_t, w_rz_t, w_n_t, b_hh, lengths, reverse, res
                     y[j] = h_b[j]
         if reset_after:
             continue
-        for b in range(batch):
-            r, h_b, rh_b = r_all[k, b], h[b], rh[b]
+        for b in range(first, last):
+            r, h_b, rh_b = r_all[k, b], h[b], rh[b - first]
             for j in range(hidden):
                 rh_b[j] = r[j] * h_b[j]  # NaN rows of finished sequences are never used
         matmul_into(gemm, rh, w_n_t, ghn, 0.0)  # W_hn (r ⊙ h)
-        for b in range(batch):
+        for b in range(first, last):
             if t >= lengths[b]:
                 continue
             z, n, h_b, y = z_all[k, b], n_all[k, b], h[b], out[t, b]
-            gi_n, ghn_b = gi[c, b, 2 * hidden :], ghn[b]
+            gi_n, ghn_b = gi[c, b - first, 2 * hidden :], ghn[b - first]
             for j in range(hidden):
                 n[j] = _tanh(gi_n[j] + ghn_b[j] + b_n[j])
                 h_b[j] = n[j] + z[j] * (h_b[j] - n[j])
@@ -172,26 +187,30 @@ def _forward(gemm, gi, begin, h, w_t, w_rz_t, w_n_t, b_hh, lengths, reverse, res
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _backward(gemm, d_out, dh, begin, h0, out, r_all, z_all, n_all, ghn_all, w, w_rz, w_n, lengths, reverse,
-              reset_after, d_gi, d_ghn, prev, rh):
+              reset_after, x, x_rows, d_gi, d_ghn, prev, rh, d_bias, first, last):
     """BPTT of `_forward` over steps begin … begin + C − 1 (in the reverse of the forward order),
-    C = len(d_gi). dh (B, H) = ∂L/∂h after them, updated in place to ∂L/∂h before them.
+    C = len(d_gi), for batch rows first … last − 1 (R = last − first of them).
+    dh (B, H) = ∂L/∂h after them, updated in place to ∂L/∂h before them.
     w = W_hh (3H, H); w_rz (2H, H), w_n (H, H) its blocks; h0 (B, H) the initial state.
     The state before step t is read back, not stored: out[t − 1] (out[t + 1] in reverse) while that
-    step is inside the sequence, else h0. Writes for the chunk, each (C, B, ·):
+    step is inside the sequence, else h0. Writes for the chunk and those rows, each (C, R, ·):
     d_gi (3H) = ∂L/∂(W_ih x + b_ih); d_ghn (H) = ∂L/∂(W_hn h + b_hn) = r ⊙ ∂L/∂n̂ (reset="after";
     the r and z blocks of ∂L/∂(W_hh h + b_hh) equal d_gi's, and so does the n block for reset="before");
     prev (H) the state before each step and, for reset="before", rh (H) = r ⊙ prev — the inputs
-    of W_hh's gradient. Rows of finished sequences are zero."""
-    chunk, batch, hidden = prev.shape
+    of W_hh's gradient; x_rows (I) those rows of x (T, B, I), the input of W_ih's. Rows of finished
+    sequences are zero. Adds the bias gradients to d_bias (4H): Σ d_gi, then Σ d_ghn (reset="after")."""
+    chunk, _, hidden = prev.shape
     dtype = prev.dtype
-    d_pre_n = np.zeros((batch, hidden), dtype=dtype)  # ∂L/∂n̂, n̂ the candidate's pre-activation
-    d_rh = np.zeros((batch, hidden), dtype=dtype)  # ∂L/∂(r ⊙ h_{t−1}) (reset="before")
-    d_gh = np.zeros((batch, 3 * hidden), dtype=dtype)  # ∂L/∂(W_hh h_{t−1}) for this step
+    rows = last - first
+    d_pre_n = np.zeros((rows, hidden), dtype=dtype)  # ∂L/∂n̂, n̂ the candidate's pre-activation
+    d_rh = np.zeros((rows, hidden), dtype=dtype)  # ∂L/∂(r ⊙ h_{t−1}) (reset="before")
+    d_gh = np.zeros((rows, 3 * hidden), dtype=dtype)  # ∂L/∂(W_hh h_{t−1}) for this step
+    dh_rows = dh[first:last]
     for s in range(chunk):
         c = s if reverse else chunk - 1 - s  # the forward order, backwards
         t = begin + c
-        for b in range(batch):
-            dh_b, dn, dy, z, n = dh[b], d_pre_n[b], d_out[t, b], z_all[t, b], n_all[t, b]
+        for b in range(first, last):
+            dh_b, dn, dy, z, n = dh[b], d_pre_n[b - first], d_out[t, b], z_all[t, b], n_all[t, b]
             if t >= lengths[b]:
                 dn[:] = 0.0
                 continue
@@ -200,25 +219,27 @@ def _backward(gemm, d_out, dh, begin, h0, out, r_all, z_all, n_all, ghn_all, w, 
                 dn[j] = dh_b[j] * (1.0 - z[j]) * (1.0 - n[j] * n[j])
         if not reset_after:
             matmul_into(gemm, d_pre_n, w_n, d_rh, 0.0)  # W_hnᵀ-product: ∂L/∂(r ⊙ h_{t−1})
-        for b in range(batch):
-            dg, dgh, h_prev = d_gi[c, b], d_gh[b], prev[c, b]
+        for b in range(first, last):
+            i = b - first  # row of the scratch arrays
+            x_rows[c, i] = x[t, b]
+            dg, dgh, h_prev = d_gi[c, i], d_gh[i], prev[c, i]
             if t >= lengths[b]:
                 dg[:] = 0.0
                 dgh[:] = 0.0
                 h_prev[:] = 0.0
                 if reset_after:
-                    d_ghn[c, b] = 0.0
+                    d_ghn[c, i] = 0.0
                 else:
-                    rh[c, b] = 0.0
+                    rh[c, i] = 0.0
                 continue
             before = t + 1 if reverse else t - 1
             if 0 <= before < lengths[b]:
                 h_prev[:] = out[before, b]
             else:
                 h_prev[:] = h0[b]
-            dh_b, dn, r, z, n = dh[b], d_pre_n[b], r_all[t, b], z_all[t, b], n_all[t, b]
+            dh_b, dn, r, z, n = dh[b], d_pre_n[i], r_all[t, b], z_all[t, b], n_all[t, b]
             ghn = ghn_all[t, b] if reset_after else dn  # W_hn h + b_hn (reset="after" only)
-            dghn, rh_b, drh = d_ghn[c, b], rh[c, b], d_rh[b]
+            dghn, rh_b, drh = d_ghn[c, i], rh[c, i], d_rh[i]
             for j in range(hidden):
                 if reset_after:
                     d_r = dn[j] * ghn[j] * r[j] * (1.0 - r[j])
@@ -228,19 +249,23 @@ def _backward(gemm, d_out, dh, begin, h0, out, r_all, z_all, n_all, ghn_all, w, 
                 dg[j] = d_r
                 dg[hidden + j] = d_z
                 dg[2 * hidden + j] = dn[j]
+                d_bias[j] += d_r
+                d_bias[hidden + j] += d_z
+                d_bias[2 * hidden + j] += dn[j]
                 dgh[j] = d_r
                 dgh[hidden + j] = d_z
                 if reset_after:
                     dgh[2 * hidden + j] = dn[j] * r[j]
                     dghn[j] = dgh[2 * hidden + j]
+                    d_bias[3 * hidden + j] += dghn[j]
                     dh_b[j] = dh_b[j] * z[j]  # the direct path through z ⊙ h_{t−1}
                 else:
                     rh_b[j] = r[j] * h_prev[j]
                     dh_b[j] = dh_b[j] * z[j] + drh[j] * r[j]  # through z ⊙ h and through r ⊙ h
         if reset_after:
-            matmul_into(gemm, d_gh, w, dh, 1.0)  # dh += Σ_gates ∂L/∂(W_h· h) W_h·
+            matmul_into(gemm, d_gh, w, dh_rows, 1.0)  # dh += Σ_gates ∂L/∂(W_h· h) W_h·
         else:
-            matmul_into(gemm, d_gh[:, : 2 * hidden], w_rz, dh, 1.0)  # W_hn's part went through d_rh
+            matmul_into(gemm, d_gh[:, : 2 * hidden], w_rz, dh_rows, 1.0)  # W_hn's part went through d_rh
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -313,14 +338,24 @@ class CellWeights:
         return self.arrays
 
 
-def fused_cell_step(x, h, weights: tuple, *, reset: str):
+def fused_cell_step(x, h, weights: tuple, *, reset: str, out: torch.Tensor | None = None):
     """h' (B, H) for x (B, I), h (B, H) on the CPU, without autograd; None if x or h is not finite.
-    weights: `CellWeights.get(...)`."""
+    weights: `CellWeights.get(...)`; out: a contiguous (B, H) tensor to write h' into."""
     x_np = x.detach().numpy() if x.requires_grad else x.numpy()
     h_np = h.detach().numpy() if h.requires_grad else h.numpy()
-    h_new = np.empty(h_np.shape, dtype=h_np.dtype)
+    h_new = np.empty(h_np.shape, dtype=h_np.dtype) if out is None else out.numpy()
     finite = _cell_step(x_np, h_np, *weights, reset == "after", h_new)
-    return torch.from_numpy(h_new) if finite else None
+    if not finite:
+        return None
+    return torch.from_numpy(h_new) if out is None else out
+
+
+@njit(cache=True, nogil=True)
+def _put_rows(rows, into, begin, first):
+    """into[begin + c, first + i] = rows[c, i] for rows (C, R, ·), into (T, B, ·)."""
+    for c in range(rows.shape[0]):
+        for i in range(rows.shape[1]):
+            into[begin + c, first + i] = rows[c, i]
 
 
 def _np(tensor: torch.Tensor) -> np.ndarray:
@@ -328,12 +363,14 @@ def _np(tensor: torch.Tensor) -> np.ndarray:
 
 
 CHUNK_VALUES = 1 << 18  # values of W_ih x per chunk of steps (1 MiB in float32)
+CHUNKS_AT_LEAST = 4  # a short sequence is still cut in four: its buffers stay a quarter of its size
 
 
 def chunks(steps: int, batch: int, hidden: int, *, reverse: bool) -> list[tuple[int, int]]:
-    """[begin, end) step ranges of about CHUNK_VALUES projected inputs each, in the forward order
-    of the direction (descending for reverse)."""
-    size = max(1, CHUNK_VALUES // (batch * 3 * hidden))
+    """[begin, end) step ranges of about CHUNK_VALUES projected inputs each, and at most a
+    CHUNKS_AT_LEAST-th of the sequence, in the forward order of the direction (descending for
+    reverse)."""
+    size = max(1, min(CHUNK_VALUES // (batch * 3 * hidden), -(-steps // CHUNKS_AT_LEAST)))
     ranges = [(begin, min(begin + size, steps)) for begin in range(0, steps, size)]
     return ranges[::-1] if reverse else ranges
 
@@ -362,14 +399,20 @@ class FusedGRUScan(torch.autograd.Function):
         ghn = torch.empty(steps if differentiable else 1, batch, hidden, dtype=dtype) if reset_after else \
             torch.empty(1, 0, 0, dtype=dtype)
         h = h0.detach().clone().contiguous()
-        x_, w_ih_, b_ih_ = x.detach(), w_ih.detach(), None if b_ih is None else b_ih.detach()
-        gemm = gemm_for(w_t.numpy().dtype)
-        with gemm_threads(batch, 3 * hidden, hidden):
-            for begin, end in chunks(steps, batch, hidden, reverse=reverse):
-                gi = F.linear(x_[begin:end], w_ih_, b_ih_)  # (C, B, 3H), one product for the chunk
-                _forward(gemm, _np(gi), begin, h.numpy(), w_t.numpy(), w_rz_t.numpy(), w_n_t.numpy(),
-                         bias.numpy(), lengths.numpy(), reverse, reset_after, out.numpy(), r.numpy(), z.numpy(),
-                         n.numpy(), ghn.numpy())
+        zeros = torch.zeros(3 * hidden, dtype=dtype)
+        arrays = (_np(x), w_ih.detach().t().contiguous().numpy(), (zeros if b_ih is None else b_ih.detach()).numpy())
+        state = (h.numpy(), w_t.numpy(), w_rz_t.numpy(), w_n_t.numpy(), bias.numpy(), lengths.numpy(), reverse,
+                 reset_after, out.numpy(), r.numpy(), z.numpy(), n.numpy(), ghn.numpy())
+        gemm = gemm_for(out.numpy().dtype)
+        small = small_product(batch, 3 * hidden, hidden)
+        ranges = chunks(steps, batch, hidden, reverse=reverse)
+
+        def forward_rows(first: int, last: int) -> None:
+            for begin, end in ranges:
+                with gemm_threads(single=small):
+                    _forward(gemm, *arrays, begin, end, *state, first, last)
+
+        run_rows(forward_rows, row_parts(batch, hidden))
         ctx.save_for_backward(x, h0, w_ih, w_hh, out, r, z, n, ghn, lengths)
         ctx.flags = (reverse, reset_after, b_ih is not None, b_hh is not None)
         ctx.mark_non_differentiable(r, z, n)
@@ -386,39 +429,54 @@ class FusedGRUScan(torch.autograd.Function):
         dh = torch.zeros(batch, hidden, dtype=dtype) if d_hn is None else d_hn.detach().clone().contiguous()
         w = w_hh.detach().contiguous()
         w_rz, w_n = w[: 2 * hidden].contiguous(), w[2 * hidden :].contiguous()
-        x_, w_ih_ = x.detach(), w_ih.detach()
+        x_np, w_ih_ = _np(x), w_ih.detach()
+        inputs = x_np.shape[2]
         wants_d_x = ctx.needs_input_grad[0]  # a first layer's input usually needs no gradient
-        d_x = torch.empty(x_.shape, dtype=dtype) if wants_d_x else None  # contiguous, whatever x's layout
-        d_w_ih, d_w_hh = torch.zeros_like(w_ih_), torch.zeros_like(w)
-        d_b_ih, d_b_hh = torch.zeros(3 * hidden, dtype=dtype), torch.zeros(3 * hidden, dtype=dtype)
-        size = chunks(steps, batch, hidden, reverse=False)[0][1]
-        d_gi_buffer = torch.empty(size, batch, 3 * hidden, dtype=dtype)
-        prev_buffer, side_buffer = torch.empty(size, batch, hidden, dtype=dtype), torch.empty(size, batch, hidden,
-                                                                                               dtype=dtype)
+        d_x = torch.empty(x.shape, dtype=dtype) if wants_d_x else None  # contiguous, whatever x's layout
+        saved = (out.numpy(), r.numpy(), z.numpy(), n.numpy(), ghn.numpy(), w.numpy(), w_rz.numpy(), w_n.numpy(),
+                 lengths.numpy(), reverse, reset_after, x_np)
         gemm = gemm_for(out.numpy().dtype)
-        initial = _np(h0)
-        for begin, end in reversed(chunks(steps, batch, hidden, reverse=reverse)):  # backwards in time
-            d_gi, prev, side = d_gi_buffer[: end - begin], prev_buffer[: end - begin], side_buffer[: end - begin]
-            with gemm_threads(batch, 3 * hidden, hidden):
-                _backward(gemm, d_out.numpy(), dh.numpy(), begin, initial, out.numpy(),
-                          r.numpy(), z.numpy(), n.numpy(), ghn.numpy(), w.numpy(), w_rz.numpy(), w_n.numpy(),
-                          lengths.numpy(), reverse, reset_after, d_gi.numpy(), side.numpy(), prev.numpy(),
-                          side.numpy())
-            # this chunk's share of the gradients, as matmuls over its (C·B) rows
-            flat_gi = d_gi.reshape(-1, 3 * hidden)
-            if wants_d_x:
-                torch.mm(flat_gi, w_ih_, out=d_x[begin:end].view(-1, x_.shape[-1]))
-            d_w_ih.addmm_(flat_gi.t(), x_[begin:end].reshape(-1, x_.shape[-1]))
-            flat_prev = prev.reshape(-1, hidden)
-            d_w_hh[: 2 * hidden].addmm_(flat_gi[:, : 2 * hidden].t(), flat_prev)
-            if reset_after:  # side = d_ghn; W_hn reads h
-                d_gh_n, n_input = side.reshape(-1, hidden), flat_prev
-            else:  # side = r ⊙ h; W_hn reads it, and its gradient is d_gi's n block
-                d_gh_n, n_input = flat_gi[:, 2 * hidden :], side.reshape(-1, hidden)
-            d_w_hh[2 * hidden :].addmm_(d_gh_n.t(), n_input)
-            d_b_ih += flat_gi.sum(0)
-            d_b_hh[: 2 * hidden] += flat_gi[:, : 2 * hidden].sum(0)
-            d_b_hh[2 * hidden :] += d_gh_n.sum(0)
+        small = small_product(batch, 3 * hidden, hidden)
+        ranges = chunks(steps, batch, hidden, reverse=reverse)
+        size = max(end - begin for begin, end in ranges)
+        sums = {}  # first row → that part's (∂L/∂W_ih, ∂L/∂W_hh, bias sums)
+
+        def backward_rows(first: int, last: int) -> None:
+            rows = last - first
+            d_gi_buffer = torch.empty(size, rows, 3 * hidden, dtype=dtype)
+            prev_buffer, side_buffer = (torch.empty(size, rows, hidden, dtype=dtype) for _ in range(2))
+            x_buffer = torch.empty(size, rows, inputs, dtype=dtype)
+            d_x_buffer = torch.empty(size, rows, inputs, dtype=dtype) if wants_d_x else None
+            d_w_ih, d_w_hh = torch.zeros_like(w_ih_), torch.zeros_like(w)
+            d_bias = torch.zeros(4 * hidden, dtype=dtype)
+            for begin, end in reversed(ranges):  # backwards in time
+                steps_here = end - begin
+                d_gi, prev, side, x_rows = (buffer[:steps_here] for buffer in (d_gi_buffer, prev_buffer, side_buffer,
+                                                                               x_buffer))
+                with gemm_threads(single=small):
+                    _backward(gemm, d_out_np, dh_np, begin, initial, *saved, x_rows.numpy(), d_gi.numpy(),
+                              side.numpy(), prev.numpy(), side.numpy(), d_bias.numpy(), first, last)
+                # this chunk's share of the gradients, as matmuls over its (C·R) rows
+                flat_gi = d_gi.view(-1, 3 * hidden)
+                if wants_d_x:
+                    d_x_rows = d_x_buffer[:steps_here]
+                    torch.mm(flat_gi, w_ih_, out=d_x_rows.view(-1, inputs))
+                    _put_rows(d_x_rows.numpy(), d_x.numpy(), begin, first)
+                d_w_ih.addmm_(flat_gi.t(), x_rows.view(-1, inputs))
+                flat_prev = prev.view(-1, hidden)
+                d_w_hh[: 2 * hidden].addmm_(flat_gi[:, : 2 * hidden].t(), flat_prev)
+                if reset_after:  # side = d_ghn; W_hn reads h
+                    d_gh_n, n_input = side.view(-1, hidden), flat_prev
+                else:  # side = r ⊙ h; W_hn reads it, and its gradient is d_gi's n block
+                    d_gh_n, n_input = flat_gi[:, 2 * hidden :], side.view(-1, hidden)
+                d_w_hh[2 * hidden :].addmm_(d_gh_n.t(), n_input)
+            sums[first] = (d_w_ih, d_w_hh, d_bias)
+
+        d_out_np, dh_np, initial = d_out.numpy(), dh.numpy(), _np(h0)
+        run_rows(backward_rows, row_parts(batch, hidden))
+        d_w_ih, d_w_hh, d_bias = (sum(part[k] for part in sums.values()) for k in range(3))
+        d_b_ih = d_bias[: 3 * hidden]
+        d_b_hh = torch.cat([d_bias[: 2 * hidden], d_bias[3 * hidden :] if reset_after else d_b_ih[2 * hidden :]])
         return (d_x, dh, d_w_ih, d_b_ih if has_bias_ih else None, d_w_hh, d_b_hh if has_bias_hh else None,
                 None, None, None, None, None)
 

@@ -14,12 +14,13 @@ from grukit.cells import Reset, check_reset, gru_step
 from grukit.trace import GRUTrace
 from grukit.validation import InputError, check_device, check_finite, check_float_dtype, check_state
 
-# backend="auto" on the CPU uses the fused kernel (reset="after", no trace) up to these sizes, measured
-# with `grukit bench` on 2 cores (ratios fused / torch.nn.GRU, float32, the README's grid):
-#   training:  0.02–0.07 at B = 1; 0.2–0.55 at B·H = 1024–4096; 0.74–0.92 at B·H = 16384–32768;
-#              0.93–1.09 at B = 256, H = 512 (B·H = 131072), where torch's op is as fast
-#   inference: 0.05–0.5 at B = 1; 0.5–0.9 up to B·H = 32768; 0.94–0.96 at B·H = 131072
-FUSED_MAX_UNITS_TRAIN = 65536
+# backend="auto" on the CPU uses the fused kernel (reset="after", no trace) up to these sizes: the
+# whole grid `grukit bench` measures on 2 cores (B ≤ 256, H ≤ 512), where it was faster everywhere
+# (ratios fused / torch.nn.GRU, float32, the README's grid, with batch rows split across threads):
+#   training:  0.02–0.23 at B = 1; 0.1–0.75 at B = 32; 0.38–0.91 at B = 256 (0.91 at H = 512)
+#   inference: 0.03–0.7 at B = 1; 0.15–0.73 at B = 32; 0.47–0.87 at B = 256
+# Beyond the grid (B·H > 131072 or H > 512) nothing was measured: torch's op.
+FUSED_MAX_UNITS_TRAIN = 131072
 FUSED_MAX_HIDDEN_TRAIN = 512
 FUSED_MAX_UNITS_INFERENCE = 131072
 FUSED_MAX_HIDDEN_INFERENCE = 512
@@ -152,6 +153,9 @@ class GRU(RecurrentBase):
         """
         if self.bidirectional:
             raise InputError("step() streams forward in time; a bidirectional GRU needs the whole sequence")
+        lean = self._plain_compiled_step(x_t, state)
+        if lean is not None:
+            return lean
         x_t, state, unbatched = _cell_inputs(
             x_t, state, input_size=self.input_size, hidden_size=self.hidden_size,
             leading=(self.num_layers,), weight=self.weight_ih_l0,
@@ -172,6 +176,27 @@ class GRU(RecurrentBase):
         new_state = torch.stack(states)  # (L, B, H)
         if unbatched:
             return x_t.squeeze(0), new_state.squeeze(1)
+        return x_t, new_state
+
+    def _plain_compiled_step(self, x_t, state):
+        """(y_t, state') by `_lean_step_kernel`'s path through every layer, or None: then the general
+        path runs (also for dropout in training, and for a NaN or inf met on the way)."""
+        if self.dropout > 0 and self.training and self.num_layers > 1:
+            return None
+        if state is None or state.dim() != 3 or state.shape[0] != self.num_layers:
+            return None
+        params = self._parameters
+        kernel = _lean_step_kernel(x_t, state, _plain_weights(params, "_l0"), input_size=self.input_size,
+                                   hidden_size=self.hidden_size, backend=self.backend)
+        if kernel is None or any(p.requires_grad for p in params.values()) and torch.is_grad_enabled():
+            return None
+        new_state = torch.empty_like(state)
+        for layer in range(self.num_layers):
+            cache = self._step_caches.get(layer) or self._step_caches.setdefault(layer, kernel.CellWeights())
+            weights = cache.get(*_plain_weights(params, f"_l{layer}"))
+            if kernel.fused_cell_step(x_t, state[layer], weights, reset=self.reset, out=new_state[layer]) is None:
+                return None
+            x_t = new_state[layer]
         return x_t, new_state
 
     @staticmethod
@@ -237,6 +262,9 @@ class GRUCell(nn.Module):
         return f"{self.input_size}, {self.hidden_size}, bias={self.bias}, reset={self.reset!r}"
 
     def forward(self, input: torch.Tensor, hx: torch.Tensor | None = None) -> torch.Tensor:
+        h_new = self._plain_compiled_step(input, hx)
+        if h_new is not None:
+            return h_new
         x, h, unbatched = _cell_inputs(input, hx, input_size=self.input_size,
                                        hidden_size=self.hidden_size, leading=(), weight=self.weight_ih)
         weights = (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
@@ -247,6 +275,16 @@ class GRUCell(nn.Module):
         if h_new is None:
             _check_cell_finite(x, h)  # raises, naming the NaN or inf
         return h_new.squeeze(0) if unbatched else h_new
+
+    def _plain_compiled_step(self, x, h) -> torch.Tensor | None:
+        """h' by `_lean_step_kernel`'s path, or None: then the general path runs."""
+        weights = _plain_weights(self._parameters, "")
+        kernel = _lean_step_kernel(x, h, weights, input_size=self.input_size, hidden_size=self.hidden_size,
+                                   backend=self.backend)
+        if kernel is None:
+            return None
+        cache = self._step_caches.get(0) or self._step_caches.setdefault(0, kernel.CellWeights())
+        return kernel.fused_cell_step(x, h, cache.get(*weights), reset=self.reset)
 
     def gates(self, input: torch.Tensor, hx: torch.Tensor | None = None):
         """(h', GRUGates(reset, keep, candidate)) for one step, always by the reference code."""
@@ -336,6 +374,47 @@ def _one_step(path: str, x, h, weights, *, reset: Reset, caches: dict, layer: in
     if path == "torch":
         return _VF.gru_cell(x, h, w_ih, w_hh, b_ih, b_hh)
     return gru_step(F.linear(x, w_ih, b_ih), h, w_hh, b_hh, reset=reset)[0]
+
+
+_COMPILED_BACKENDS = ("auto", "fused")
+_COMPILED_DTYPES = (torch.float32, torch.float64)
+
+
+def _plain_weights(params: dict, suffix: str) -> tuple:
+    """(w_ih, w_hh, b_ih, b_hh) from a module's _parameters (nn.Module.__getattr__ is slow for a
+    per-step call)."""
+    return tuple(params.get(stem + suffix) for stem in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+
+
+def _lean_step_kernel(x, h, weights, *, input_size: int, hidden_size: int, backend: str):
+    """The streaming call, lean: grukit.fused when the compiled cell may run x (B, I) and h
+    (B, H), or (L, B, H) for a stack, with no further checks — contiguous CPU tensors of the
+    weights' dtype, nothing needing a gradient, the backend picking "compiled" (`_step_path`);
+    None in every other case, which then takes the general path (validation, error messages,
+    other backends). The kernel itself still refuses NaN and inf (the caller then takes the
+    general path, which names them). Measured in `grukit bench`'s streaming table."""
+    w_ih = weights[0]
+    dtype = w_ih.dtype
+    if not (
+        backend in _COMPILED_BACKENDS and type(x) is torch.Tensor and type(h) is torch.Tensor
+        and x.dtype is dtype and h.dtype is dtype and dtype in _COMPILED_DTYPES
+        and x.dim() == 2 and h.dim() >= 2 and x.shape[1] == input_size
+        and h.shape[-2] == x.shape[0] and h.shape[-1] == hidden_size
+        and x.is_cpu and h.is_cpu and w_ih.is_cpu and x.is_contiguous() and h.is_contiguous()
+        and (backend == "fused" or x.shape[0] * hidden_size <= STEP_MAX_UNITS)
+        and not (torch.is_grad_enabled() and (x.requires_grad or h.requires_grad or any(
+            w is not None and w.requires_grad for w in weights)))
+    ):
+        return None
+    return _compiled_cell()
+
+
+def _compiled_cell():
+    """grukit.fused when its kernel can run (imported on first use: `import grukit` stays free of
+    numba), else None."""
+    from grukit import fused
+
+    return fused if fused.unavailable_reason() is None else None
 
 
 def _check_cell_finite(x, h) -> None:
