@@ -107,3 +107,62 @@ def test_forecast_end_to_end_writes_both_files_and_never_overwrites(tmp_path):
     with pytest.raises(InputError, match="exists; pass --overwrite"):
         run_forecast(path, config, out_dir=tmp_path / "out", run_dir=tmp_path / "run2", progress=False)
     assert (tmp_path / "out" / "forecast.csv").read_bytes() == before
+
+
+def write_panel(path, n=60, groups=("north", "south")):
+    """A long file: each group a noiseless period-12 series of its own level, rows grouped."""
+    t = np.arange(n)
+    frames = [pd.DataFrame({"date": pd.date_range("2020-01-01", periods=n, freq="D").strftime("%Y-%m-%d"),
+                            "region": name, "cases": (10 * (k + 1) + 5 * np.sin(2 * np.pi * t / 12)).round(3)})
+              for k, name in enumerate(groups)]
+    pd.concat(frames).to_csv(path, index=False)
+
+
+def test_panel_reader_checks_each_group_with_the_files_row_numbers(tmp_path):
+    from grukit.data.series import read_panel
+
+    path = tmp_path / "panel.csv"
+    write_panel(path)
+    panel = read_panel(path, target="cases", group="region")
+    assert list(panel) == ["north", "south"] and all(len(s) == 60 for s in panel.values())
+    assert panel["south"].values[0, 0] == pytest.approx(20.0)
+    corrupt(path, 70, "date", "2020-01-02")  # south's 11th row (file row 72) goes back in time
+    with pytest.raises(InputError, match=r"not sorted: row 72 \(2020-01-02\) comes before row 71"):
+        read_panel(path, target="cases", group="region")
+    write_panel(path)
+    corrupt(path, 65, "cases", "x")
+    with pytest.raises(InputError, match="non-numeric value 'x' at row 67"):
+        read_panel(path, target="cases", group="region")
+    write_panel(path)
+    corrupt(path, 3, "region", "")
+    with pytest.raises(InputError, match="column 'region' has an empty value at row 5"):
+        read_panel(path, target="cases", group="region")
+    with pytest.raises(InputError, match="has no column 'state'"):
+        read_panel(path, target="cases", group="state")
+
+
+def test_panel_forecast_trains_one_model_and_scores_every_group(tmp_path):
+    path = tmp_path / "panel.csv"
+    write_panel(path)
+    config = ForecastConfig(target="cases", group="region", horizon=3, lookback=12, season=12, hidden_size=8,
+                            epochs=2, log=True)
+    result = run_forecast(path, config, out_dir=tmp_path / "out", run_dir=tmp_path / "run", progress=False)
+    table = pd.read_csv(tmp_path / "out" / "forecast.csv")
+    assert list(table.columns) == ["region", "date", "cases_median", "cases_lower_10", "cases_upper_90"]
+    assert table.groupby("region").size().to_dict() == {"north": 3, "south": 3}
+    _, _, test = split_origins(60, config)
+    assert result.test_origins == 2 * len(test)
+    assert result.test["seasonal naive (m=12)"]["mae"] == pytest.approx(0, abs=1e-9)  # per group, in data units
+    assert (table["cases_lower_10"] <= table["cases_median"]).all() and (table["cases_lower_10"] > -1).all()
+    short = tmp_path / "short.csv"
+    write_panel(short)
+    frame = pd.read_csv(short)
+    frame[(frame.region == "north") | (frame.index % 60 < 20)].to_csv(short, index=False)
+    with pytest.raises(InputError, match=r"\(group 'south'\) has 20 rows"):
+        run_forecast(short, config, out_dir=tmp_path / "out2", run_dir=tmp_path / "run2", progress=False)
+    negative = tmp_path / "negative.csv"
+    write_panel(negative)
+    corrupt(negative, 7, "cases", "-1")
+    with pytest.raises(InputError, match="--log needs a target ≥ 0"):
+        run_forecast(negative, config, out_dir=tmp_path / "out3", run_dir=tmp_path / "run3", progress=False)
+    assert not (tmp_path / "out2").exists() and not (tmp_path / "out3").exists()

@@ -107,6 +107,9 @@ def forecast(
     target: str = typer.Option(..., help="Column to forecast."),
     covariates: str = typer.Option("", help="Comma-separated columns read beside the target (past values only)."),
     time: str = typer.Option(None, help="Time column (default: date/time/timestamp/ds/week/year if present)."),
+    group: str = typer.Option(None, help="Column naming each row's series (a long file of several): one model "
+                                         "for all, each series split by time and scaled on its own."),
+    log: bool = typer.Option(False, help="Model log(1 + target): counts and rates (the target must be ≥ 0)."),
     horizon: int = typer.Option(14, min=1, help="Steps to forecast."),
     lookback: int = typer.Option(56, min=1, help="Steps the model reads."),
     season: int = typer.Option(1, min=1, help="Season length m of the baselines (7: daily data, weekly cycle)."),
@@ -123,7 +126,8 @@ def forecast(
     from grukit.forecast import ForecastConfig, error_table, run_forecast
 
     config = ForecastConfig(target=target, covariates=tuple(c.strip() for c in covariates.split(",") if c.strip()),
-                            time=time, horizon=horizon, lookback=lookback, season=season, hidden_size=hidden_size,
+                            time=time, group=group, log=log, horizon=horizon, lookback=lookback, season=season,
+                            hidden_size=hidden_size,
                             epochs=epochs, seed=seed)
     result = run_forecast(csv, config, out_dir=out, run_dir=run_dir, overwrite=overwrite)
     console = Console(width=110)
@@ -135,7 +139,8 @@ def forecast(
 
 @app.command()
 def dataset(
-    name: str = typer.Argument(..., help="measles-us, measles-<state> (e.g. measles-california), ili, eustock."),
+    name: str = typer.Argument(..., help="measles-us, measles-<state> (e.g. measles-california), measles-states "
+                                         "(all states, long format), ili, eustock."),
     out: str = typer.Option(None, help="Write it to this CSV file (default: print the first and last rows)."),
     overwrite: bool = typer.Option(False, help="Replace an existing --out file."),
 ) -> None:

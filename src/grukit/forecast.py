@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from grukit.atomic import write_text_atomic
-from grukit.data.series import Series, make_windows, read_series
+from grukit.data.series import Series, make_windows, read_panel, read_series
 from grukit.tasks.base import QUANTILES, Split, Task, TaskData
 from grukit.validation import InputError
 
@@ -40,6 +40,8 @@ class ForecastConfig:
     target: str  # the column to forecast
     covariates: tuple[str, ...] = ()  # past-only inputs beside the target
     time: str | None = None  # time column; default: the first of date/time/timestamp/ds/week/year
+    group: str | None = None  # column naming the series of each row: one model for all of them
+    log: bool = False  # model log(1 + target) (counts, rates ≥ 0); quantiles map back exactly (monotone)
     horizon: int = 14  # h, steps forecast from each origin
     lookback: int = 56  # L, steps the model reads
     season: int = 1  # m for the seasonal-naive baseline and ETS (7: daily data, weekly cycle)
@@ -120,15 +122,28 @@ def standardised_windows(values: np.ndarray, config: ForecastConfig):
 
 def run_forecast(path, config: ForecastConfig, *, out_dir=".", run_dir=None, overwrite: bool = False,
                  progress: bool = True) -> ForecastResult:
+    """The pipeline of the module docstring. With config.group, every group's series is split by
+    time and standardised on its own (its training rows' mean and std), one GRU learns from all
+    their windows, and the errors are over all groups' test origins together, in the data's units."""
     from grukit.models import ModelConfig
     from grukit.train import TrainConfig, fit
 
-    series = read_series(path, target=config.target, covariates=config.covariates, time=config.time)
+    if config.group:
+        panel = read_panel(path, target=config.target, group=config.group, covariates=config.covariates,
+                           time=config.time)
+    else:
+        panel = {"": read_series(path, target=config.target, covariates=config.covariates, time=config.time)}
     needed = minimum_rows(config.lookback, config.horizon)
-    if len(series) < needed:
-        raise InputError(f"{path} has {len(series)} rows; lookback {config.lookback} and horizon {config.horizon} "
-                         f"need at least {needed} (8 training, 1 validation, 1 test window and gaps); "
-                         "shorten --lookback or --horizon")
+    for name, series in panel.items():
+        if config.log and (series.values[:, 0] < 0).any():
+            where = f"{path}" + (f" (group {name!r})" if name else "")
+            raise InputError(f"{where}: --log needs a target ≥ 0, but {config.target!r} has "
+                             f"{series.values[:, 0].min():g}")
+        if len(series) < needed:
+            where = f"{path}" + (f" (group {name!r})" if name else "")
+            raise InputError(f"{where} has {len(series)} rows; lookback {config.lookback} and horizon "
+                             f"{config.horizon} need at least {needed} (8 training, 1 validation, 1 test window and "
+                             "gaps); shorten --lookback or --horizon")
     out_dir = Path(out_dir)
     files = (out_dir / "forecast.csv", out_dir / "forecast.png")
     for file in files:
@@ -136,11 +151,16 @@ def run_forecast(path, config: ForecastConfig, *, out_dir=".", run_dir=None, ove
             raise InputError(f"{file} exists; pass --overwrite to replace it, or choose another --out")
     run_dir = Path(run_dir or f"runs/forecast-{config.target}-{clock.strftime('%Y%m%d-%H%M%S')}")
 
-    splits, mean, std = standardised_windows(series.values, config)
-    train_o, test_o = splits[0].groups.numpy(), splits[2].groups.numpy()
-    scaled = (series.values - mean) / std
-    task = ForecastTask(splits, features=series.values.shape[1],
-                        horizon=config.horizon, description=f"forecast {config.target!r}, {config.horizon} steps")
+    def model_scale(values: np.ndarray) -> np.ndarray:  # what the GRU reads: the target log1p'd with --log
+        return np.column_stack([np.log1p(values[:, 0]), values[:, 1:]]) if config.log else values
+
+    windows = {name: standardised_windows(model_scale(series.values), config) for name, series in panel.items()}
+    splits = tuple(Split(torch.cat([w[0][k].inputs for w in windows.values()]),
+                         torch.cat([w[0][k].targets for w in windows.values()]),
+                         groups=torch.cat([w[0][k].groups for w in windows.values()])) for k in range(3))
+    first = next(iter(panel.values()))
+    task = ForecastTask(splits, features=first.values.shape[1], horizon=config.horizon,
+                        description=f"forecast {config.target!r}, {config.horizon} steps")
     data = task.build(seed=config.seed)
     train_config = TrainConfig(max_epochs=config.epochs, batch_size=config.batch_size,
                                learning_rate=config.learning_rate, early_stopping=config.patience, seed=config.seed,
@@ -148,30 +168,42 @@ def run_forecast(path, config: ForecastConfig, *, out_dir=".", run_dir=None, ove
     result = fit(task, data, ModelConfig(hidden_size=config.hidden_size), train_config, run_dir)
     model = _load_best(result.best_checkpoint, data)
 
-    def predict(inputs: torch.Tensor) -> np.ndarray:  # (N, h, Q) in the data's units
+    def predict(inputs: torch.Tensor, mean: np.ndarray, std: np.ndarray) -> np.ndarray:  # (N, h, Q), data units
         with torch.no_grad():
             out = model(inputs).reshape(len(inputs), config.horizon, len(QUANTILES)).numpy()
-        quantiles = np.sort(out, axis=-1)  # keep lower ≤ median ≤ upper
-        return quantiles * std[0] + mean[0]
+        quantiles = np.sort(out, axis=-1) * std[0] + mean[0]  # keep lower ≤ median ≤ upper
+        return np.expm1(quantiles) if config.log else quantiles
 
-    y = series.values[:, 0]
-    truth = np.stack([y[o + 1 : o + 1 + config.horizon] for o in test_o])  # (N, h)
-    gru = predict(data.test.inputs)
+    naive_name = f"seasonal naive (m={config.season})"
+    truths, fitted, naive, ets, futures, test_origins = [], {}, [], [], {}, {}
+    for name, series in panel.items():
+        (train, _, test), mean, std = windows[name]
+        y = series.values[:, 0]
+        origins = test.groups.numpy()
+        test_origins[name] = origins
+        truths.append(np.stack([y[o + 1 : o + 1 + config.horizon] for o in origins]))  # (N, h)
+        fitted[name] = predict(test.inputs, mean, std)
+        naive.append(seasonal_naive(y, origins, horizon=config.horizon, season=config.season))
+        ets.append(ets_forecasts(y, origins, fit_until=int(train.groups[-1]), horizon=config.horizon,
+                                 season=config.season))
+        scaled = (model_scale(series.values) - mean) / std
+        last_window = torch.tensor(scaled[None, -config.lookback :], dtype=torch.float32)
+        future = predict(last_window, mean, std)[0]  # (h, Q)
+        futures[name] = {"time": series.future_times(config.horizon), "median": future[:, 1],
+                         "lower": future[:, 0], "upper": future[:, 2]}
+    truth, gru = np.concatenate(truths), np.concatenate(list(fitted.values()))
     scores = {"GRU (median)": _errors(gru[..., 1], truth) | {"coverage_80": float(
         ((truth >= gru[..., 0]) & (truth <= gru[..., 2])).mean())}}
-    scores[f"seasonal naive (m={config.season})"] = _errors(
-        seasonal_naive(y, test_o, horizon=config.horizon, season=config.season), truth)
-    scores["ETS"] = _errors(ets_forecasts(y, test_o, fit_until=train_o[-1], horizon=config.horizon,
-                                          season=config.season), truth)
+    scores[naive_name] = _errors(np.concatenate(naive), truth)
+    scores["ETS"] = _errors(np.concatenate(ets), truth)
 
-    last_window = torch.tensor(scaled[None, -config.lookback :], dtype=torch.float32)
-    future = predict(last_window)[0]  # (h, Q)
-    future_time = series.future_times(config.horizon)
-    forecast_table = {"time": future_time, "median": future[:, 1], "lower": future[:, 0], "upper": future[:, 2]}
-    _write_outputs(files, series, config, forecast_table, test_o, gru)
-    summary = {"test": scores, "test_origins": len(test_o), "horizon": config.horizon, "lookback": config.lookback}
+    _write_outputs(files, panel, config, futures, test_origins, fitted)
+    summary = {"test": scores, "test_origins": len(truth), "groups": len(panel) if config.group else None,
+               "horizon": config.horizon, "lookback": config.lookback}
     write_text_atomic(run_dir / "forecast_metrics.json", json.dumps(summary, indent=2))
-    return ForecastResult(scores, forecast_table, files, run_dir, len(test_o))
+    future_table = futures[""] if not config.group else {
+        key: np.concatenate([f[key] for f in futures.values()]) for key in ("time", "median", "lower", "upper")}
+    return ForecastResult(scores, future_table, files, run_dir, len(truth))
 
 
 def error_table(result: ForecastResult, *, title: str | None = None, digits: str = ".4g"):
@@ -223,8 +255,13 @@ def ets_forecasts(y: np.ndarray, origins, *, fit_until: int, horizon: int, seaso
         return np.stack([ETSModel(y[: o + 1], **spec).smooth(params).forecast(horizon) for o in origins])
 
 
-def _write_outputs(files, series: Series, config: ForecastConfig, table: dict, test_origins, test_quantiles):
-    """forecast.csv and forecast.png, each to a staging file beside it, then renamed over it."""
+PLOTTED_GROUPS = 4  # forecast.png shows the first few groups of a panel, one panel each
+
+
+def _write_outputs(files, panel: dict[str, Series], config: ForecastConfig, futures: dict, test_origins: dict,
+                   fitted: dict):
+    """forecast.csv (with a group column for a panel) and forecast.png, each to a staging file
+    beside it, then renamed over it."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -233,21 +270,32 @@ def _write_outputs(files, series: Series, config: ForecastConfig, table: dict, t
 
     csv_path, png_path = files
     csv_path.parent.mkdir(parents=True, exist_ok=True)
-    frame = pd.DataFrame({series.time_name or "step": table["time"], f"{config.target}_median": table["median"],
-                          f"{config.target}_lower_10": table["lower"], f"{config.target}_upper_90": table["upper"]})
-    figure, axis = plt.subplots(figsize=(10, 4.5))
-    shown = max(0, len(series) - max(6 * config.horizon, 3 * config.lookback))
-    axis.plot(series.time[shown:], series.values[shown:, 0], color="black", lw=1, label=f"{config.target} (data)")
-    # one-step-ahead ... h-step fits on the test origins: the first step of each
-    first = test_quantiles[:, 0]
-    test_time = series.time[np.asarray(test_origins) + 1]
-    axis.plot(test_time, first[:, 1], color="tab:orange", lw=1, label="GRU on the test period (1 step ahead)")
-    axis.plot(table["time"], table["median"], color="tab:blue", lw=2, label="forecast (median)")
-    axis.fill_between(table["time"], table["lower"], table["upper"], color="tab:blue", alpha=0.25,
-                      label="80% interval (quantiles 0.1–0.9)")
-    axis.set_title(f"{config.target}: {config.horizon}-step GRU forecast from the last {config.lookback} steps")
-    axis.set_xlabel(series.time_name or "step")
-    axis.legend(loc="upper left", fontsize=8)
+    first = next(iter(panel.values()))
+    frames = []
+    for name, table in futures.items():
+        frame = pd.DataFrame({first.time_name or "step": table["time"], f"{config.target}_median": table["median"],
+                              f"{config.target}_lower_10": table["lower"], f"{config.target}_upper_90": table["upper"]})
+        if config.group:
+            frame.insert(0, config.group, name)
+        frames.append(frame)
+    frame = pd.concat(frames, ignore_index=True)
+    shown_groups = list(panel)[:PLOTTED_GROUPS]
+    figure, axes = plt.subplots(len(shown_groups), 1, figsize=(10, 4.5 * len(shown_groups)), squeeze=False)
+    for axis, name in zip(axes[:, 0], shown_groups):
+        series, table = panel[name], futures[name]
+        shown = max(0, len(series) - max(6 * config.horizon, 3 * config.lookback))
+        axis.plot(series.time[shown:], series.values[shown:, 0], color="black", lw=1, label=f"{config.target} (data)")
+        # one-step-ahead ... h-step fits on the test origins: the first step of each
+        first_step = fitted[name][:, 0]
+        test_time = series.time[np.asarray(test_origins[name]) + 1]
+        axis.plot(test_time, first_step[:, 1], color="tab:orange", lw=1, label="GRU on the test period (1 step ahead)")
+        axis.plot(table["time"], table["median"], color="tab:blue", lw=2, label="forecast (median)")
+        axis.fill_between(table["time"], table["lower"], table["upper"], color="tab:blue", alpha=0.25,
+                          label="80% interval (quantiles 0.1–0.9)")
+        axis.set_title(f"{config.target}{f' ({name})' if name else ''}: {config.horizon}-step GRU forecast from the "
+                       f"last {config.lookback} steps")
+        axis.set_xlabel(series.time_name or "step")
+        axis.legend(loc="upper left", fontsize=8)
     figure.tight_layout()
     staged = []
     try:

