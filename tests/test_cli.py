@@ -70,7 +70,9 @@ def test_quick_benchmark_runs(tmp_path):
     assert {r["backend"] for r in rows if r["mode"] == "train"} == {"torch.nn.GRU", "auto", "torch", "fused",
                                                                    "fused+trace"}
     assert all(r["seconds"] > 0 and r["gflops"] > 0 for r in rows)
-    assert {r["model"] for r in figures["streaming"]} == {"torch.nn.GRUCell", "GRUCell", "GRU.step"}
+    assert {r["model"] for r in figures["streaming"]} == {
+        "torch.nn.GRUCell", "GRUCell", "torch.nn.GRU (2 layers, 1 step)", "GRU.step (2 layers)"}
+    assert all(r["microseconds"] > 0 for r in figures["streaming"])
     assert {r["model"] for r in figures["memory"]} == {"torch.nn.GRU", "fused", "auto"}
     assert all(r["peak_mib"] > 0 for r in figures["memory"])
 
