@@ -50,6 +50,8 @@ def _pin_one_gemm_thread() -> None:
 def _pool(workers: int) -> ThreadPoolExecutor:
     global _POOL
     if _POOL is None or _POOL[0] != os.getpid() or _POOL[1] < workers:
+        if _POOL is not None and _POOL[0] == os.getpid():
+            _POOL[2].shutdown(wait=False)  # more threads wanted now (torch.set_num_threads went up)
         _POOL = (os.getpid(), workers, ThreadPoolExecutor(workers, thread_name_prefix="grukit-rows",
                                                           initializer=_pin_one_gemm_thread))
     return _POOL[2]
