@@ -14,6 +14,8 @@ _EXPORTS = {
     "GRU": "grukit.gru",
     "GRUCell": "grukit.gru",
     "GRUConfig": "grukit.gru",
+    "GRUD": "grukit.grud",
+    "GRUDTrace": "grukit.grud",
     "RNN": "grukit.baselines",
     "LSTM": "grukit.baselines",
     "RecurrentConfig": "grukit.base",

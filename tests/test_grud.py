@@ -1,0 +1,149 @@
+"""GRU-D against its equations: the reductions the paper's model must satisfy, the gaps δ by hand,
+gradcheck, and the input checks."""
+
+import pytest
+import torch
+
+import grukit
+from grukit.data.irregular import last_observed, time_gaps
+from grukit.grud import GRUD
+
+torch.manual_seed(0)
+
+
+def test_gaps_match_a_hand_computed_irregular_example():
+    """Two variables observed at different steps, timestamps 0, 0.5, 2, 3.5, 4 (Che et al. eq. 2)."""
+    times = torch.tensor([[0.0, 0.5, 2.0, 3.5, 4.0]], dtype=torch.float64)
+    mask = torch.tensor([[[1, 0], [0, 0], [1, 1], [0, 1], [1, 0]]], dtype=torch.float64)
+    # δ_t = s_t − s_{t−1}, plus δ_{t−1} for a variable missing at step t − 1
+    expected = torch.tensor([[[0.0, 0.0],  # t = 1
+                              [0.5, 0.5],  # v0 seen at 1; v1 missing at 1: 0.5 + 0
+                              [2.0, 2.0],  # both missing at 2: 1.5 + 0.5
+                              [1.5, 1.5],  # both seen at 3
+                              [2.0, 0.5]]], dtype=torch.float64)  # v0 missing at 4: 0.5 + 1.5; v1 seen
+    torch.testing.assert_close(time_gaps(mask, times), expected, rtol=0, atol=0)
+    values = torch.tensor([[[1.0, 9], [7, 9], [2, 3], [9, 4], [5, 9]]], dtype=torch.float64)
+    mean = torch.tensor([10.0, 20.0], dtype=torch.float64)
+    torch.testing.assert_close(last_observed(values, mask, mean)[0, :, 1],
+                               torch.tensor([20.0, 20.0, 3.0, 4.0, 4.0], dtype=torch.float64), rtol=0, atol=0)
+
+
+def _data(batch=3, steps=6, variables=2, *, missing=0.4, dtype=torch.float64, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    values = torch.randn(steps, batch, variables, generator=generator, dtype=dtype)
+    mask = (torch.rand(steps, batch, variables, generator=generator) > missing).to(dtype)
+    times = torch.cumsum(torch.rand(batch, steps, generator=generator, dtype=dtype) + 0.1, dim=1)
+    return values.masked_fill(mask == 0, float("nan")), mask, times
+
+
+def test_nothing_missing_and_no_decay_is_a_reset_before_gru_reading_the_mask():
+    values, _, times = _data(missing=0.0)
+    grud = GRUD(2, 5, imputation="forward", hidden_decay=False, dtype=torch.float64)
+    gru = grukit.GRU(4, 5, reset="before", backend="reference", dtype=torch.float64)
+    with torch.no_grad():
+        gru.weight_ih_l0.copy_(torch.cat([grud.weight_ih, grud.weight_mh], 1))
+        gru.weight_hh_l0.copy_(grud.weight_hh)
+        gru.bias_ih_l0.copy_(grud.bias_ih)
+        gru.bias_hh_l0.copy_(grud.bias_hh)
+    mask = torch.ones_like(values)
+    lengths = torch.tensor([6, 3, 1])
+    out, h_n = grud(values, times=times, lengths=lengths)
+    ref_out, ref_h = gru(torch.cat([values, mask], -1), lengths=lengths)
+    torch.testing.assert_close(out, ref_out, rtol=0, atol=1e-12)
+    torch.testing.assert_close(h_n, ref_h, rtol=0, atol=1e-12)
+
+
+def test_unit_decay_imputes_by_forward_fill_and_long_gaps_by_the_mean():
+    values, mask, times = _data()
+    x, m = values.transpose(0, 1), mask.transpose(0, 1)
+    mean = torch.tensor([3.0, -2.0], dtype=torch.float64)
+    grud = GRUD(2, 4, empirical_mean=mean, dtype=torch.float64)
+    with torch.no_grad():
+        grud.decay_x_weight.zero_()
+        grud.decay_x_bias.zero_()  # γ_x = exp(−max(0, 0)) = 1 for every δ
+    gamma_x, _ = grud.decays(time_gaps(m, times))
+    assert (gamma_x == 1).all()
+    forward_fill = last_observed(torch.nan_to_num(x), m, mean)
+    torch.testing.assert_close(grud.impute(x, m, gamma_x), forward_fill, rtol=0, atol=0)
+    with torch.no_grad():
+        grud.decay_x_weight.fill_(1.0)
+        grud.decay_h_weight.fill_(1.0)
+    gamma_x, gamma_h = grud.decays(time_gaps(m, times * 1e6))  # δ → ∞ (all but the first step)
+    imputed = grud.impute(x, m, gamma_x)
+    expected = torch.where(m == 0, mean.expand_as(imputed), torch.nan_to_num(x))
+    torch.testing.assert_close(imputed[:, 1:], expected[:, 1:], rtol=0, atol=1e-12)
+    assert gamma_h[:, 1:].abs().max() == 0  # ĥ = γ_h ⊙ h → 0
+    _, _, trace = grud(values, times=times * 1e6, return_gates=True)
+    torch.testing.assert_close(trace.hidden_decay[0], gamma_h, rtol=0, atol=0)
+
+
+def test_gradcheck_float64_with_lengths_and_missing_values():
+    values, mask, times = _data(batch=2, steps=4)
+    grud = GRUD(2, 3, dtype=torch.float64)
+    with torch.no_grad():
+        grud.decay_x_bias.fill_(0.1)  # keep the relu's kinks away from the evaluated points
+        grud.decay_h_bias.fill_(0.1)
+    filled = torch.nan_to_num(values).requires_grad_()
+    h0 = torch.randn(1, 2, 3, dtype=torch.float64, requires_grad=True)
+
+    def run(x, h, *params):
+        out, h_n = torch.func.functional_call(grud, dict(zip(names, params)), (x, h),
+                                              {"mask": mask, "times": times, "lengths": torch.tensor([4, 2])})
+        return out, h_n
+
+    names = [name for name, _ in grud.named_parameters()]
+    params = [p.detach().clone().requires_grad_() for p in grud.parameters()]
+    assert torch.autograd.gradcheck(run, (filled, h0, *params))
+
+
+def test_trace_and_padding_follow_the_forward_contract():
+    values, mask, times = _data()
+    grud = GRUD(2, 4, batch_first=True, dtype=torch.float64)
+    out, h_n, trace = grud(values.transpose(0, 1), mask=mask.transpose(0, 1), times=times,
+                           lengths=torch.tensor([6, 2, 4]), return_gates=True)
+    assert out.shape == (3, 6, 4) and h_n.shape == (1, 3, 4)
+    assert (out[1, 2:] == 0).all() and torch.equal(h_n[0, 1], out[1, 1])
+    assert trace.keep.shape == (1, 3, 6, 4) and trace.input_decay.shape == (1, 3, 6, 2)
+    assert torch.isnan(trace.reset[0, 1, 2:]).all() and not torch.isnan(trace.reset[0, 1, :2]).any()
+    torch.testing.assert_close(trace.update, 1 - trace.keep, equal_nan=True)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    (dict(times=torch.tensor([[0.0, 1, 1, 2, 3, 4]] * 3, dtype=torch.float64)), "repeats step t=1"),
+    (dict(times=torch.tensor([[0.0, 2, 1, 3, 4, 5]] * 3, dtype=torch.float64)), "goes back from step t=1"),
+    (dict(mask=torch.full((6, 3, 2), 0.5, dtype=torch.float64)), "only 0 .missing. and 1"),
+    (dict(gaps=-torch.ones(6, 3, 2, dtype=torch.float64)), "finite and ≥ 0"),
+])
+def test_bad_inputs_are_named(kwargs, message):
+    values, _, _ = _data()
+    with pytest.raises(grukit.InputError, match=message):
+        GRUD(2, 4, dtype=torch.float64)(values, **kwargs)
+    with pytest.raises(grukit.InputError, match="values must be a"):
+        GRUD(2, 4, dtype=torch.float64)(values[..., :1])
+
+
+def test_the_papers_baselines_are_options_of_one_module():
+    """GRU-Mean imputes x̄, GRU-Forward the last observation, GRU-Simple reads [x̂; m; δ]: with its
+    δ weights zero it equals GRU-Forward plus the mask term."""
+    from grukit.grud import gru_forward, gru_mean, gru_simple
+
+    values, mask, times = _data()
+    mean = torch.tensor([3.0, -2.0], dtype=torch.float64)
+    x, m = values.transpose(0, 1), mask.transpose(0, 1)
+    for make, fill in ((gru_mean, mean.expand(3, 6, 2)), (gru_forward, last_observed(torch.nan_to_num(x), m, mean))):
+        model = make(2, 4, empirical_mean=mean, dtype=torch.float64)
+        gamma_x, gamma_h = model.decays(time_gaps(m, times))
+        assert (gamma_h == 1).all() and model.weight_mh is None
+        torch.testing.assert_close(model.impute(x, m, gamma_x), torch.where(m == 1, torch.nan_to_num(x), fill))
+    simple = gru_simple(2, 4, empirical_mean=mean, dtype=torch.float64)
+    forward_with_mask = GRUD(2, 4, imputation="forward", hidden_decay=False, empirical_mean=mean, dtype=torch.float64)
+    state = {k: v for k, v in simple.state_dict().items() if k != "weight_dh"}
+    forward_with_mask.load_state_dict(state)
+    with torch.no_grad():
+        simple.weight_dh.zero_()
+    torch.testing.assert_close(simple(values, times=times)[0], forward_with_mask(values, times=times)[0])
+    with torch.no_grad():
+        simple.weight_dh.fill_(0.3)
+    assert not torch.allclose(simple(values, times=times)[0], forward_with_mask(values, times=times)[0])
+    with pytest.raises(grukit.InputError, match="imputation must be one of"):
+        GRUD(2, 4, imputation="zero")
