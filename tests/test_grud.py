@@ -147,3 +147,71 @@ def test_the_papers_baselines_are_options_of_one_module():
     assert not torch.allclose(simple(values, times=times)[0], forward_with_mask(values, times=times)[0])
     with pytest.raises(grukit.InputError, match="imputation must be one of"):
         GRUD(2, 4, imputation="zero")
+
+
+def _observations():
+    import pandas as pd
+
+    return pd.DataFrame({  # stay b's rows out of time order: rows carry their times
+        "stay": ["a", "a", "a", "b", "b", "b", "a"],
+        "hour": [0.0, 0.0, 2.5, 3.0, 1.0, 3.0, 4.0],
+        "var": ["hr", "sbp", "hr", "hr", "sbp", "sbp", "sbp"],
+        "value": [80, 120, 85, 90, 110, 100, 125],
+        "died": [0, 0, 0, 1, 1, 1, 0],
+    })
+
+
+def test_long_observations_become_steps_with_gaps_means_and_batches():
+    from grukit.data.irregular import IrregularDataset
+
+    data = IrregularDataset.from_long(_observations(), id="stay", time="hour", variable="var", value="value",
+                                      label="died")
+    assert data.variables == ("hr", "sbp") and data.ids == ("a", "b") and data.labels.tolist() == [0.0, 1.0]
+    nan = float("nan")
+    torch.testing.assert_close(data.values[0], torch.tensor([[80, 120], [85, nan], [nan, 125]],
+                                                            dtype=torch.float64), equal_nan=True)
+    torch.testing.assert_close(data.times[1], torch.tensor([1.0, 3.0], dtype=torch.float64))
+    torch.testing.assert_close(data.values[1], torch.tensor([[nan, 110], [90, 100]], dtype=torch.float64),
+                               equal_nan=True)
+    torch.testing.assert_close(data.empirical_mean([0]), torch.tensor([82.5, 122.5], dtype=torch.float64))
+    batch = data.collate([0, 1])
+    assert batch.values.shape == (2, 3, 2) and batch.lengths.tolist() == [3, 2]
+    # stay a: hr seen at 0 and 2.5, missing at 4 → δ = 0, 2.5, 1.5; sbp seen at 0, missing at 2.5 → 0, 2.5, 4
+    torch.testing.assert_close(batch.gaps[0], torch.tensor([[0, 0], [2.5, 2.5], [1.5, 4.0]], dtype=torch.float64))
+    model = GRUD(2, 3, batch_first=True, empirical_mean=data.empirical_mean([0]), dtype=torch.float64)
+    out, h_n = model(batch.values, mask=batch.mask, gaps=batch.gaps, lengths=batch.lengths)
+    assert out.shape == (2, 3, 3) and (out[1, 2] == 0).all() and torch.isfinite(h_n).all()
+    via_times, _ = model(batch.values, mask=batch.mask, times=batch.times, lengths=batch.lengths)
+    torch.testing.assert_close(via_times, out)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda f: f.assign(value=f.value.astype(object).where(f.index != 2, "high")),
+     "non-numeric or empty value 'high' at row 4"),
+    (lambda f: f.assign(hour=f.hour.where(f.index != 5, 3.0), var=f["var"].where(f.index != 5, "hr")),
+     "row 7 measures 'hr' of 'b' at time 3 again .first at row 5."),
+    (lambda f: f.assign(died=f.died.where(f.index != 6, 1)), "sequence 'a' has 2 different labels"),
+    (lambda f: f.drop(columns="hour"), "no column 'hour'"),
+])
+def test_malformed_long_observations_are_named(change, message):
+    from grukit.data.irregular import IrregularDataset
+
+    with pytest.raises(grukit.InputError, match=message):
+        IrregularDataset.from_long(change(_observations()), id="stay", time="hour", variable="var", value="value",
+                                   label="died")
+    with pytest.raises(grukit.InputError, match="names the variable 'sbp', not one of hr"):
+        IrregularDataset.from_long(_observations(), id="stay", time="hour", variable="var", value="value",
+                                   variables=["hr"])
+
+
+def test_arrays_with_unsorted_times_or_a_never_observed_variable_are_named():
+    from grukit.data.irregular import IrregularDataset
+
+    nan = float("nan")
+    with pytest.raises(grukit.InputError, match="goes back from step t=0"):
+        IrregularDataset.from_arrays([[[1.0, nan], [2.0, nan]]], [[5.0, 4.0]])
+    data = IrregularDataset.from_arrays([[[1.0, nan], [2.0, nan]], [[nan, 3.0]]], [[0.0, 1.0], [0.0]],
+                                        variables=["a", "b"])
+    torch.testing.assert_close(data.empirical_mean(), torch.tensor([1.5, 3.0], dtype=torch.float64))
+    with pytest.raises(grukit.InputError, match="variable 'b' is never observed"):
+        data.empirical_mean([0])
