@@ -174,7 +174,7 @@ def test_long_observations_become_steps_with_gaps_means_and_batches():
     torch.testing.assert_close(data.values[1], torch.tensor([[nan, 110], [90, 100]], dtype=torch.float64),
                                equal_nan=True)
     torch.testing.assert_close(data.empirical_mean([0]), torch.tensor([82.5, 122.5], dtype=torch.float64))
-    batch = data.collate([0, 1])
+    batch = data.collate([0, 1], dtype=torch.float64)
     assert batch.values.shape == (2, 3, 2) and batch.lengths.tolist() == [3, 2]
     # stay a: hr seen at 0 and 2.5, missing at 4 → δ = 0, 2.5, 1.5; sbp seen at 0, missing at 2.5 → 0, 2.5, 4
     torch.testing.assert_close(batch.gaps[0], torch.tensor([[0, 0], [2.5, 2.5], [1.5, 4.0]], dtype=torch.float64))

@@ -116,7 +116,8 @@ def test_unknown_task_and_option_are_named():
 def test_agreement_sentences_attractors_and_cue():
     from grukit.tasks.agreement import INDEX, NOUNS, PLURALS, VOCABULARY
 
-    task = make_task("agreement", cue_probability=1.0, train_size=200, validation_size=8, test_size=400)
+    task = make_task("agreement", cue_probability=1.0, ambiguous_probability=0.0, train_size=200, validation_size=8,
+                     test_size=400)
     data = task.build(seed=0)
     split = data.train
     assert split.groups.min() == 0 and split.groups.max() == 4
@@ -139,6 +140,24 @@ def test_agreement_sentences_attractors_and_cue():
     numbers[wrong] = 1 - numbers[wrong]
     metrics = task.metrics(data, _logits_for(numbers, 2), data.test)
     assert [metrics[f"accuracy_{k}_attractors"] for k in range(5)] == [1.0, 0.0, 1.0, 0.0, 1.0]
+
+
+def test_agreement_invariant_subjects_hide_their_number_until_the_pronoun():
+    from grukit.tasks.agreement import INVARIANT, NOUNS, PLURALS, VOCABULARY
+
+    task = make_task("agreement", cue_probability=1.0, ambiguous_probability=1.0, train_size=400,
+                     validation_size=8, test_size=8)
+    split = task.build(seed=1).train
+    plural_share_of_attractors, counted = 0, 0
+    for row in range(400):
+        words = [VOCABULARY[i] for i in split.inputs[row, : split.lengths[row]].argmax(-1)]
+        verb = words.index("VERB")
+        assert words[1] in INVARIANT  # the subject's form shows no number
+        assert words[verb + 2] == ("they" if split.targets[row, verb] == 1 else "it")  # the pronoun does
+        attractors = [w for w in words[2:verb] if w in NOUNS or w in PLURALS]
+        plural_share_of_attractors += sum(w in PLURALS for w in attractors)
+        counted += len(attractors)
+    assert 0.4 < plural_share_of_attractors / counted < 0.6  # either number: no hint before the verb
 
 
 def test_seir_simulator_conserves_people_and_shows_its_regimes():

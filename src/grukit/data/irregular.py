@@ -199,8 +199,9 @@ class IrregularDataset:
                              "drop it or add data")
         return torch.nan_to_num(stacked).sum(0) / counts
 
-    def collate(self, indices) -> IrregularBatch:
-        """The chosen sequences as one padded IrregularBatch (gaps δ from their real timestamps)."""
+    def collate(self, indices, *, dtype: torch.dtype = torch.float32) -> IrregularBatch:
+        """The chosen sequences as one padded IrregularBatch of `dtype` (that of the model; times and
+        gaps δ are computed in float64 from the real timestamps first)."""
         chosen = [int(i) for i in indices]
         lengths = torch.tensor([self.values[i].shape[0] for i in chosen])
         steps, width = int(lengths.max()), len(self.variables)
@@ -212,5 +213,6 @@ class IrregularDataset:
             times[row, :n] = self.times[i]
             times[row, n:] = self.times[i][-1] + torch.arange(1, steps - n + 1, dtype=torch.float64)
         mask = (~torch.isnan(values)).to(torch.float64)
-        return IrregularBatch(values, mask, times, time_gaps(mask, times), lengths,
-                              None if self.labels is None else self.labels[chosen])
+        gaps = time_gaps(mask, times)
+        return IrregularBatch(values.to(dtype), mask.to(dtype), times.to(dtype), gaps.to(dtype), lengths,
+                              None if self.labels is None else self.labels[chosen].to(dtype))
