@@ -91,6 +91,19 @@ def test_train_then_evaluate_a_task(tmp_path):
     assert trained_line in evaluated.output  # the same figures, from the checkpoint alone
 
 
+def test_train_grud_on_clinical_stays_then_evaluate(tmp_path):
+    run = tmp_path / "run"
+    args = ["train", "clinical", "--model", "grud", "--set", "stays=60", "--set", "hours=8", "--epochs", "1",
+            "--hidden-size", "4", "--run-dir", str(run)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "auroc" in result.output and "number of measurements" in result.output
+    evaluated = runner.invoke(app, ["evaluate", str(run)])
+    assert evaluated.exit_code == 0, evaluated.output
+    trained_line = next(line for line in result.output.splitlines() if line.startswith("│ model"))
+    assert trained_line in evaluated.output
+
+
 @pytest.mark.parametrize("args,message", [
     (["train", "nope"], "unknown task 'nope'"),
     (["train", "adding", "--set", "lenght=3"], "has no option lenght"),

@@ -14,6 +14,7 @@ from grukit.validation import InputError
 SMALL = {
     "adding": dict(steps=30, train_size=64, validation_size=16, test_size=16),
     "agreement": dict(train_size=64, validation_size=16, test_size=32),
+    "clinical": dict(stays=40, hours=8),
     "copy": dict(delay=12, symbols=4, alphabet=5, train_size=64, validation_size=16, test_size=16),
     "digits": dict(order="rows"),
     "epidemic": dict(days=200, lookback=21, horizon=7),
@@ -235,3 +236,41 @@ def test_guidance_on_eustock_splits_by_time_with_its_baselines():
     baselines = task.baselines(data)
     assert set(baselines) == {"rolling 20-day volatility", "AR(5) on log volatility"}
     assert all(0 < value < float(data.test.targets.var()) * 3 for value in baselines.values())
+
+
+def test_auroc_and_auprc_equal_scikit_learn_on_ties_and_imbalance():
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    from grukit.tasks.clinical import auprc, auroc
+
+    generator = torch.Generator().manual_seed(0)
+    labels = (torch.rand(300, generator=generator) < 0.2).long()
+    scores = (labels + torch.randn(300, generator=generator)).round(decimals=1)  # many ties
+    assert auroc(scores, labels) == pytest.approx(sklearn_metrics.roc_auc_score(labels, scores), abs=1e-12)
+    distinct = labels + torch.randn(300, generator=generator)
+    assert auprc(distinct, labels) == pytest.approx(sklearn_metrics.average_precision_score(labels, distinct),
+                                                    abs=1e-12)
+    assert auroc(torch.tensor([0.1, 0.4, 0.35, 0.8]), torch.tensor([0, 0, 1, 1])) == 0.75
+
+
+def test_clinical_stays_are_irregular_informative_and_read_by_the_grud_family():
+    from grukit.models import ModelConfig, SequenceModel
+    from grukit.tasks.clinical import VARIABLES, simulate_stays
+
+    frame = simulate_stays(300, hours=24, seed=0)
+    per_stay = frame.groupby("stay").agg(n=("value", "size"), died=("died", "first"))
+    # informative missingness: those who die were measured more often
+    assert per_stay[per_stay.died == 1].n.mean() > 1.2 * per_stay[per_stay.died == 0].n.mean()
+    assert set(frame.variable) == {v[0] for v in VARIABLES} and (frame.hour % 0.25 == 0).all()
+    task = make_task("clinical", stays=60, hours=12)
+    data = task.build(seed=0)
+    variables = len(VARIABLES)
+    mask = data.train.inputs[..., variables : 2 * variables]
+    values = data.train.inputs[..., :variables]
+    assert set(mask.unique().tolist()) <= {0.0, 1.0} and (values[mask == 0] == 0).all()
+    assert float(values[mask == 1].mean()) == pytest.approx(0.0, abs=1e-5)  # x̄ = 0 on the training stays
+    assert (data.train.inputs[..., 2 * variables :] >= 0).all()
+    for cell in ("grud", "gru-mean", "gru-forward", "gru-simple", "gru"):
+        model = SequenceModel(ModelConfig(cell=cell, input_size=3 * variables, hidden_size=8, output_size=2))
+        assert model(data.test.inputs, data.test.lengths).shape == (len(data.test), 2)
+    with pytest.raises(InputError, match="one layer and one direction"):
+        ModelConfig(cell="grud", bidirectional=True)

@@ -66,8 +66,10 @@ def _parse_options(pairs: list[str]) -> dict:
 
 @app.command()
 def train(
-    task: str = typer.Argument(..., help="Built-in task: adding, agreement, copy, digits, epidemic, guidance, kalman."),
-    model: str = typer.Option("gru", help="Recurrence: gru, lstm or rnn."),
+    task: str = typer.Argument(..., help="Built-in task: adding, agreement, clinical, copy, digits, epidemic, "
+                                         "guidance, kalman."),
+    model: str = typer.Option("gru", help="Recurrence: gru, lstm, rnn; for the clinical task also grud, "
+                                           "gru-mean, gru-forward, gru-simple."),
     hidden_size: int = typer.Option(64, min=1, help="Units per layer and direction."),
     layers: int = typer.Option(1, min=1, help="Stacked layers."),
     bidirectional: bool = typer.Option(False, help="Read each sequence both ways."),
@@ -164,7 +166,8 @@ def dataset(
 
 @app.command()
 def compare(
-    task: str = typer.Argument(..., help="Built-in task: adding, agreement, copy, digits, epidemic, guidance, kalman."),
+    task: str = typer.Argument(..., help="Built-in task: adding, agreement, clinical, copy, digits, epidemic, "
+                                         "guidance, kalman."),
     hidden_size: int = typer.Option(64, min=1, help="Units per model (the same for all three)."),
     epochs: int = typer.Option(20, min=1, help="Passes over the training split, per model."),
     batch_size: int = typer.Option(64, min=1),

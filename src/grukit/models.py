@@ -7,7 +7,10 @@
       readout="sequence": (B, T, O)  from every step's output (D·H features)
 
 The backbone is grukit's GRU, LSTM or RNN with one forward contract, so a comparison swaps the
-`cell` name and nothing else.
+`cell` name and nothing else. The GRU-D family ("grud", and the paper's baselines "gru-mean",
+"gru-forward", "gru-simple") reads inputs laid out as [values; mask; gaps δ] (3V features, as the
+`clinical` task builds them), standardised so that the empirical mean x̄ is 0; one layer, one
+direction.
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ from grukit.baselines import LSTM, RNN
 from grukit.gru import GRU
 from grukit.validation import InputError
 
-Cell = Literal["gru", "lstm", "rnn"]
+Cell = Literal["gru", "lstm", "rnn", "grud", "gru-mean", "gru-forward", "gru-simple"]
 Readout = Literal["last", "sequence"]
-CELLS = ("gru", "lstm", "rnn")
+CELLS = ("gru", "lstm", "rnn", "grud", "gru-mean", "gru-forward", "gru-simple")
+GRUD_CELLS = ("grud", "gru-mean", "gru-forward", "gru-simple")
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,8 @@ class ModelConfig:
             raise InputError(f"model cell must be one of {CELLS}, got {self.cell!r}")
         if self.readout not in ("last", "sequence"):
             raise InputError(f"readout must be 'last' or 'sequence', got {self.readout!r}")
+        if self.cell in GRUD_CELLS and (self.num_layers != 1 or self.bidirectional):
+            raise InputError(f"the {self.cell} model has one layer and one direction (the paper's)")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -58,7 +64,16 @@ class SequenceModel(nn.Module):
         self.config = config
         common = dict(num_layers=config.num_layers, batch_first=True, dropout=config.dropout,
                       bidirectional=config.bidirectional)
-        if config.cell == "gru":
+        if config.cell in GRUD_CELLS:
+            from grukit import grud
+
+            if config.input_size % 3:
+                raise InputError(f"the {config.cell} model reads [values; mask; gaps]: input_size must be 3·V, "
+                                 f"got {config.input_size}")
+            make = {"grud": grud.GRUD, "gru-mean": grud.gru_mean, "gru-forward": grud.gru_forward,
+                    "gru-simple": grud.gru_simple}[config.cell]
+            self.recurrent = make(config.input_size // 3, config.hidden_size, batch_first=True)
+        elif config.cell == "gru":
             self.recurrent = GRU(config.input_size, config.hidden_size, **common, reset=config.reset,
                                  backend=config.backend)
         elif config.cell == "lstm":
@@ -69,7 +84,11 @@ class SequenceModel(nn.Module):
         self.head = nn.Linear(directions * config.hidden_size, config.output_size)
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        output, final = self.recurrent(inputs, lengths=lengths)  # (B, T, D·H); (L·D, B, H)
+        if self.config.cell in GRUD_CELLS:
+            values, mask, gaps = inputs.chunk(3, dim=-1)
+            output, final = self.recurrent(values, mask=mask, gaps=gaps, lengths=lengths)
+        else:
+            output, final = self.recurrent(inputs, lengths=lengths)  # (B, T, D·H); (L·D, B, H)
         if self.config.readout == "sequence":
             return self.head(output)  # (B, T, O)
         h_n = final[0] if isinstance(final, tuple) else final  # the LSTM's (h_n, c_n)

@@ -11,6 +11,7 @@ import dataclasses
 from grukit.tasks.adding import AddingTask
 from grukit.tasks.agreement import AgreementTask
 from grukit.tasks.base import Split, Task, TaskData
+from grukit.tasks.clinical import ClinicalTask
 from grukit.tasks.copy import CopyTask
 from grukit.tasks.digits import DigitsTask
 from grukit.tasks.epidemic import EpidemicTask
@@ -19,12 +20,12 @@ from grukit.tasks.kalman import KalmanTask
 from grukit.validation import InputError
 
 TASKS: dict[str, type[Task]] = {
-    "adding": AddingTask, "agreement": AgreementTask, "copy": CopyTask, "digits": DigitsTask,
+    "adding": AddingTask, "agreement": AgreementTask, "clinical": ClinicalTask, "copy": CopyTask, "digits": DigitsTask,
     "epidemic": EpidemicTask, "guidance": GuidanceTask, "kalman": KalmanTask,
 }
 
-__all__ = ["TASKS", "AddingTask", "AgreementTask", "CopyTask", "DigitsTask", "EpidemicTask", "GuidanceTask",
-           "KalmanTask", "Split", "Task", "TaskData", "make_task"]
+__all__ = ["TASKS", "AddingTask", "AgreementTask", "ClinicalTask", "CopyTask", "DigitsTask", "EpidemicTask",
+           "GuidanceTask", "KalmanTask", "Split", "Task", "TaskData", "make_task"]
 
 
 def make_task(name: str, **overrides) -> Task:
