@@ -74,7 +74,9 @@ def test_quick_benchmark_runs(tmp_path):
         "torch.nn.GRUCell", "GRUCell", "torch.nn.GRU (2 layers, 1 step)", "GRU.step (2 layers)"}
     assert all(r["microseconds"] > 0 for r in figures["streaming"])
     assert {r["model"] for r in figures["memory"]} == {"torch.nn.GRU", "fused", "auto"}
-    assert all(r["peak_mib"] > 0 for r in figures["memory"])
+    # a tiny case may fit in pages already resident: 0 MiB above the level before is a real reading
+    assert all(r["peak_mib"] >= 0 for r in figures["memory"])
+    assert any(r["peak_mib"] > 0 for r in figures["memory"])
 
 
 def test_train_then_evaluate_a_task(tmp_path):
