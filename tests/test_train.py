@@ -40,6 +40,16 @@ def test_resume_continues_to_the_uninterrupted_result(tmp_path):
     assert set(metrics["test"]) == {"mse", "mae"} and "constant 1.0" in metrics["baselines"]
 
 
+def test_last_checkpoint_is_the_last_epoch_even_when_validation_stalls(tmp_path):
+    """With a zero learning rate the validation loss never improves after epoch 1: best.ckpt stays
+    there, but last.ckpt must be the final epoch's, or resume would go back in time."""
+    fit(TASK, DATA, MODEL, TrainConfig(max_epochs=3, learning_rate=0.0, **QUIET), tmp_path / "run")
+    last = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+    best = torch.load(tmp_path / "run" / "checkpoints" / "best.ckpt", weights_only=True)
+    assert (last["epoch"], last["global_step"]) == (2, 3 * 128 // 16)
+    assert best["epoch"] == 0
+
+
 def test_resume_refuses_another_configuration_and_a_run_is_never_overwritten(tmp_path):
     fit(TASK, DATA, MODEL, TrainConfig(max_epochs=1, **QUIET), tmp_path / "run")
     before = (tmp_path / "run" / "checkpoints" / "last.ckpt").read_bytes()

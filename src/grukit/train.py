@@ -199,9 +199,14 @@ def fit(task: Task, data: TaskData, model_config: ModelConfig, config: TrainConf
     pl.seed_everything(config.seed, workers=True, verbose=False)
     module = SequenceTaskModule(model_config.as_dict(), asdict(config),
                                 {"loss": data.loss, "metric": data.metric})
-    best = ModelCheckpoint(dirpath=checkpoints, filename="best", monitor="val_loss", mode="min", save_last=True,
+    # best.ckpt: the lowest validation loss; last.ckpt: every epoch's end, what resume continues from.
+    # Not save_last=True: since Lightning 2.6 that writes last.ckpt only when the best improves, so a
+    # run whose validation loss stalled would resume from its best epoch instead of its last.
+    best = ModelCheckpoint(dirpath=checkpoints, filename="best", monitor="val_loss", mode="min",
                            enable_version_counter=False)
-    callbacks = [best]
+    latest = ModelCheckpoint(dirpath=checkpoints, filename="last", monitor=None, save_top_k=1,
+                             enable_version_counter=False)
+    callbacks = [best, latest]
     if config.early_stopping is not None:
         callbacks.append(EarlyStopping(monitor="val_loss", mode="min", patience=config.early_stopping))
     # logs/csv/version_N, one N per start or resume: a resumed run never rewrites earlier logs
