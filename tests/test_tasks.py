@@ -112,6 +112,9 @@ def test_unknown_task_and_option_are_named():
         make_task("adding", lenght=3)
     with pytest.raises(InputError, match="steps must be a positive integer"):
         make_task("adding", steps=0).build(seed=0)
+    for name in ("adding", "agreement", "copy", "guidance", "kalman"):  # the synthetic tasks' shared split sizes
+        with pytest.raises(InputError, match="test_size must be a positive integer"):
+            make_task(name, test_size=0).build(seed=0)
 
 
 def test_agreement_sentences_attractors_and_cue():

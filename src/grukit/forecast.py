@@ -135,12 +135,11 @@ def run_forecast(path, config: ForecastConfig, *, out_dir=".", run_dir=None, ove
         panel = {"": read_series(path, target=config.target, covariates=config.covariates, time=config.time)}
     needed = minimum_rows(config.lookback, config.horizon)
     for name, series in panel.items():
+        where = f"{path}" + (f" (group {name!r})" if name else "")
         if config.log and (series.values[:, 0] < 0).any():
-            where = f"{path}" + (f" (group {name!r})" if name else "")
             raise InputError(f"{where}: --log needs a target ≥ 0, but {config.target!r} has "
                              f"{series.values[:, 0].min():g}")
         if len(series) < needed:
-            where = f"{path}" + (f" (group {name!r})" if name else "")
             raise InputError(f"{where} has {len(series)} rows; lookback {config.lookback} and horizon "
                              f"{config.horizon} need at least {needed} (8 training, 1 validation, 1 test window and "
                              "gaps); shorten --lookback or --horizon")

@@ -388,7 +388,8 @@ class FusedGRUScan(torch.autograd.Function):
         steps, batch, _ = x.shape
         hidden = w_hh.shape[1]
         dtype = x.dtype
-        bias = torch.zeros(3 * hidden, dtype=dtype) if b_hh is None else b_hh.detach()
+        zeros = torch.zeros(3 * hidden, dtype=dtype)  # a missing bias
+        bias = zeros if b_hh is None else b_hh.detach()
         w_t = w_hh.detach().t().contiguous()  # (H, 3H)
         w_rz_t, w_n_t = w_t[:, : 2 * hidden].contiguous(), w_t[:, 2 * hidden :].contiguous()
         # the backward reads every step's r, z, n and ghn = W_hn h + b_hn, a trace r, z, n; plain
@@ -399,7 +400,6 @@ class FusedGRUScan(torch.autograd.Function):
         ghn = torch.empty(steps if differentiable else 1, batch, hidden, dtype=dtype) if reset_after else \
             torch.empty(1, 0, 0, dtype=dtype)
         h = h0.detach().clone().contiguous()
-        zeros = torch.zeros(3 * hidden, dtype=dtype)
         arrays = (_np(x), w_ih.detach().t().contiguous().numpy(), (zeros if b_ih is None else b_ih.detach()).numpy())
         state = (h.numpy(), w_t.numpy(), w_rz_t.numpy(), w_n_t.numpy(), bias.numpy(), lengths.numpy(), reverse,
                  reset_after, out.numpy(), r.numpy(), z.numpy(), n.numpy(), ghn.numpy())

@@ -186,9 +186,9 @@ class GRU(RecurrentBase):
         if state is None or state.dim() != 3 or state.shape[0] != self.num_layers:
             return None
         params = self._parameters
-        kernel = _lean_step_kernel(x_t, state, _plain_weights(params, "_l0"), input_size=self.input_size,
-                                   hidden_size=self.hidden_size, backend=self.backend)
-        if kernel is None or any(p.requires_grad for p in params.values()) and torch.is_grad_enabled():
+        kernel = _lean_step_kernel(x_t, state, params, input_size=self.input_size, hidden_size=self.hidden_size,
+                                   backend=self.backend)
+        if kernel is None:
             return None
         new_state = torch.empty_like(state)
         for layer in range(self.num_layers):
@@ -278,13 +278,12 @@ class GRUCell(nn.Module):
 
     def _plain_compiled_step(self, x, h) -> torch.Tensor | None:
         """h' by `_lean_step_kernel`'s path, or None: then the general path runs."""
-        weights = _plain_weights(self._parameters, "")
-        kernel = _lean_step_kernel(x, h, weights, input_size=self.input_size, hidden_size=self.hidden_size,
+        kernel = _lean_step_kernel(x, h, self._parameters, input_size=self.input_size, hidden_size=self.hidden_size,
                                    backend=self.backend)
         if kernel is None:
             return None
         cache = self._step_caches.get(0) or self._step_caches.setdefault(0, kernel.CellWeights())
-        return kernel.fused_cell_step(x, h, cache.get(*weights), reset=self.reset)
+        return kernel.fused_cell_step(x, h, cache.get(*_plain_weights(self._parameters, "")), reset=self.reset)
 
     def gates(self, input: torch.Tensor, hx: torch.Tensor | None = None):
         """(h', GRUGates(reset, keep, candidate)) for one step, always by the reference code."""
@@ -386,14 +385,15 @@ def _plain_weights(params: dict, suffix: str) -> tuple:
     return tuple(params.get(stem + suffix) for stem in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
 
 
-def _lean_step_kernel(x, h, weights, *, input_size: int, hidden_size: int, backend: str):
+def _lean_step_kernel(x, h, params: dict, *, input_size: int, hidden_size: int, backend: str):
     """The streaming call, lean: grukit.fused when the compiled cell may run x (B, I) and h
     (B, H), or (L, B, H) for a stack, with no further checks — contiguous CPU tensors of the
     weights' dtype, nothing needing a gradient, the backend picking "compiled" (`_step_path`);
     None in every other case, which then takes the general path (validation, error messages,
     other backends). The kernel itself still refuses NaN and inf (the caller then takes the
-    general path, which names them). Measured in `grukit bench`'s streaming table."""
-    w_ih = weights[0]
+    general path, which names them). params: the module's _parameters (every layer's), the first
+    being the (first layer's) W_ih. Measured in `grukit bench`'s streaming table."""
+    w_ih = next(iter(params.values()))
     dtype = w_ih.dtype
     if not (
         backend in _COMPILED_BACKENDS and type(x) is torch.Tensor and type(h) is torch.Tensor
@@ -403,7 +403,7 @@ def _lean_step_kernel(x, h, weights, *, input_size: int, hidden_size: int, backe
         and x.is_cpu and h.is_cpu and w_ih.is_cpu and x.is_contiguous() and h.is_contiguous()
         and (backend == "fused" or x.shape[0] * hidden_size <= STEP_MAX_UNITS)
         and not (torch.is_grad_enabled() and (x.requires_grad or h.requires_grad or any(
-            w is not None and w.requires_grad for w in weights)))
+            w is not None and w.requires_grad for w in params.values())))
     ):
         return None
     return _compiled_cell()

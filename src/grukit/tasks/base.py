@@ -103,10 +103,13 @@ def standard_metrics(loss: Loss, predictions: torch.Tensor, targets: torch.Tenso
             "accuracy": float((classes == targets)[scored].float().mean())}
 
 
-def seeded_splits(make, sizes, *, seed: int) -> tuple[Split, Split, Split]:
-    """(train, validation, test) = make(size, split_seed) for the three sizes, split_seed = 3·seed + k,
-    so no two splits (or two task seeds) share a generator stream."""
-    train, validation, test = (make(size, seed * 3 + k) for k, size in enumerate(sizes))
+def seeded_splits(make, task, *, seed: int) -> tuple[Split, Split, Split]:
+    """(train, validation, test) = make(size, split_seed) for a synthetic task's train_size,
+    validation_size and test_size (each checked positive), split_seed = 3·seed + k, so no two splits
+    (or two task seeds) share a generator stream."""
+    sizes = {"train_size": task.train_size, "validation_size": task.validation_size, "test_size": task.test_size}
+    check_positive(**sizes)
+    train, validation, test = (make(size, seed * 3 + k) for k, size in enumerate(sizes.values()))
     return train, validation, test
 
 

@@ -58,7 +58,7 @@ def simulate_stays(count: int, *, hours: int, seed: int):
                     when = round((hour + rng.random()) * 4) / 4
                     value = mu + beta * severity[hour] + sigma * rng.normal()
                     rows.append((stay, min(when, hours - 0.25), name, value, died))
-        if not any(row[0] == stay for row in rows[-1:]):  # a stay with no measurement at all gets one
+        if not rows or rows[-1][0] != stay:  # a stay with no measurement at all gets one
             rows.append((stay, 0.0, VARIABLES[0][0], VARIABLES[0][1] + VARIABLES[0][2] * severity[0], died))
     frame = pd.DataFrame(rows, columns=["stay", "hour", "variable", "value", "died"])
     return frame.drop_duplicates(["stay", "hour", "variable"], keep="first").reset_index(drop=True)
@@ -71,12 +71,10 @@ def auroc(scores: torch.Tensor, labels: torch.Tensor) -> float:
     positives, negatives = int(labels.sum()), int((~labels).sum())
     if positives == 0 or negatives == 0:
         return float("nan")
-    order = scores.argsort()
-    ranks = torch.empty_like(scores)
-    ranks[order] = torch.arange(1, len(scores) + 1, dtype=torch.float64)
-    for value in scores.unique():  # average ranks over ties
-        tied = scores == value
-        ranks[tied] = ranks[tied].mean()
+    _, tie_group, counts = scores.unique(return_inverse=True, return_counts=True)  # distinct values, sorted
+    below = counts.cumsum(0) - counts  # entries ranked under each distinct value
+    average_rank = below + (counts + 1) / 2  # a tie group shares the mean of its ranks
+    ranks = average_rank.double()[tie_group]
     return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 

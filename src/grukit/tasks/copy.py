@@ -49,12 +49,11 @@ class CopyTask(Task):
     name: str = "copy"
 
     def build(self, *, seed: int) -> TaskData:
-        check_positive(delay=self.delay, symbols=self.symbols, alphabet=self.alphabet, train_size=self.train_size,
-                       validation_size=self.validation_size, test_size=self.test_size)
+        check_positive(delay=self.delay, symbols=self.symbols, alphabet=self.alphabet)
         train, validation, test = seeded_splits(
             lambda size, split_seed: make_copy(size, delay=self.delay, symbols=self.symbols, alphabet=self.alphabet,
                                                seed=split_seed),
-            (self.train_size, self.validation_size, self.test_size), seed=seed)
+            self, seed=seed)
         return TaskData(self.name, train, validation, test, input_size=self.alphabet + 2,
                         output_size=self.alphabet + 2, loss="cross_entropy", readout="sequence",
                         metric="cross_entropy", lower_is_better=True,

@@ -101,8 +101,7 @@ class GuidanceTask(Task):
             raise InputError(f"source must be one of {SOURCES}, got {self.source!r}")
         if self.source == "eustock":
             return self._build_eustock()
-        check_positive(train_size=self.train_size, validation_size=self.validation_size, test_size=self.test_size,
-                       min_tokens=self.min_tokens, max_tokens=self.max_tokens)
+        check_positive(min_tokens=self.min_tokens, max_tokens=self.max_tokens)
         if self.min_tokens > self.max_tokens:
             raise InputError(f"min_tokens ({self.min_tokens}) exceeds max_tokens ({self.max_tokens})")
 
@@ -111,7 +110,7 @@ class GuidanceTask(Task):
                                                          max_tokens=self.max_tokens, seed=split_seed)
             return Split(inputs, target[:, None], lengths=lengths)
 
-        splits = seeded_splits(make, (self.train_size, self.validation_size, self.test_size), seed=seed)
+        splits = seeded_splits(make, self, seed=seed)
         return TaskData(self.name, *splits, input_size=4, output_size=1, loss="mse", readout="last", metric="mse",
                         lower_is_better=True, description="central-bank statements (tone, ambiguity, surprise; "
                                                            "prior): predict the log volatility they cause")

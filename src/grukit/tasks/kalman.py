@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from grukit.tasks.base import Split, Task, TaskData, check_positive, seeded_splits
+from grukit.tasks.base import Split, Task, TaskData, seeded_splits
 from grukit.validation import InputError
 
 
@@ -59,7 +59,6 @@ class KalmanTask(Task):
     name: str = "kalman"
 
     def build(self, *, seed: int) -> TaskData:
-        check_positive(train_size=self.train_size, validation_size=self.validation_size, test_size=self.test_size)
         if not isinstance(self.steps, int) or self.steps < 3:
             raise InputError(f"the kalman task needs at least 3 steps, got {self.steps!r}")
         if not self.noise_ratio > 0:
@@ -68,7 +67,7 @@ class KalmanTask(Task):
             y = make_local_level(size, self.steps, noise_ratio=self.noise_ratio, seed=split_seed)
             return Split(y[:, :-1, None], y[:, 1:, None])  # (N, T−1, 1) each
 
-        splits = seeded_splits(make, (self.train_size, self.validation_size, self.test_size), seed=seed)
+        splits = seeded_splits(make, self, seed=seed)
         return TaskData(self.name, *splits, input_size=1, output_size=1, loss="mse", readout="sequence",
                         metric="mse", lower_is_better=True,
                         description=f"local level, q={self.noise_ratio}: predict the next observation")
