@@ -166,3 +166,58 @@ def test_panel_forecast_trains_one_model_and_scores_every_group(tmp_path):
     with pytest.raises(InputError, match="--log needs a target ≥ 0"):
         run_forecast(negative, config, out_dir=tmp_path / "out3", run_dir=tmp_path / "run3", progress=False)
     assert not (tmp_path / "out2").exists() and not (tmp_path / "out3").exists()
+
+
+@pytest.mark.parametrize("scaling", ["series", "window"])
+def test_windows_map_back_to_the_data_exactly(scaling):
+    """offset + scale × target is the true future, and the target inputs are on the same map."""
+    from grukit.forecast import standardised_windows
+
+    rng = np.random.default_rng(0)
+    values = np.column_stack([rng.gamma(2.0, 50.0, 80), rng.normal(size=80)])
+    config = ForecastConfig(target="y", horizon=3, lookback=7, scaling=scaling)
+    windows, scaler = standardised_windows(values, config)
+    assert scaler.features == 2 + (scaling == "window")
+    for part in windows:
+        truth = np.stack([values[o + 1 : o + 4, 0] for o in part.origins])
+        np.testing.assert_allclose(part.offset[:, None] + part.scale[:, None] * part.targets, truth, rtol=1e-12)
+        recent = np.stack([values[o - 6 : o + 1, 0] for o in part.origins])
+        np.testing.assert_allclose(part.offset[:, None] + part.scale[:, None] * part.inputs[:, :, 0], recent,
+                                   rtol=1e-12)
+        if scaling == "window":  # ν is the window's mean |y|, and its log level (vs the training std) an input
+            np.testing.assert_allclose(part.scale, recent.mean(1), rtol=1e-12)
+            np.testing.assert_allclose(part.inputs[:, 0, 2], np.log(part.scale / scaler.std[0]), rtol=1e-12)
+
+
+def test_window_scaling_sees_the_same_windows_at_any_level():
+    """Multiplying the target by c (a level 100× lower, as after a vaccine) leaves every model input
+    and target unchanged under window scaling; only ν scales."""
+    from grukit.forecast import standardised_windows
+
+    rng = np.random.default_rng(1)
+    values = np.column_stack([rng.gamma(2.0, 50.0, 60), rng.normal(size=60)])
+    config = ForecastConfig(target="y", horizon=2, lookback=5, scaling="window")
+    shrunk = values * np.array([0.01, 1.0])
+    for a, b in zip(standardised_windows(values, config)[0], standardised_windows(shrunk, config)[0]):
+        np.testing.assert_allclose(a.inputs, b.inputs, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(a.targets, b.targets, rtol=1e-9)
+        np.testing.assert_allclose(b.scale, 0.01 * a.scale, rtol=1e-12)
+    zeros = values.copy()
+    zeros[10:20, 0] = 0.0  # an all-zero window divides by the floor, not by zero
+    windows, scaler = standardised_windows(zeros, config)
+    assert np.isfinite(windows[0].targets).all() and windows[0].scale.min() > 0
+    with pytest.raises(InputError, match="scaling must be one of series, window"):
+        ForecastConfig(target="y", scaling="global")
+
+
+def test_window_scaled_panel_forecast_end_to_end(tmp_path):
+    path = tmp_path / "panel.csv"
+    write_panel(path)
+    config = ForecastConfig(target="cases", group="region", horizon=3, lookback=12, season=12, hidden_size=8,
+                            epochs=2, scaling="window")
+    result = run_forecast(path, config, out_dir=tmp_path / "out", run_dir=tmp_path / "run", progress=False)
+    table = pd.read_csv(tmp_path / "out" / "forecast.csv")
+    assert table.groupby("region").size().to_dict() == {"north": 3, "south": 3}
+    assert (table["cases_lower_10"] <= table["cases_median"]).all()
+    assert (table["cases_median"] <= table["cases_upper_90"]).all()
+    assert np.isfinite(result.test["GRU (median)"]["mae"])

@@ -112,6 +112,9 @@ def forecast(
     group: str = typer.Option(None, help="Column naming each row's series (a long file of several): one model "
                                          "for all, each series split by time and scaled on its own."),
     log: bool = typer.Option(False, help="Model log(1 + target): counts and rates (the target must be ≥ 0)."),
+    scaling: str = typer.Option("series", help="series: standardise with the training rows; window: divide each "
+                                               "window by its mean |target| (a level that moves by orders of "
+                                               "magnitude)."),
     horizon: int = typer.Option(14, min=1, help="Steps to forecast."),
     lookback: int = typer.Option(56, min=1, help="Steps the model reads."),
     season: int = typer.Option(1, min=1, help="Season length m of the baselines (7: daily data, weekly cycle)."),
@@ -128,9 +131,8 @@ def forecast(
     from grukit.forecast import ForecastConfig, error_table, run_forecast
 
     config = ForecastConfig(target=target, covariates=tuple(c.strip() for c in covariates.split(",") if c.strip()),
-                            time=time, group=group, log=log, horizon=horizon, lookback=lookback, season=season,
-                            hidden_size=hidden_size,
-                            epochs=epochs, seed=seed)
+                            time=time, group=group, log=log, scaling=scaling, horizon=horizon, lookback=lookback,
+                            season=season, hidden_size=hidden_size, epochs=epochs, seed=seed)
     result = run_forecast(csv, config, out_dir=out, run_dir=run_dir, overwrite=overwrite)
     console = Console(width=110)
     console.print(f"[bold]{target}[/bold]: {horizon}-step forecasts from {result.test_origins} test origins "

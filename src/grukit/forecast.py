@@ -42,6 +42,7 @@ class ForecastConfig:
     time: str | None = None  # time column; default: the first of date/time/timestamp/ds/week/year
     group: str | None = None  # column naming the series of each row: one model for all of them
     log: bool = False  # model log(1 + target) (counts, rates ≥ 0); quantiles map back exactly (monotone)
+    scaling: str = "series"  # "series": training rows' mean/std; "window": each window's mean |target| (see below)
     horizon: int = 14  # h, steps forecast from each origin
     lookback: int = 56  # L, steps the model reads
     season: int = 1  # m for the seasonal-naive baseline and ETS (7: daily data, weekly cycle)
@@ -59,6 +60,12 @@ class ForecastConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputError(f"{name} must be a positive integer, got {value!r}")
+        if self.scaling not in SCALINGS:
+            raise InputError(f"scaling must be one of {', '.join(SCALINGS)}, got {self.scaling!r}")
+
+
+SCALINGS = ("series", "window")
+WINDOW_SCALE_FLOOR = 0.01  # × the training rows' std of the target: the least window scale (all-zero windows)
 
 
 @dataclass(frozen=True)
@@ -102,22 +109,69 @@ def split_origins(series_length: int, config: ForecastConfig) -> tuple[np.ndarra
     return train, validation, test
 
 
+@dataclass(frozen=True)
+class Windows:
+    """Model-ready windows of one series at some forecast origins. The target in data (model-scale)
+    units is offset + scale × what the model reads and outputs, per window."""
+
+    inputs: np.ndarray  # (N, L, F'), float
+    targets: np.ndarray  # (N, h), scaled as the inputs' target column
+    offset: np.ndarray  # (N,)
+    scale: np.ndarray  # (N,)
+    origins: np.ndarray  # (N,), index of each window's last observed row
+
+    def split(self) -> Split:
+        return Split(torch.tensor(self.inputs, dtype=torch.float32), torch.tensor(self.targets, dtype=torch.float32),
+                     groups=torch.tensor(self.origins))
+
+
+class SeriesScaler:
+    """How one series' values (T, F) — target in column 0 — become model inputs, fitted on the rows
+    its training windows touch.
+
+    scaling="series": every column standardised with those rows' mean and std.
+    scaling="window" (DeepAR's mean scaling, Salinas et al. 2020): the target in each window, inputs
+      and the h values to predict alike, is divided by ν = mean |y| over the window's L steps
+      (at least WINDOW_SCALE_FLOOR × the training std), and log(ν / training std) is one more input,
+      so the model sees the shape of the recent past and still knows its level. For a series whose
+      level moves by orders of magnitude (epidemics before and after a vaccine). Covariates are
+      standardised as with "series".
+    """
+
+    def __init__(self, values: np.ndarray, *, fitted_rows: int, config: ForecastConfig):
+        fitted = values[:fitted_rows]
+        self.mean, std = fitted.mean(0), fitted.std(0)
+        self.std = np.where(std > 0, std, 1.0)
+        self.values, self.config = values, config
+        self.features = values.shape[1] + (config.scaling == "window")
+
+    def windows(self, origins: np.ndarray, *, with_targets: bool = True) -> Windows:
+        config, values = self.config, self.values
+        lookback, horizon = config.lookback, config.horizon
+        scaled = (values - self.mean) / self.std
+        inputs, _ = make_windows(scaled, lookback=lookback, horizon=0, origins=origins)
+        future = (make_windows(values, lookback=lookback, horizon=horizon, origins=origins)[1] if with_targets
+                  else np.zeros((len(origins), horizon)))  # the future past the data: only its inputs exist
+        if config.scaling == "series":
+            offset = np.full(len(origins), self.mean[0])
+            scale = np.full(len(origins), self.std[0])
+        else:
+            recent = make_windows(values[:, :1], lookback=lookback, horizon=0, origins=origins)[0][..., 0]  # (N, L)
+            scale = np.maximum(np.abs(recent).mean(1), WINDOW_SCALE_FLOOR * self.std[0])
+            offset = np.zeros(len(origins))
+            inputs[:, :, 0] = recent / scale[:, None]
+            level = np.broadcast_to(np.log(scale / self.std[0])[:, None, None], (len(origins), lookback, 1))
+            inputs = np.concatenate([inputs, level], axis=2)
+        targets = (future - offset[:, None]) / scale[:, None]
+        return Windows(inputs, targets, offset, scale, np.asarray(origins))
+
+
 def standardised_windows(values: np.ndarray, config: ForecastConfig):
-    """The time-ordered (train, validation, test) windows of `values` (T, F) — target in column 0 —
-    standardised with the mean and std of the rows a training window touches; each Split's groups
-    are its forecast origins. Returns (splits, mean (F,), std (F,))."""
+    """The time-ordered (train, validation, test) Windows of `values` (T, F) — target in column 0 —
+    scaled by a SeriesScaler fitted on the rows a training window touches. Returns (windows, scaler)."""
     origins = split_origins(len(values), config)
-    fitted_rows = values[: origins[0][-1] + config.horizon + 1]
-    mean, std = fitted_rows.mean(0), fitted_rows.std(0)
-    std = np.where(std > 0, std, 1.0)
-    scaled = (values - mean) / std
-
-    def split(chosen) -> Split:
-        inputs, targets = make_windows(scaled, lookback=config.lookback, horizon=config.horizon, origins=chosen)
-        return Split(torch.tensor(inputs, dtype=torch.float32), torch.tensor(targets, dtype=torch.float32),
-                     groups=torch.tensor(chosen))
-
-    return tuple(split(o) for o in origins), mean, std
+    scaler = SeriesScaler(values, fitted_rows=origins[0][-1] + config.horizon + 1, config=config)
+    return tuple(scaler.windows(o) for o in origins), scaler
 
 
 def run_forecast(path, config: ForecastConfig, *, out_dir=".", run_dir=None, overwrite: bool = False,
@@ -154,11 +208,11 @@ def run_forecast(path, config: ForecastConfig, *, out_dir=".", run_dir=None, ove
         return np.column_stack([np.log1p(values[:, 0]), values[:, 1:]]) if config.log else values
 
     windows = {name: standardised_windows(model_scale(series.values), config) for name, series in panel.items()}
-    splits = tuple(Split(torch.cat([w[0][k].inputs for w in windows.values()]),
-                         torch.cat([w[0][k].targets for w in windows.values()]),
-                         groups=torch.cat([w[0][k].groups for w in windows.values()])) for k in range(3))
-    first = next(iter(panel.values()))
-    task = ForecastTask(splits, features=first.values.shape[1], horizon=config.horizon,
+    splits = tuple(Split(torch.cat([w[0][k].split().inputs for w in windows.values()]),
+                         torch.cat([w[0][k].split().targets for w in windows.values()]),
+                         groups=torch.cat([w[0][k].split().groups for w in windows.values()])) for k in range(3))
+    first = next(iter(windows.values()))[1]
+    task = ForecastTask(splits, features=first.features, horizon=config.horizon,
                         description=f"forecast {config.target!r}, {config.horizon} steps")
     data = task.build(seed=config.seed)
     train_config = TrainConfig(max_epochs=config.epochs, batch_size=config.batch_size,
@@ -167,27 +221,25 @@ def run_forecast(path, config: ForecastConfig, *, out_dir=".", run_dir=None, ove
     result = fit(task, data, ModelConfig(hidden_size=config.hidden_size), train_config, run_dir)
     model = _load_best(result.best_checkpoint, data)
 
-    def predict(inputs: torch.Tensor, mean: np.ndarray, std: np.ndarray) -> np.ndarray:  # (N, h, Q), data units
+    def predict(chosen: Windows) -> np.ndarray:  # (N, h, Q), data units
         with torch.no_grad():
-            out = model(inputs).reshape(len(inputs), config.horizon, len(QUANTILES)).numpy()
-        quantiles = np.sort(out, axis=-1) * std[0] + mean[0]  # keep lower ≤ median ≤ upper
+            out = model(torch.tensor(chosen.inputs, dtype=torch.float32)).numpy()
+        out = np.sort(out.reshape(len(out), config.horizon, len(QUANTILES)), axis=-1)  # lower ≤ median ≤ upper
+        quantiles = chosen.offset[:, None, None] + chosen.scale[:, None, None] * out
         return np.expm1(quantiles) if config.log else quantiles
 
     naive_name = f"seasonal naive (m={config.season})"
     truths, fitted, naive, ets, futures, test_origins = [], {}, [], [], {}, {}
     for name, series in panel.items():
-        (train, _, test), mean, std = windows[name]
+        (train, _, test), scaler = windows[name]
         y = series.values[:, 0]
-        origins = test.groups.numpy()
-        test_origins[name] = origins
-        truths.append(np.stack([y[o + 1 : o + 1 + config.horizon] for o in origins]))  # (N, h)
-        fitted[name] = predict(test.inputs, mean, std)
-        naive.append(seasonal_naive(y, origins, horizon=config.horizon, season=config.season))
-        ets.append(ets_forecasts(y, origins, fit_until=int(train.groups[-1]), horizon=config.horizon,
+        test_origins[name] = test.origins
+        truths.append(np.stack([y[o + 1 : o + 1 + config.horizon] for o in test.origins]))  # (N, h)
+        fitted[name] = predict(test)
+        naive.append(seasonal_naive(y, test.origins, horizon=config.horizon, season=config.season))
+        ets.append(ets_forecasts(y, test.origins, fit_until=int(train.origins[-1]), horizon=config.horizon,
                                  season=config.season))
-        scaled = (model_scale(series.values) - mean) / std
-        last_window = torch.tensor(scaled[None, -config.lookback :], dtype=torch.float32)
-        future = predict(last_window, mean, std)[0]  # (h, Q)
+        future = predict(scaler.windows(np.array([len(y) - 1]), with_targets=False))[0]  # (h, Q)
         futures[name] = {"time": series.future_times(config.horizon), "median": future[:, 1],
                          "lower": future[:, 0], "upper": future[:, 2]}
     truth, gru = np.concatenate(truths), np.concatenate(list(fitted.values()))
@@ -288,9 +340,15 @@ def _write_outputs(files, panel: dict[str, Series], config: ForecastConfig, futu
         first_step = fitted[name][:, 0]
         test_time = series.time[np.asarray(test_origins[name]) + 1]
         axis.plot(test_time, first_step[:, 1], color="tab:orange", lw=1, label="GRU on the test period (1 step ahead)")
-        axis.plot(table["time"], table["median"], color="tab:blue", lw=2, label="forecast (median)")
-        axis.fill_between(table["time"], table["lower"], table["upper"], color="tab:blue", alpha=0.25,
+        axis.plot(table["time"], table["median"], color="tab:blue", lw=2, marker="o", markersize=3,
+                  label="forecast (median)")
+        if config.horizon == 1:  # one step: the interval as an error bar (a band of one point is invisible)
+            axis.errorbar(table["time"], table["median"], yerr=[table["median"] - table["lower"],
+                          table["upper"] - table["median"]], color="tab:blue", alpha=0.5, capsize=4,
                           label="80% interval (quantiles 0.1–0.9)")
+        else:
+            axis.fill_between(table["time"], table["lower"], table["upper"], color="tab:blue", alpha=0.25,
+                              label="80% interval (quantiles 0.1–0.9)")
         axis.set_title(f"{config.target}{f' ({name})' if name else ''}: {config.horizon}-step GRU forecast from the "
                        f"last {config.lookback} steps")
         axis.set_xlabel(series.time_name or "step")

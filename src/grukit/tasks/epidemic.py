@@ -99,7 +99,8 @@ class EpidemicTask(Task):
         simulated = self.series(seed)
         values = np.stack([np.log1p(simulated["cases"]), simulated["intervention"]], axis=1)  # (T, 2)
         config = ForecastConfig(target="cases", horizon=self.horizon, lookback=self.lookback, season=self.season)
-        splits, _, _ = standardised_windows(values, config)
+        windows, _ = standardised_windows(values, config)
+        splits = tuple(w.split() for w in windows)
         return TaskData(self.name, *splits, input_size=2,
                         output_size=self.horizon * len(QUANTILES), loss="quantile", readout="last",
                         metric="mae", lower_is_better=True,
