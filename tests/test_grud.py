@@ -77,9 +77,10 @@ def test_unit_decay_imputes_by_forward_fill_and_long_gaps_by_the_mean():
     torch.testing.assert_close(trace.hidden_decay[0], gamma_h, rtol=0, atol=0)
 
 
-def test_gradcheck_float64_with_lengths_and_missing_values():
+@pytest.mark.parametrize("backend", ["reference", "fused"])
+def test_gradcheck_float64_with_lengths_and_missing_values(backend):
     values, mask, times = _data(batch=2, steps=4)
-    grud = GRUD(2, 3, dtype=torch.float64)
+    grud = GRUD(2, 3, backend=backend, dtype=torch.float64)
     with torch.no_grad():
         grud.decay_x_bias.fill_(0.1)  # keep the relu's kinks away from the evaluated points
         grud.decay_h_bias.fill_(0.1)
@@ -94,6 +95,52 @@ def test_gradcheck_float64_with_lengths_and_missing_values():
     names = [name for name, _ in grud.named_parameters()]
     params = [p.detach().clone().requires_grad_() for p in grud.parameters()]
     assert torch.autograd.gradcheck(run, (filled, h0, *params))
+
+
+VARIANTS = {
+    "GRU-D": {},
+    "GRU-D, gaps fed": dict(feed_gaps=True),
+    "GRU-Mean": dict(imputation="mean", hidden_decay=False, feed_mask=False),
+    "GRU-Forward, hidden decay": dict(imputation="forward"),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+@pytest.mark.parametrize("with_lengths", [False, True])
+def test_fused_kernel_equals_the_reference_loop(variant, with_lengths):
+    """The compiled recurrence (`grud_fused`) against the Python loop over `cells.gru_step`, in
+    float64: outputs, final state, the trace, and the gradients of the input, h0 and every
+    parameter (the decays' included), padded steps and rows split across threads included."""
+    from grukit.rows import row_parts
+
+    batch, steps = 19, 9
+    assert len(row_parts(batch, 5, threads=2)) == 2  # the kernel runs two row ranges at once
+    values, mask, times = _data(batch=batch, steps=steps, variables=3, seed=3)
+    lengths = torch.tensor([9, 4, 1, 9, 7, 2, 9, 5, 3, 9, 6, 8, 9, 1, 2, 9, 4, 9, 3]) if with_lengths else None
+    reference = GRUD(3, 5, backend="reference", dtype=torch.float64, **VARIANTS[variant])
+    fused = GRUD(3, 5, backend="fused", dtype=torch.float64, **VARIANTS[variant])
+    fused.load_state_dict(reference.state_dict())
+    h0 = torch.randn(1, batch, 5, dtype=torch.float64)
+    results = []
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for module in (reference, fused):
+            x, h = torch.nan_to_num(values).requires_grad_(), h0.clone().requires_grad_()
+            out, h_n, trace = module(x, h, mask=mask, times=times, lengths=lengths, return_gates=True)
+            (out.sin().sum() + (h_n**2).sum()).backward()
+            results.append([out, h_n, trace.reset, trace.keep, trace.candidate, trace.hidden_decay, x.grad, h.grad,
+                            *(p.grad for p in module.parameters())])
+    finally:
+        torch.set_num_threads(threads)
+    for got, expected in zip(results[1], results[0]):
+        torch.testing.assert_close(got, expected, rtol=0, atol=1e-12, equal_nan=True)
+
+
+def test_fused_backend_is_named_where_it_cannot_run():
+    with pytest.raises(grukit.InputError, match="backend must be one of"):
+        GRUD(2, 3, backend="cuda")
+    assert "backend='fused'" in repr(GRUD(2, 3, backend="fused"))
 
 
 def test_trace_and_padding_follow_the_forward_contract():

@@ -31,6 +31,11 @@ Known implementations differ from the paper (PyPOTS feeds unit time steps and ĥ
 authors' Keras code decays toward 0 and mixes with the undecayed h); grukit follows the equations
 above. One layer, one direction: the model of the paper.
 
+backend="auto" runs the recurrence (ĥ, gates, interpolation; forward and BPTT) as the compiled
+CPU kernel of `grud_fused` wherever numba works, and everything before it — decays, imputation,
+the input projections of all steps — as torch ops; "reference" is the Python loop over
+`cells.gru_step`, the slow path the kernel is tested against; "fused" insists on the kernel.
+
 Forward contract: model(values, hx=None, *, mask=None, times=None, gaps=None, lengths=None,
 return_gates=False) with values (T, B, V) or (B, T, V) with batch_first; mask defaults to the
 finite entries of values; gaps δ are computed from times (B, T) or given (same layout as values);
@@ -54,6 +59,8 @@ from grukit.validation import InputError, check_float_dtype, check_state, normal
 
 Imputation = Literal["decay", "forward", "mean"]
 IMPUTATIONS = ("decay", "forward", "mean")
+Backend = Literal["auto", "reference", "fused"]
+BACKENDS = ("auto", "reference", "fused")
 
 
 @dataclass(frozen=True)
@@ -74,14 +81,17 @@ class GRUDTrace:
 class GRUD(nn.Module):
     def __init__(self, input_size: int, hidden_size: int, *, batch_first: bool = False,
                  imputation: Imputation = "decay", hidden_decay: bool = True, feed_mask: bool = True,
-                 feed_gaps: bool = False, empirical_mean: torch.Tensor | None = None, device=None,
-                 dtype=None) -> None:
+                 feed_gaps: bool = False, empirical_mean: torch.Tensor | None = None,
+                 backend: Backend = "auto", device=None, dtype=None) -> None:
         super().__init__()
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputError(f"{name} must be a positive integer, got {value!r}")
         if imputation not in IMPUTATIONS:
             raise InputError(f"imputation must be one of {IMPUTATIONS}, got {imputation!r}")
+        if backend not in BACKENDS:
+            raise InputError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        self.backend = backend
         self.input_size, self.hidden_size, self.batch_first = input_size, hidden_size, batch_first
         self.imputation, self.hidden_decay = imputation, hidden_decay
         self.feed_mask, self.feed_gaps = feed_mask, feed_gaps
@@ -112,7 +122,8 @@ class GRUD(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"{self.input_size}, {self.hidden_size}, imputation={self.imputation!r}, "
-                f"hidden_decay={self.hidden_decay}, feed_mask={self.feed_mask}, feed_gaps={self.feed_gaps}")
+                f"hidden_decay={self.hidden_decay}, feed_mask={self.feed_mask}, feed_gaps={self.feed_gaps}, "
+                f"backend={self.backend!r}")
 
     def set_empirical_mean(self, mean: torch.Tensor) -> None:
         """x̄ (V,): the mean of each variable's observed values in the training data."""
@@ -155,25 +166,51 @@ class GRUD(nn.Module):
         if self.feed_gaps:
             gi = gi + F.linear(delta, self.weight_dh)
         valid = None if lengths is None else torch.arange(steps)[None, :] < lengths[:, None]
-        outputs, gates = [], []
-        for t in range(steps):
-            h_hat = gamma_h[:, t] * h
-            h_new, step_gates = gru_step(gi[:, t], h_hat, self.weight_hh, self.bias_hh, reset="before")
-            if valid is not None:
-                keep = valid[:, t, None].to(x.device)
-                h_new = torch.where(keep, h_new, h)
-                outputs.append(torch.where(keep, h_new, torch.zeros((), dtype=x.dtype)))
-            else:
-                outputs.append(h_new)
-            h = h_new
-            if return_gates:
-                gates.append(step_gates)
-        output = torch.stack(outputs, 1)  # (B, T, H)
+        if self._use_fused(x):
+            from grukit.grud_fused import grud_scan
+
+            scan_lengths = torch.full((batch,), steps, dtype=torch.int64) if lengths is None else lengths.cpu()
+            out, h_n, gates_tbh = grud_scan(gi.transpose(0, 1).contiguous(), gamma_h.transpose(0, 1).contiguous(),
+                                            h.contiguous(), self.weight_hh, self.bias_hh, scan_lengths)
+            output, h = out.transpose(0, 1), h_n
+            gates = [tuple(g[t] for g in gates_tbh) for t in range(steps)] if return_gates else []
+        else:
+            output, h, gates = self._reference_scan(gi, gamma_h, h, valid, record=return_gates)
         result_output = output if self.batch_first else output.transpose(0, 1)
         if not return_gates:
             return result_output, h[None]
         trace = self._trace(gates, gamma_x, gamma_h, valid)
         return result_output, h[None], trace
+
+    def _use_fused(self, x: torch.Tensor) -> bool:
+        """Whether this call runs `grud_fused` (backend "fused", or "auto" on the CPU where numba works)."""
+        if self.backend == "reference":
+            return False
+        refusal = None if x.is_cpu else f"the fused kernel runs on the CPU, the input is on {x.device}"
+        if refusal is None:
+            from grukit.fused import unavailable_reason
+
+            refusal = unavailable_reason()
+        if refusal is not None and self.backend == "fused":
+            raise InputError(f"backend='fused' cannot run here: {refusal}")
+        return refusal is None
+
+    def _reference_scan(self, gi, gamma_h, h, valid, *, record: bool):
+        """The slow reference: `cells.gru_step` on ĥ = γ_h ⊙ h, step by step. (B, T, H) output, h (B, H)."""
+        outputs, gates = [], []
+        for t in range(gi.shape[1]):
+            h_hat = gamma_h[:, t] * h
+            h_new, step_gates = gru_step(gi[:, t], h_hat, self.weight_hh, self.bias_hh, reset="before")
+            if valid is not None:
+                keep = valid[:, t, None].to(gi.device)
+                h_new = torch.where(keep, h_new, h)
+                outputs.append(torch.where(keep, h_new, torch.zeros((), dtype=gi.dtype)))
+            else:
+                outputs.append(h_new)
+            h = h_new
+            if record:
+                gates.append(step_gates)
+        return torch.stack(outputs, 1), h, gates
 
     def _trace(self, gates, gamma_x, gamma_h, valid) -> GRUDTrace:
         fields = [torch.stack([g[k] for g in gates], 1) for k in range(3)] + [gamma_x, gamma_h]  # (B, T, ·)

