@@ -66,9 +66,18 @@ def _parse_options(pairs: list[str]) -> dict:
 
 @app.command()
 def train(
-    task: str = typer.Argument(..., help="Built-in task: adding, agreement, clinical, copy, digits, epidemic, "
-                                         "guidance, kalman."),
-    model: str = typer.Option("gru", help="Recurrence: gru, lstm, rnn; for the clinical task also grud, "
+    task: str = typer.Argument(None, help="Built-in task: adding, agreement, clinical, copy, digits, epidemic, "
+                                          "guidance, kalman (or --data for your own file)."),
+    data: str = typer.Option(None, help="Your own CSV of irregular observations with a label per sequence "
+                                        "(instead of a built-in task)."),
+    format: str = typer.Option("long", help="--data layout: long (id, time, variable, value, label per row) or "
+                                            "wide (id, time, label and a column per variable)."),
+    id: str = typer.Option("id", help="--data: column naming each row's sequence."),
+    time: str = typer.Option("time", help="--data: timestamp column (numbers or dates)."),
+    label: str = typer.Option("label", help="--data: class column (numbers; one value per sequence)."),
+    variable: str = typer.Option("variable", help="--data, long: column naming the variable measured."),
+    value: str = typer.Option("value", help="--data, long: column of the measured value."),
+    model: str = typer.Option("gru", help="Recurrence: gru, lstm, rnn; for clinical and --data also grud, "
                                            "gru-mean, gru-forward, gru-simple."),
     hidden_size: int = typer.Option(64, min=1, help="Units per layer and direction."),
     layers: int = typer.Option(1, min=1, help="Stacked layers."),
@@ -90,16 +99,26 @@ def train(
     from grukit.models import ModelConfig
     from grukit.tasks import make_task
     from grukit.train import TrainConfig, fit
+    from grukit.validation import InputError
 
-    built = make_task(task, **_parse_options(option or []))
-    data = built.build(seed=seed)
+    if (task is None) == (data is None):
+        raise InputError("name a built-in task or give --data FILE (one of the two)")
+    if data is not None:
+        from pathlib import Path
+
+        task = "observations"
+        built = make_task(task, path=str(Path(data).resolve()), format=format, id=id, time=time, label=label,
+                          variable=variable, value=value, **_parse_options(option or []))
+    else:
+        built = make_task(task, **_parse_options(option or []))
+    task_data = built.build(seed=seed)
     config = TrainConfig(max_epochs=epochs, max_steps=max_steps, batch_size=batch_size, learning_rate=learning_rate,
                          gradient_clip=clip or None, early_stopping=patience or None, seed=seed, devices=devices,
                          strategy=strategy)
     directory = run_dir or f"runs/{task}-{model}-seed{seed}"
-    result = fit(built, data, ModelConfig(cell=model, hidden_size=hidden_size, num_layers=layers,
-                                          bidirectional=bidirectional), config, directory, resume=resume)
-    _print_metrics(data.description, data.metric, result.test, result.baselines, directory,
+    result = fit(built, task_data, ModelConfig(cell=model, hidden_size=hidden_size, num_layers=layers,
+                                               bidirectional=bidirectional), config, directory, resume=resume)
+    _print_metrics(task_data.description, task_data.metric, result.test, result.baselines, directory,
                    f"{result.epochs} epochs, {result.steps} steps, {result.seconds:.1f} s")
 
 
@@ -175,10 +194,12 @@ def compare(
     batch_size: int = typer.Option(64, min=1),
     learning_rate: float = typer.Option(3e-3),
     seed: int = typer.Option(0, help="The same seed (data, initialisation, order) for every model."),
+    seeds: int = typer.Option(1, min=1, help="Repeat over seeds SEED … SEED+N−1: mean, spread and per-seed values."),
     out: str = typer.Option(None, help="Directory for the runs and comparison.csv / .md (default runs/compare-TASK)."),
     option: list[str] = typer.Option(None, "--set", help="Task option key=value, e.g. --set steps=200."),
 ) -> None:
-    """Train GRU, LSTM and vanilla RNN with equal hidden size on the same data and seeds, side by side."""
+    """Train GRU, LSTM and vanilla RNN (clinical: the GRU-D family) with equal hidden size on the same
+    data and seeds, side by side."""
     from rich.console import Console
     from rich.table import Table
 
@@ -189,10 +210,11 @@ def compare(
     built = make_task(task, **_parse_options(option or []))
     config = TrainConfig(max_epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
     directory = out or f"runs/compare-{task}"
-    rows, data = compare_models(built, config, hidden_size=hidden_size, out_dir=directory)
+    rows, data = compare_models(built, config, hidden_size=hidden_size, out_dir=directory, seeds=seeds)
     files = write_comparison(rows, directory)
     console = Console(width=110)
-    console.print(f"[bold]{data.description}[/bold]: hidden size {hidden_size}, {epochs} epochs, seed {seed}")
+    seed_note = f"seed {seed}" if seeds == 1 else f"seeds {seed}–{seed + seeds - 1}"
+    console.print(f"[bold]{data.description}[/bold]: hidden size {hidden_size}, {epochs} epochs, {seed_note}")
     table = Table()
     for column in rows[0]:
         table.add_column(column, justify="left" if column == "model" else "right")

@@ -1,8 +1,10 @@
-"""`grukit compare TASK`: GRU, LSTM and vanilla RNN trained alike, side by side.
+"""`grukit compare TASK`: GRU, LSTM and vanilla RNN (or a task's own set) trained alike, side by side.
 
-Same task data, hidden size, optimiser, epochs and seed for the three; each row reports the
-parameter count, the wall time of training and the test metric of the best checkpoint, with the
-task's baselines below as rows of their own.
+Same task data, hidden size, optimiser, epochs and seeds for all; each row reports the parameter
+count, the wall time of training and the test metric of the best checkpoint (mean, spread and
+per-seed values over several seeds), with the task's baselines below as rows of their own.
+`clinical` compares the GRU-D family instead: GRU-D, the paper's GRU-Mean, GRU-Forward and
+GRU-Simple, and a plain GRU reading [values; mask; δ].
 """
 
 from __future__ import annotations
@@ -18,19 +20,55 @@ from grukit.train import TrainConfig, fit
 MODELS = {"GRU": "gru", "LSTM": "lstm", "vanilla RNN": "rnn"}
 
 
-def compare_models(task: Task, config: TrainConfig, *, hidden_size: int, out_dir) -> tuple[list[dict], TaskData]:
-    data = task.build(seed=config.seed)
+def compared_models(task: Task) -> dict[str, str]:
+    """Row label → `ModelConfig.cell`: the task's own set (`compared_models`, e.g. the GRU-D family
+    for `clinical`), else GRU, LSTM and vanilla RNN."""
+    return dict(getattr(task, "compared_models", MODELS))
+
+
+def compare_models(task: Task, config: TrainConfig, *, hidden_size: int, out_dir, seeds: int = 1,
+                   progress=None) -> tuple[list[dict], TaskData]:
+    """Every model of `compared_models(task)` trained on the task's data for seeds config.seed …
+    config.seed + seeds − 1 (data, initialisation and batch order all follow the seed). One row per
+    model: parameters, mean train seconds, the test metric's mean over the seeds and, for several,
+    its standard deviation and the per-seed values; the task's baselines (first seed's data) follow."""
+    import dataclasses
+    import statistics
+
+    models = compared_models(task)
+    results = {label: [] for label in models}
+    seconds = {label: [] for label in models}
+    first_data = None
+    for offset in range(seeds):
+        seed = config.seed + offset
+        data = task.build(seed=seed)
+        if first_data is None:
+            first_data = data
+        run_config = dataclasses.replace(config, seed=seed)
+        for label, cell in models.items():
+            run_dir = Path(out_dir) / (cell if seeds == 1 else f"{cell}-seed{seed}")
+            result = fit(task, data, ModelConfig(cell=cell, hidden_size=hidden_size), run_config, run_dir)
+            results[label].append(result.test[data.metric])
+            seconds[label].append(result.seconds)
+            if progress is not None:
+                progress(label, seed, result.test[data.metric])
+    data = first_data
+    metric = f"test {data.metric}"
     rows = []
-    for label, cell in MODELS.items():
-        model_config = ModelConfig(cell=cell, hidden_size=hidden_size)
-        result = fit(task, data, model_config, config, Path(out_dir) / cell)
+    for label, cell in models.items():
         sized = ModelConfig(cell=cell, hidden_size=hidden_size, input_size=data.input_size,
                             output_size=data.output_size, readout=data.readout)
-        rows.append({"model": label, "parameters": count_parameters(SequenceModel(sized)),
-                     "train seconds": round(result.seconds, 1), f"test {data.metric}": result.test[data.metric]})
+        row = {"model": label, "parameters": count_parameters(SequenceModel(sized)),
+               "train seconds": round(statistics.fmean(seconds[label]), 1), metric: statistics.fmean(results[label])}
+        if seeds > 1:
+            row["std over seeds"] = statistics.stdev(results[label])
+            row["per seed"] = " ".join(f"{value:.4f}" for value in results[label])
+        rows.append(row)
     for name, value in task.baselines(data).items():
-        rows.append({"model": f"baseline: {name}", "parameters": 0, "train seconds": 0.0,
-                     f"test {data.metric}": value})
+        row = {"model": f"baseline: {name}", "parameters": 0, "train seconds": 0.0, metric: value}
+        if seeds > 1:
+            row |= {"std over seeds": "", "per seed": ""}
+        rows.append(row)
     return rows, data
 
 

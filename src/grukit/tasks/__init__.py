@@ -17,15 +17,16 @@ from grukit.tasks.digits import DigitsTask
 from grukit.tasks.epidemic import EpidemicTask
 from grukit.tasks.guidance import GuidanceTask
 from grukit.tasks.kalman import KalmanTask
+from grukit.tasks.observations import ObservationsTask
 from grukit.validation import InputError
 
 TASKS: dict[str, type[Task]] = {
     "adding": AddingTask, "agreement": AgreementTask, "clinical": ClinicalTask, "copy": CopyTask, "digits": DigitsTask,
-    "epidemic": EpidemicTask, "guidance": GuidanceTask, "kalman": KalmanTask,
+    "epidemic": EpidemicTask, "guidance": GuidanceTask, "kalman": KalmanTask, "observations": ObservationsTask,
 }
 
 __all__ = ["TASKS", "AddingTask", "AgreementTask", "ClinicalTask", "CopyTask", "DigitsTask", "EpidemicTask",
-           "GuidanceTask", "KalmanTask", "Split", "Task", "TaskData", "make_task"]
+           "GuidanceTask", "KalmanTask", "ObservationsTask", "Split", "Task", "TaskData", "make_task"]
 
 
 def make_task(name: str, **overrides) -> Task:

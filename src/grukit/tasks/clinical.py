@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 
 from grukit.tasks.base import Split, Task, TaskData, check_positive, split_three, standard_metrics
+from grukit.validation import InputError
 
 #                 name          μ      β      σ     λ (per hour)
 VARIABLES = (("heart_rate", 85.0, 12.0, 6.0, 0.5), ("systolic_bp", 120.0, -12.0, 8.0, 0.5),
@@ -93,6 +95,10 @@ class ClinicalTask(Task):
     stays: int = 3_000  # split 70/15/15 by stay
     hours: int = 48
     name: str = "clinical"
+    # `grukit compare clinical`: GRU-D against the paper's baselines and a GRU on [values; mask; δ]
+    compared_models: ClassVar[dict[str, str]] = {
+        "GRU-D": "grud", "GRU-Mean": "gru-mean", "GRU-Forward": "gru-forward", "GRU-Simple": "gru-simple",
+        "GRU on [x; m; δ]": "gru"}
 
     def build(self, *, seed: int) -> TaskData:
         from grukit.data.irregular import IrregularDataset
@@ -102,31 +108,70 @@ class ClinicalTask(Task):
         names = tuple(v[0] for v in VARIABLES)
         data = IrregularDataset.from_long(frame, id="stay", time="hour", variable="variable", value="value",
                                           label="died", variables=names)
-        train, validation, test = split_three(len(data), seed=seed)
-        batch = data.collate(range(len(data)))
-        observed = batch.mask[train].bool()
-        values = batch.values[train]
-        mean = torch.stack([values[..., v][observed[..., v]].mean() for v in range(len(names))])
-        std = torch.stack([values[..., v][observed[..., v]].std() for v in range(len(names))])
-        scaled = torch.where(batch.mask.bool(), (batch.values - mean) / std, torch.zeros(()))
-        inputs = torch.cat([scaled, batch.mask, batch.gaps], -1)  # (N, T, 3V)
-        labels = batch.labels.long()
-
-        def split(index: torch.Tensor) -> Split:
-            return Split(inputs[index], labels[index], batch.lengths[index])
-
-        return TaskData(self.name, split(train), split(validation), split(test), input_size=3 * len(names),
-                        output_size=2, loss="cross_entropy", readout="last", metric="auroc", lower_is_better=False,
-                        description=f"simulated ICU stays ({self.hours} h, informative missingness): predict death")
+        return irregular_task_data(data, name=self.name, seed=seed,
+                                   description=f"simulated ICU stays ({self.hours} h, informative missingness): "
+                                               "predict death")
 
     def metrics(self, data: TaskData, predictions: torch.Tensor, split: Split) -> dict[str, float]:
-        metrics = standard_metrics(data.loss, predictions, split.targets)
-        risk = predictions.softmax(-1)[:, 1]
-        return metrics | {"auroc": auroc(risk, split.targets), "auprc": auprc(risk, split.targets)}
+        return irregular_metrics(data, predictions, split)
 
     def baselines(self, data: TaskData) -> dict[str, float]:
-        test = data.test
-        variables = data.input_size // 3
-        measurements = test.inputs[..., variables : 2 * variables].sum((1, 2))  # informative missingness
-        prior = torch.full((len(test),), float(data.train.targets.float().mean()))
-        return {"number of measurements": auroc(measurements, test.targets), "prior": auroc(prior, test.targets)}
+        return irregular_baselines(data)
+
+
+MIN_SEQUENCES = 20  # for a 70/15/15 split with ≥ 3 sequences in validation and test
+
+
+def irregular_task_data(data, *, name: str, seed: int, description: str) -> TaskData:
+    """TaskData from an `IrregularDataset` with one class label per sequence: split 70/15/15 by
+    sequence (seeded), values standardised with the training sequences' observed mean and std (so
+    GRU-D's x̄ is 0; missing entries 0), inputs (N, T, 3V) = [values; mask; gaps δ], targets the
+    label's class ids (classes: the sorted distinct labels). Metric: AUROC for two classes,
+    accuracy for more."""
+    if data.labels is None:
+        raise InputError("the sequences need a label column to train a classifier on")
+    if len(data) < MIN_SEQUENCES:
+        raise InputError(f"{len(data)} sequences are too few to split into training, validation and test "
+                         f"(at least {MIN_SEQUENCES})")
+    train, validation, test = split_three(len(data), seed=seed)
+    batch = data.collate(range(len(data)))
+    mean = data.empirical_mean(train).to(batch.values.dtype)
+    observed = batch.mask[train].bool()
+    values = batch.values[train]
+    std = torch.stack([values[..., v][observed[..., v]].std() for v in range(len(data.variables))])
+    std = torch.where(torch.isfinite(std) & (std > 0), std, torch.ones(()))
+    scaled = torch.where(batch.mask.bool(), (batch.values - mean) / std, torch.zeros(()))
+    inputs = torch.cat([scaled, batch.mask, batch.gaps], -1)  # (N, T, 3V)
+    classes, labels = torch.unique(batch.labels, return_inverse=True)
+    if len(classes) < 2:
+        raise InputError(f"the label has one value ({float(classes[0]):g}) in every sequence: nothing to learn")
+
+    def split(index: torch.Tensor) -> Split:
+        return Split(inputs[index], labels[index], batch.lengths[index])
+
+    return TaskData(name, split(train), split(validation), split(test), input_size=3 * len(data.variables),
+                    output_size=len(classes), loss="cross_entropy", readout="last",
+                    metric="auroc" if len(classes) == 2 else "accuracy", lower_is_better=False,
+                    description=description)
+
+
+def irregular_metrics(data: TaskData, predictions: torch.Tensor, split: Split) -> dict[str, float]:
+    """The standard metrics, plus AUROC and AUPRC of the second class's probability (two classes)."""
+    metrics = standard_metrics(data.loss, predictions, split.targets)
+    if data.output_size != 2:
+        return metrics
+    risk = predictions.softmax(-1)[:, 1]
+    return metrics | {"auroc": auroc(risk, split.targets), "auprc": auprc(risk, split.targets)}
+
+
+def irregular_baselines(data: TaskData) -> dict[str, float]:
+    """Two classes: the number of measurements in the sequence as the score (what informative
+    missingness alone tells) and the prior, each by AUROC. More classes: the majority class's accuracy."""
+    test = data.test
+    if data.output_size != 2:
+        majority = torch.bincount(data.train.targets, minlength=data.output_size).argmax()
+        return {"majority class": float((test.targets == majority).double().mean())}
+    variables = data.input_size // 3
+    measurements = test.inputs[..., variables : 2 * variables].sum((1, 2))
+    prior = torch.full((len(test),), float(data.train.targets.float().mean()))
+    return {"number of measurements": auroc(measurements, test.targets), "prior": auroc(prior, test.targets)}

@@ -1,0 +1,97 @@
+"""The user's own irregular observations as a classification task (`grukit train --data FILE`).
+
+A CSV in one of two layouts, with one label per sequence:
+
+  long  one row per measurement: id, time, variable, value, label columns (the layout of
+        clinical databases: a stay, the hour, "heart_rate", 88, died)
+  wide  one row per time a sequence was observed: id, time, label and a column per variable,
+        empty where that variable was not measured at that time
+
+Times are numbers (any unit; δ comes out in it) or dates/datetimes (δ in hours). Rows are read
+by `IrregularDataset.from_long` (sorted by time within a sequence; every malformed row named by
+its line in the file), then become TaskData exactly as the `clinical` task's do
+(`clinical.irregular_task_data`): split 70/15/15 by sequence, standardised with the training
+split's observed mean and std, inputs [values; mask; δ] for the GRU-D family or any recurrence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from grukit.tasks.base import Split, Task, TaskData
+from grukit.tasks.clinical import irregular_baselines, irregular_metrics, irregular_task_data
+from grukit.validation import InputError
+
+FORMATS = ("long", "wide")
+
+
+@dataclass(frozen=True)
+class ObservationsTask(Task):
+    path: str = ""  # the CSV file
+    format: str = "long"  # "long" or "wide" (module docstring)
+    id: str = "id"  # column naming each row's sequence
+    time: str = "time"  # column of timestamps
+    label: str = "label"  # column of the sequence's class (numbers, one value per sequence)
+    variable: str = "variable"  # long: column naming the measured variable
+    value: str = "value"  # long: column of the measured value
+    name: str = "observations"
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise InputError(f"--format must be one of {', '.join(FORMATS)}, got {self.format!r}")
+        if not self.path:
+            raise InputError("the observations task needs a CSV file (--data)")
+
+    def read(self):
+        """The IrregularDataset of the file."""
+        import numpy as np
+        import pandas as pd
+
+        from grukit.data.irregular import IrregularDataset
+
+        path = Path(self.path)
+        if not path.is_file():
+            raise InputError(f"{path}: no such file")
+        try:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as error:
+            raise InputError(f"{path}: not a readable CSV ({type(error).__name__}: {str(error).strip()})") from None
+        keys = [self.id, self.time, self.label]
+        needed = keys + ([self.variable, self.value] if self.format == "long" else [])
+        missing = [c for c in needed if c not in frame.columns]
+        if missing:
+            raise InputError(f"{path} has no column {missing[0]!r}; its columns: {', '.join(frame.columns)}")
+        labels = pd.to_numeric(frame[self.label], errors="coerce")
+        if labels.isna().any():
+            k = int(np.flatnonzero(labels.isna().to_numpy())[0])
+            raise InputError(f"{path}: column {self.label!r} must hold numeric class ids (e.g. 0/1), got "
+                             f"{frame[self.label].iloc[k]!r} at row {k + 2}")
+        frame[self.label] = labels
+        if self.format == "wide":
+            variables = [c for c in frame.columns if c not in keys]
+            if not variables:
+                raise InputError(f"{path}: a wide file needs a column per variable beside {', '.join(keys)}")
+            frame = frame.reset_index(names="row")
+            frame = frame.melt(id_vars=["row", *keys], value_vars=variables, var_name="variable",
+                               value_name="value").dropna(subset=["value"])
+            frame = frame.set_index(frame.pop("row")).sort_index(kind="stable")  # rows keep their file order
+            frame.index.name = None
+            return IrregularDataset.from_long(frame, id=self.id, time=self.time, variable="variable", value="value",
+                                              label=self.label, variables=variables)
+        return IrregularDataset.from_long(frame, id=self.id, time=self.time, variable=self.variable, value=self.value,
+                                          label=self.label)
+
+    def build(self, *, seed: int) -> TaskData:
+        data = self.read()
+        return irregular_task_data(data, name=self.name, seed=seed,
+                                   description=f"{Path(self.path).name}: {len(data)} sequences, "
+                                               f"{len(data.variables)} variables; predict {self.label!r}")
+
+    def metrics(self, data: TaskData, predictions: torch.Tensor, split: Split) -> dict[str, float]:
+        return irregular_metrics(data, predictions, split)
+
+    def baselines(self, data: TaskData) -> dict[str, float]:
+        return irregular_baselines(data)
