@@ -81,7 +81,7 @@ def measure(repeats: int) -> list[dict]:
         data = make_batch(batch, steps, variables)
         runs = {"grukit": grukit_step(variables, hidden), "pypots": pypots_step(steps, variables, hidden)}
         times = {name: [] for name in runs}
-        for name, (step, _) in runs.items():  # warm-up (the kernel compiles or loads from its cache)
+        for step, _ in runs.values():  # warm-up (the kernel compiles or loads from its cache)
             step(data)
             step(data)
         for _ in range(repeats):

@@ -14,7 +14,7 @@ from grukit.validation import InputError
 SMALL = {
     "adding": dict(steps=30, train_size=64, validation_size=16, test_size=16),
     "agreement": dict(train_size=64, validation_size=16, test_size=32),
-    "clinical": dict(stays=40, hours=8),
+    "clinical": dict(stays=120, hours=8),
     "copy": dict(delay=12, symbols=4, alphabet=5, train_size=64, validation_size=16, test_size=16),
     "digits": dict(order="rows"),
     "epidemic": dict(days=200, lookback=21, horizon=7),
@@ -23,9 +23,19 @@ SMALL = {
 }
 
 
+@pytest.fixture(scope="module")
+def observations_csv(tmp_path_factory):
+    from grukit.tasks.clinical import simulate_stays
+
+    path = tmp_path_factory.mktemp("observations") / "stays.csv"
+    simulate_stays(120, hours=8, seed=0).to_csv(path, index=False)
+    return path
+
+
 @pytest.mark.parametrize("name", sorted(TASKS))
-def test_builder_shapes_and_determinism(name):
-    task = make_task(name, **SMALL[name])
+def test_builder_shapes_and_determinism(name, observations_csv):
+    options = SMALL.get(name) or dict(path=str(observations_csv), id="stay", time="hour", label="died")
+    task = make_task(name, **options)
     first, again, other = task.build(seed=3), task.build(seed=3), task.build(seed=4)
     for split in ("train", "validation", "test"):
         a, b = getattr(first, split), getattr(again, split)
@@ -33,7 +43,7 @@ def test_builder_shapes_and_determinism(name):
         assert len(a.targets) == len(a.inputs)
         torch.testing.assert_close(a.inputs, b.inputs, rtol=0, atol=0)
         torch.testing.assert_close(a.targets, b.targets, rtol=0, atol=0)
-    if name != "digits":  # digits: one fixed data set, the seed only moves the split
+    if name not in ("digits", "observations"):  # one fixed data set (or file): the seed only moves the split
         assert not torch.equal(first.train.inputs, other.train.inputs)
     else:
         assert not torch.equal(first.train.targets, other.train.targets)

@@ -59,6 +59,7 @@ from grukit.validation import InputError, check_float_dtype, check_state, normal
 
 Imputation = Literal["decay", "forward", "mean"]
 IMPUTATIONS = ("decay", "forward", "mean")
+DECAY_INIT = 0.01  # decay weights start in U(0, DECAY_INIT) per unit of δ (see reset_parameters)
 Backend = Literal["auto", "reference", "fused"]
 BACKENDS = ("auto", "reference", "fused")
 
@@ -113,10 +114,15 @@ class GRUD(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        """GRU weights U(−1/√H, 1/√H) as torch.nn.GRU's. Decay weights U(0, DECAY_INIT) per time unit
+        and biases 0: γ starts near 1 (a state that remembers, inputs carried forward) and every
+        decay has a gradient from the first step (a pre-activation ≤ 0 would have none: the relu).
+        The paper gives no initialisation; U(0, 1/√H) erased the state after a few hours' gap on the
+        clinical task (γ_h ≈ 0.01 per step) and trained worse than GRU-Mean."""
         bound = 1.0 / math.sqrt(self.hidden_size)
         for name, weight in self.named_parameters():
             if name.startswith("decay"):
-                nn.init.uniform_(weight, 0.0, bound) if name.endswith("weight") else nn.init.zeros_(weight)
+                nn.init.uniform_(weight, 0.0, DECAY_INIT) if name.endswith("weight") else nn.init.zeros_(weight)
             else:
                 nn.init.uniform_(weight, -bound, bound)
 
