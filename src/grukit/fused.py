@@ -185,6 +185,20 @@ def _forward(gemm, x, w_ih_t, b_ih, begin, end, h, w_t, w_rz_t, w_n_t, b_hh, len
                 y[j] = h_b[j]
 
 
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _candidate_gradient(dh, d_n, d_out, z_all, n_all, lengths, t, first, last):
+    """The first move of a step's BPTT, for rows first … last − 1: dh += ∂L/∂y_t, then
+    d_n = ∂L/∂(n's pre-activation) = dh ⊙ (1 − z) ⊙ (1 − n²) (0 past a sequence's end)."""
+    for b in range(first, last):
+        dh_b, dn, dy, z, n = dh[b], d_n[b - first], d_out[t, b], z_all[t, b], n_all[t, b]
+        if t >= lengths[b]:
+            dn[:] = 0.0
+            continue
+        for j in range(dh_b.shape[0]):
+            dh_b[j] += dy[j]
+            dn[j] = dh_b[j] * (1.0 - z[j]) * (1.0 - n[j] * n[j])
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _backward(gemm, d_out, dh, begin, h0, out, r_all, z_all, n_all, ghn_all, w, w_rz, w_n, lengths, reverse,
               reset_after, x, x_rows, d_gi, d_ghn, prev, rh, d_bias, first, last):
@@ -209,14 +223,7 @@ def _backward(gemm, d_out, dh, begin, h0, out, r_all, z_all, n_all, ghn_all, w, 
     for s in range(chunk):
         c = s if reverse else chunk - 1 - s  # the forward order, backwards
         t = begin + c
-        for b in range(first, last):
-            dh_b, dn, dy, z, n = dh[b], d_pre_n[b - first], d_out[t, b], z_all[t, b], n_all[t, b]
-            if t >= lengths[b]:
-                dn[:] = 0.0
-                continue
-            for j in range(hidden):
-                dh_b[j] += dy[j]
-                dn[j] = dh_b[j] * (1.0 - z[j]) * (1.0 - n[j] * n[j])
+        _candidate_gradient(dh, d_pre_n, d_out, z_all, n_all, lengths, t, first, last)
         if not reset_after:
             matmul_into(gemm, d_pre_n, w_n, d_rh, 0.0)  # W_hnᵀ-product: ∂L/∂(r ⊙ h_{t−1})
         for b in range(first, last):
@@ -362,6 +369,16 @@ def _np(tensor: torch.Tensor) -> np.ndarray:
     return tensor.detach().contiguous().numpy()
 
 
+def backward_operands(d_out, d_hn, w_hh, out):
+    """A scan's backward inputs as the compiled loops want them: ∂L/∂out (zeros when unused) and
+    ∂L/∂h_n (a fresh buffer the loop turns into ∂L/∂h0), contiguous; W_hh and its [r; z] and n blocks."""
+    _, batch, hidden = out.shape
+    d_out = torch.zeros_like(out) if d_out is None else d_out.contiguous()
+    dh = torch.zeros(batch, hidden, dtype=out.dtype) if d_hn is None else d_hn.detach().clone().contiguous()
+    w = w_hh.detach().contiguous()
+    return d_out, dh, w, w[: 2 * hidden].contiguous(), w[2 * hidden :].contiguous()
+
+
 CHUNK_VALUES = 1 << 18  # values of W_ih x per chunk of steps (1 MiB in float32)
 CHUNKS_AT_LEAST = 4  # a short sequence is still cut in four: its buffers stay a quarter of its size
 
@@ -425,10 +442,7 @@ class FusedGRUScan(torch.autograd.Function):
         reverse, reset_after, has_bias_ih, has_bias_hh = ctx.flags
         steps, batch, hidden = out.shape
         dtype = out.dtype
-        d_out = torch.zeros_like(out) if d_out is None else d_out.contiguous()
-        dh = torch.zeros(batch, hidden, dtype=dtype) if d_hn is None else d_hn.detach().clone().contiguous()
-        w = w_hh.detach().contiguous()
-        w_rz, w_n = w[: 2 * hidden].contiguous(), w[2 * hidden :].contiguous()
+        d_out, dh, w, w_rz, w_n = backward_operands(d_out, d_hn, w_hh, out)
         x_np, w_ih_ = _np(x), w_ih.detach()
         inputs = x_np.shape[2]
         wants_d_x = ctx.needs_input_grad[0]  # a first layer's input usually needs no gradient

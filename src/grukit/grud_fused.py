@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from grukit.fused import _sigmoid, _tanh, njit, unavailable_reason
+from grukit.fused import _candidate_gradient, _sigmoid, _tanh, backward_operands, njit, unavailable_reason
 
 try:
     from grukit.blas import gemm_for, gemm_threads, matmul_into, small_product
@@ -98,15 +98,7 @@ def _backward(gemm, d_out, dh, h0, out, gamma, h_hat_all, r_all, z_all, n_all, w
     d_rh = np.empty((rows, hidden), dtype=dtype)  # ∂L/∂(r ⊙ ĥ)
     d_hat = np.empty((rows, hidden), dtype=dtype)  # ∂L/∂ĥ
     for t in range(steps - 1, -1, -1):
-        for b in range(first, last):
-            i = b - first
-            dh_b, dn, dy, z, n = dh[b], d_n[i], d_out[t, b], z_all[t, b], n_all[t, b]
-            if t >= lengths[b]:
-                dn[:] = 0.0
-                continue
-            for j in range(hidden):
-                dh_b[j] += dy[j]
-                dn[j] = dh_b[j] * (1.0 - z[j]) * (1.0 - n[j] * n[j])
+        _candidate_gradient(dh, d_n, d_out, z_all, n_all, lengths, t, first, last)
         matmul_into(gemm, d_n, w_n, d_rh, 0.0)  # W_hnᵀ-product: ∂L/∂(r ⊙ ĥ)
         for b in range(first, last):
             i = b - first
@@ -177,10 +169,7 @@ class GRUDScan(torch.autograd.Function):
         h0, w_hh, gamma, out, h_hat, r, z, n, lengths = ctx.saved_tensors
         steps, batch, hidden = out.shape
         dtype = out.dtype
-        d_out = torch.zeros_like(out) if d_out is None else d_out.contiguous()
-        dh = torch.zeros(batch, hidden, dtype=dtype) if d_hn is None else d_hn.detach().clone().contiguous()
-        w = w_hh.detach().contiguous()
-        w_rz, w_n = w[: 2 * hidden].contiguous(), w[2 * hidden :].contiguous()
+        d_out, dh, _, w_rz, w_n = backward_operands(d_out, d_hn, w_hh, out)
         d_gi = torch.empty(steps, batch, 3 * hidden, dtype=dtype)
         d_gamma, rh = torch.empty_like(out), torch.empty_like(out)
         gemm = gemm_for(out.numpy().dtype)
