@@ -20,6 +20,7 @@ SMALL = {
     "epidemic": dict(days=200, lookback=21, horizon=7),
     "guidance": dict(min_tokens=3, max_tokens=9, train_size=64, validation_size=16, test_size=16),
     "kalman": dict(steps=40, train_size=64, validation_size=16, test_size=16),
+    "masked": dict(dataset="basicmotions", missing=0.3, pattern="mnar"),
 }
 
 
@@ -287,3 +288,38 @@ def test_clinical_stays_are_irregular_informative_and_read_by_the_grud_family():
         assert model(data.test.inputs, data.test.lengths).shape == (len(data.test), 2)
     with pytest.raises(InputError, match="one layer and one direction"):
         ModelConfig(cell="grud", bidirectional=True)
+
+
+@pytest.mark.parametrize("pattern", ["mcar", "mnar"])
+def test_masking_patterns_hide_the_asked_fraction_and_mnar_hides_high_values(pattern):
+    from grukit.tasks.masked import hide
+
+    rng = np.random.default_rng(0)
+    sequences = [rng.normal(size=(int(rng.integers(20, 60)), 4)) * [1, 2, 3, 4] for _ in range(200)]
+    for missing in (0.2, 0.5, 0.8):
+        hidden = hide(sequences, missing=missing, pattern=pattern, rng=np.random.default_rng(1))
+        gone = np.concatenate([np.isnan(h) for h in hidden])
+        assert gone.mean() == pytest.approx(missing, abs=0.01)
+        values = np.concatenate(sequences) / [1, 2, 3, 4]  # z, each channel
+        gap = values[gone].mean() - values[~gone].mean()
+        if pattern == "mcar":
+            assert abs(gap) < 0.05  # nothing about the value decides
+        else:
+            assert gap > 0.5  # self-masking: high values go missing more often
+        kept = np.concatenate(hidden)[~gone]
+        np.testing.assert_array_equal(kept, np.concatenate(sequences)[~gone])  # observed entries untouched
+
+
+def test_masked_real_sets_keep_their_own_test_split():
+    pytest.importorskip("sktime")
+    basic = make_task("masked", dataset="basicmotions", missing=0.5).build(seed=0)
+    assert (len(basic.train), len(basic.validation), len(basic.test)) == (32, 8, 40)
+    assert basic.output_size == 4 and basic.metric == "accuracy" and basic.input_size == 18
+    vowels = make_task("masked", dataset="japanesevowels", missing=0.2, pattern="mnar").build(seed=0)
+    assert (len(vowels.train) + len(vowels.validation), len(vowels.test)) == (270, 370)
+    assert vowels.output_size == 9 and vowels.input_size == 36
+    assert int(vowels.test.lengths.min()) >= 7 and int(vowels.test.lengths.max()) <= 29  # variable lengths kept
+    with pytest.raises(InputError, match="pattern must be one of mcar, mnar"):
+        make_task("masked", pattern="mar")
+    with pytest.raises(InputError, match="missing must be a fraction"):
+        make_task("masked", missing=1.0)

@@ -52,13 +52,21 @@ def compare_models(task: Task, config: TrainConfig, *, hidden_size: int, out_dir
             seconds[label].append(result.seconds)
             if progress is not None:
                 progress(label, seed, result.test[data.metric])
+        if peer_available(task):
+            score, took = pypots_grud(task, data, hidden_size=hidden_size, config=run_config)
+            results.setdefault(PYPOTS_LABEL, []).append(score)
+            seconds.setdefault(PYPOTS_LABEL, []).append(took)
     data = first_data
     metric = f"test {data.metric}"
     rows = []
-    for label, cell in models.items():
-        sized = ModelConfig(cell=cell, hidden_size=hidden_size, input_size=data.input_size,
-                            output_size=data.output_size, readout=data.readout)
-        row = {"model": label, "parameters": count_parameters(SequenceModel(sized)),
+    for label in results:
+        if label == PYPOTS_LABEL:
+            parameters = pypots_parameters(data, hidden_size=hidden_size)
+        else:
+            parameters = count_parameters(SequenceModel(ModelConfig(
+                cell=models[label], hidden_size=hidden_size, input_size=data.input_size,
+                output_size=data.output_size, readout=data.readout)))
+        row = {"model": label, "parameters": parameters,
                "train seconds": round(statistics.fmean(seconds[label]), 1), metric: statistics.fmean(results[label])}
         if seeds > 1:
             row["std over seeds"] = statistics.stdev(results[label])
@@ -70,6 +78,71 @@ def compare_models(task: Task, config: TrainConfig, *, hidden_size: int, out_dir
             row |= {"std over seeds": "", "per seed": ""}
         rows.append(row)
     return rows, data
+
+
+PYPOTS_LABEL = "PyPOTS GRU-D"
+
+
+def peer_available(task: Task) -> bool:
+    """Whether to add PyPOTS' GRU-D beside the GRU-D family: a task that compares it (clinical,
+    masked) and PyPOTS installed (the `bench` extra)."""
+    if "grud" not in compared_models(task).values():
+        return False
+    import importlib.util
+
+    return importlib.util.find_spec("pypots") is not None
+
+
+def _pypots_sets(data: TaskData):
+    """PyPOTS' inputs for each split: X (N, T, V) with NaN where missing (padded steps too: PyPOTS
+    has no lengths) and y. PyPOTS computes δ itself, one time unit per step — its documented
+    departure from real timestamps."""
+    variables = data.input_size // 3
+
+    def arrays(split) -> dict:
+        values, mask = split.inputs[..., :variables], split.inputs[..., variables : 2 * variables]
+        return {"X": values.masked_fill(mask == 0, float("nan")).double().numpy(), "y": split.targets.numpy()}
+
+    return arrays(data.train), arrays(data.validation), arrays(data.test)
+
+
+def pypots_grud(task: Task, data: TaskData, *, hidden_size: int, config: TrainConfig) -> tuple[float, float]:
+    """(test metric, train seconds) of PyPOTS' GRU-D classifier on the same splits with the same
+    budget: hidden size, epochs, batch size, Adam learning rate and seed; its best-validation-loss
+    weights are the ones scored (PyPOTS keeps them), by the task's own metric."""
+    import contextlib
+    import io
+    import time
+
+    import torch
+
+    def sink():  # PyPOTS prints a banner and per-epoch logs; its import reads stdout's encoding
+        return io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+
+    with contextlib.redirect_stdout(sink()), contextlib.redirect_stderr(sink()):
+        from pypots.classification import GRUD as PyPOTSGRUD
+        from pypots.optim import Adam
+
+        train, validation, test = _pypots_sets(data)
+        torch.manual_seed(config.seed)
+        model = PyPOTSGRUD(n_steps=train["X"].shape[1], n_features=train["X"].shape[2], n_classes=data.output_size,
+                           rnn_hidden_size=hidden_size, batch_size=config.batch_size, epochs=config.max_epochs,
+                           optimizer=Adam(lr=config.learning_rate), model_saving_strategy=None, verbose=False,
+                           device="cpu")
+        start = time.perf_counter()
+        model.fit(train, validation)
+        seconds = time.perf_counter() - start
+        probabilities = torch.as_tensor(model.predict(test)["classification_proba"], dtype=torch.float32)
+    logits = probabilities.clamp_min(1e-12).log()  # the metrics read logits: softmax(log p) = p
+    return task.metrics(data, logits, data.test)[data.metric], seconds
+
+
+def pypots_parameters(data: TaskData, *, hidden_size: int) -> int:
+    """PyPOTS GRU-D's parameter count at this size: its cell reads [x̂; ĥ; m] (2V + H inputs)."""
+    variables, h = data.input_size // 3, hidden_size
+    cell = 3 * h * (2 * variables + h) + 3 * h * h + 6 * h
+    decays = (h * variables + h) + (variables * variables + variables)
+    return cell + decays + h * data.output_size + data.output_size
 
 
 def write_comparison(rows: list[dict], out_dir) -> tuple[Path, Path]:

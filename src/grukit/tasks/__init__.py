@@ -17,16 +17,18 @@ from grukit.tasks.digits import DigitsTask
 from grukit.tasks.epidemic import EpidemicTask
 from grukit.tasks.guidance import GuidanceTask
 from grukit.tasks.kalman import KalmanTask
+from grukit.tasks.masked import MaskedTask
 from grukit.tasks.observations import ObservationsTask
 from grukit.validation import InputError
 
 TASKS: dict[str, type[Task]] = {
     "adding": AddingTask, "agreement": AgreementTask, "clinical": ClinicalTask, "copy": CopyTask, "digits": DigitsTask,
-    "epidemic": EpidemicTask, "guidance": GuidanceTask, "kalman": KalmanTask, "observations": ObservationsTask,
+    "epidemic": EpidemicTask, "guidance": GuidanceTask, "kalman": KalmanTask, "masked": MaskedTask,
+    "observations": ObservationsTask,
 }
 
 __all__ = ["TASKS", "AddingTask", "AgreementTask", "ClinicalTask", "CopyTask", "DigitsTask", "EpidemicTask",
-           "GuidanceTask", "KalmanTask", "ObservationsTask", "Split", "Task", "TaskData", "make_task"]
+           "GuidanceTask", "KalmanTask", "MaskedTask", "ObservationsTask", "Split", "Task", "TaskData", "make_task"]
 
 
 def make_task(name: str, **overrides) -> Task:

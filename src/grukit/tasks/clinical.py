@@ -135,18 +135,21 @@ class ClinicalTask(Task):
 MIN_SEQUENCES = 20  # for a 70/15/15 split with ≥ 3 sequences in validation and test
 
 
-def irregular_task_data(data, *, name: str, seed: int, description: str) -> TaskData:
+def irregular_task_data(data, *, name: str, seed: int, description: str, splits=None) -> TaskData:
     """TaskData from an `IrregularDataset` with one class label per sequence: split 70/15/15 by
-    sequence (seeded), values standardised with the training sequences' observed mean and std (so
-    GRU-D's x̄ is 0; missing entries 0), inputs (N, T, 3V) = [values; mask; gaps δ], targets the
-    label's class ids (classes: the sorted distinct labels). Metric: AUROC for two classes,
-    accuracy for more."""
+    sequence (seeded) unless `splits` gives the (train, validation, test) indices; values
+    standardised with the training sequences' observed mean and std (so GRU-D's x̄ is 0; missing
+    entries 0); inputs (N, T, 3V) = [values; mask; gaps δ]; targets the label's class ids
+    (classes: the sorted distinct labels). Metric: AUROC for two classes, accuracy for more."""
     if data.labels is None:
         raise InputError("the sequences need a label column to train a classifier on")
-    if len(data) < MIN_SEQUENCES:
+    if splits is not None:
+        train, validation, test = (torch.as_tensor(part, dtype=torch.int64) for part in splits)
+    elif len(data) < MIN_SEQUENCES:
         raise InputError(f"{len(data)} sequences are too few to split into training, validation and test "
                          f"(at least {MIN_SEQUENCES})")
-    train, validation, test = split_three(len(data), seed=seed)
+    else:
+        train, validation, test = split_three(len(data), seed=seed)
     batch = data.collate(range(len(data)))
     mean = data.empirical_mean(train).to(batch.values.dtype)
     observed = batch.mask[train].bool()
