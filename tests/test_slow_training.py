@@ -87,3 +87,22 @@ def test_gru_forecaster_beats_seasonal_naive_on_measles_by_state(tmp_path, until
                             hidden_size=32, scaling="window", seed=0)
     result = run_forecast(csv, config, out_dir=tmp_path, run_dir=tmp_path / "run", progress=False)
     assert result.test["GRU (median)"]["mae"] < result.test["seasonal naive (m=2)"]["mae"], result.test
+
+
+@pytest.mark.slow
+def test_grud_is_at_least_as_accurate_as_pypots_on_basicmotions_at_half_missing(tmp_path):
+    """Issue 5: BasicMotions with 50% of its entries missing completely at random, three seeds
+    (masks, initialisation, order), the same budget for both (32 units, 60 epochs, batches of 8,
+    Adam 3e-3): grukit's GRU-D's mean test accuracy is at least PyPOTS' GRU-D's. Needs the `data`
+    and `bench` extras (sktime, pypots)."""
+    pytest.importorskip("sktime")
+    pytest.importorskip("pypots")
+    from grukit.compare import PYPOTS_LABEL, compare_models
+    from grukit.tasks import make_task
+    from grukit.train import TrainConfig
+
+    task = make_task("masked", dataset="basicmotions", missing=0.5, pattern="mcar")
+    config = TrainConfig(max_epochs=60, batch_size=8, learning_rate=3e-3, seed=0, progress=False)
+    rows, _ = compare_models(task, config, hidden_size=32, out_dir=tmp_path, seeds=3)
+    accuracy = {row["model"]: row["test accuracy"] for row in rows}
+    assert accuracy["GRU-D"] >= accuracy[PYPOTS_LABEL], rows

@@ -139,7 +139,8 @@ def irregular_task_data(data, *, name: str, seed: int, description: str, splits=
     """TaskData from an `IrregularDataset` with one class label per sequence: split 70/15/15 by
     sequence (seeded) unless `splits` gives the (train, validation, test) indices; values
     standardised with the training sequences' observed mean and std (so GRU-D's x̄ is 0; missing
-    entries 0); inputs (N, T, 3V) = [values; mask; gaps δ]; targets the label's class ids
+    entries 0); inputs (N, T, 3V) = [values; mask; gaps δ], δ in units of the training split's mean
+    gap (`gap_scale`: unit-free decay rates and δ inputs); targets the label's class ids
     (classes: the sorted distinct labels). Metric: AUROC for two classes, accuracy for more."""
     if data.labels is None:
         raise InputError("the sequences need a label column to train a classifier on")
@@ -157,7 +158,8 @@ def irregular_task_data(data, *, name: str, seed: int, description: str, splits=
     std = torch.stack([values[..., v][observed[..., v]].std() for v in range(len(data.variables))])
     std = torch.where(torch.isfinite(std) & (std > 0), std, torch.ones(()))
     scaled = torch.where(batch.mask.bool(), (batch.values - mean) / std, torch.zeros(()))
-    inputs = torch.cat([scaled, batch.mask, batch.gaps], -1)  # (N, T, 3V)
+    gap_unit = gap_scale(batch.gaps[train], batch.lengths[train])
+    inputs = torch.cat([scaled, batch.mask, batch.gaps / gap_unit], -1)  # (N, T, 3V)
     classes, labels = torch.unique(batch.labels, return_inverse=True)
     if len(classes) < 2:
         raise InputError(f"the label has one value ({float(classes[0]):g}) in every sequence: nothing to learn")
@@ -169,6 +171,16 @@ def irregular_task_data(data, *, name: str, seed: int, description: str, splits=
                     output_size=len(classes), loss="cross_entropy", readout="last",
                     metric="auroc" if len(classes) == 2 else "accuracy", lower_is_better=False,
                     description=description)
+
+
+def gap_scale(gaps: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """The mean δ over the real (unpadded) steps of these sequences, after their first: the unit
+    δ is given in to the models. Hours or seconds, 35 variables or 6, the typical gap is then 1 —
+    what the decays' initialisation (`grud.DECAY_INIT`) and a plain GRU reading δ assume."""
+    steps = torch.arange(gaps.shape[1])[None, :]
+    real = (steps >= 1) & (steps < lengths[:, None])
+    unit = gaps[real].mean() if real.any() else torch.ones(())
+    return unit if torch.isfinite(unit) and unit > 0 else torch.ones((), dtype=gaps.dtype)
 
 
 def irregular_metrics(data: TaskData, predictions: torch.Tensor, split: Split) -> dict[str, float]:
