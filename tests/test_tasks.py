@@ -283,6 +283,10 @@ def test_clinical_stays_are_irregular_informative_and_read_by_the_grud_family():
     assert set(mask.unique().tolist()) <= {0.0, 1.0} and (values[mask == 0] == 0).all()
     assert float(values[mask == 1].mean()) == pytest.approx(0.0, abs=1e-5)  # x̄ = 0 on the training stays
     assert (data.train.inputs[..., 2 * variables :] >= 0).all()
+    gaps, lengths = data.train.inputs[..., 2 * variables :], data.train.lengths
+    steps = torch.arange(gaps.shape[1])[None, :]
+    real = (steps >= 1) & (steps < lengths[:, None])
+    assert float(gaps[real].mean()) == pytest.approx(1.0, rel=1e-5)  # δ in units of the training split's mean gap
     for cell in ("grud", "gru-mean", "gru-forward", "gru-simple", "gru"):
         model = SequenceModel(ModelConfig(cell=cell, input_size=3 * variables, hidden_size=8, output_size=2))
         assert model(data.test.inputs, data.test.lengths).shape == (len(data.test), 2)
