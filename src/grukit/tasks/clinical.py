@@ -103,15 +103,27 @@ def auprc(scores: torch.Tensor, labels: torch.Tensor) -> float:
     return float((precision * hits).sum() / hits.sum())
 
 
-@dataclass(frozen=True)
-class ClinicalTask(Task):
-    stays: int = 3_000  # split 70/15/15 by stay
-    hours: int = 48
-    name: str = "clinical"
-    # `grukit compare clinical`: GRU-D against the paper's baselines and a GRU on [values; mask; δ]
+class IrregularClassification(Task):
+    """What the tasks built by `irregular_task_data` share (clinical, masked, observations): its
+    metrics and baselines, and for `grukit compare` GRU-D against the paper's baselines and a GRU
+    reading [values; mask; δ]."""
+
     compared_models: ClassVar[dict[str, str]] = {
         "GRU-D": "grud", "GRU-Mean": "gru-mean", "GRU-Forward": "gru-forward", "GRU-Simple": "gru-simple",
         "GRU reading x, m, δ": "gru"}
+
+    def metrics(self, data: TaskData, predictions: torch.Tensor, split: Split) -> dict[str, float]:
+        return irregular_metrics(data, predictions, split)
+
+    def baselines(self, data: TaskData) -> dict[str, float]:
+        return irregular_baselines(data)
+
+
+@dataclass(frozen=True)
+class ClinicalTask(IrregularClassification):
+    stays: int = 3_000  # split 70/15/15 by stay
+    hours: int = 48
+    name: str = "clinical"
 
     def build(self, *, seed: int) -> TaskData:
         from grukit.data.irregular import IrregularDataset
@@ -124,12 +136,6 @@ class ClinicalTask(Task):
         return irregular_task_data(data, name=self.name, seed=seed,
                                    description=f"simulated ICU stays ({self.hours} h, informative missingness): "
                                                "predict death")
-
-    def metrics(self, data: TaskData, predictions: torch.Tensor, split: Split) -> dict[str, float]:
-        return irregular_metrics(data, predictions, split)
-
-    def baselines(self, data: TaskData) -> dict[str, float]:
-        return irregular_baselines(data)
 
 
 MIN_SEQUENCES = 20  # for a 70/15/15 split with ≥ 3 sequences in validation and test

@@ -24,13 +24,11 @@ Metric: accuracy; baseline: the majority class.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
-import torch
 
-from grukit.tasks.base import Split, Task, TaskData
-from grukit.tasks.clinical import irregular_baselines, irregular_metrics, irregular_task_data
+from grukit.tasks.base import TaskData
+from grukit.tasks.clinical import IrregularClassification, irregular_task_data
 from grukit.validation import InputError
 
 DATASETS = ("basicmotions", "japanesevowels")
@@ -76,14 +74,11 @@ def hide(sequences: list[np.ndarray], *, missing: float, pattern: str, rng: np.r
 
 
 @dataclass(frozen=True)
-class MaskedTask(Task):
+class MaskedTask(IrregularClassification):
     dataset: str = "basicmotions"  # one of DATASETS
     missing: float = 0.5  # fraction of entries hidden (0.2 – 0.8 in the literature's comparisons)
     pattern: str = "mcar"  # "mcar" or "mnar"
     name: str = "masked"
-    compared_models: ClassVar[dict[str, str]] = {
-        "GRU-D": "grud", "GRU-Mean": "gru-mean", "GRU-Forward": "gru-forward", "GRU-Simple": "gru-simple",
-        "GRU reading x, m, δ": "gru"}
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
@@ -109,9 +104,3 @@ class MaskedTask(Task):
         return irregular_task_data(data, name=self.name, seed=seed, splits=splits,
                                    description=f"{self.dataset}, {100 * self.missing:.0f}% {self.pattern.upper()} "
                                                f"missing: classify")
-
-    def metrics(self, data: TaskData, predictions: torch.Tensor, split: Split) -> dict[str, float]:
-        return irregular_metrics(data, predictions, split)
-
-    def baselines(self, data: TaskData) -> dict[str, float]:
-        return irregular_baselines(data)

@@ -19,17 +19,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
-from grukit.tasks.base import Split, Task, TaskData
-from grukit.tasks.clinical import irregular_baselines, irregular_metrics, irregular_task_data
+from grukit.tasks.base import TaskData
+from grukit.tasks.clinical import IrregularClassification, irregular_task_data
 from grukit.validation import InputError
 
 FORMATS = ("long", "wide")
 
 
 @dataclass(frozen=True)
-class ObservationsTask(Task):
+class ObservationsTask(IrregularClassification):
     path: str = ""  # the CSV file
     format: str = "long"  # "long" or "wide" (module docstring)
     id: str = "id"  # column naming each row's sequence
@@ -89,9 +87,3 @@ class ObservationsTask(Task):
         return irregular_task_data(data, name=self.name, seed=seed,
                                    description=f"{Path(self.path).name}: {len(data)} sequences, "
                                                f"{len(data.variables)} variables; predict {self.label!r}")
-
-    def metrics(self, data: TaskData, predictions: torch.Tensor, split: Split) -> dict[str, float]:
-        return irregular_metrics(data, predictions, split)
-
-    def baselines(self, data: TaskData) -> dict[str, float]:
-        return irregular_baselines(data)
