@@ -67,7 +67,7 @@ def _parse_options(pairs: list[str]) -> dict:
 @app.command()
 def train(
     task: str = typer.Argument(None, help="Built-in task: adding, agreement, clinical, copy, digits, epidemic, "
-                                          "guidance, kalman (or --data for your own file)."),
+                                          "guidance, kalman, masked (or --data for your own file)."),
     data: str = typer.Option(None, help="Your own CSV of irregular observations with a label per sequence "
                                         "(instead of a built-in task)."),
     format: str = typer.Option("long", help="--data layout: long (id, time, variable, value, label per row) or "
@@ -188,7 +188,7 @@ def dataset(
 @app.command()
 def compare(
     task: str = typer.Argument(..., help="Built-in task: adding, agreement, clinical, copy, digits, epidemic, "
-                                         "guidance, kalman."),
+                                         "guidance, kalman, masked."),
     hidden_size: int = typer.Option(64, min=1, help="Units per model (the same for all three)."),
     epochs: int = typer.Option(20, min=1, help="Passes over the training split, per model."),
     batch_size: int = typer.Option(64, min=1),
