@@ -153,7 +153,7 @@ def test_dataset_command_writes_a_real_series_and_names_problems(tmp_path):
     unknown = subprocess.run([*command, "nope"], capture_output=True, text=True)
     assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1 and "unknown dataset 'nope'" in unknown.stderr
     with pytest.raises(real.InputError, match="optional package 'not_a_package'.*grukit\\[data\\]"):
-        real._require("not_a_package")
+        real.require_package("not_a_package")
 
 
 def test_dengue_medellin_weeks_are_mended_and_in_order():

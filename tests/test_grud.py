@@ -137,10 +137,23 @@ def test_fused_kernel_equals_the_reference_loop(variant, with_lengths):
         torch.testing.assert_close(got, expected, rtol=0, atol=1e-12, equal_nan=True)
 
 
-def test_fused_backend_is_named_where_it_cannot_run():
+def test_fused_backend_is_named_where_it_cannot_run(monkeypatch):
+    """backend="fused" refuses with the kernel's reason; "auto" then runs the reference loop."""
+    import grukit.fused
+
+    values, mask, times = _data()
     with pytest.raises(grukit.InputError, match="backend must be one of"):
         GRUD(2, 3, backend="cuda")
-    assert "backend='fused'" in repr(GRUD(2, 3, backend="fused"))
+    fused = GRUD(2, 3, backend="fused", dtype=torch.float64)
+    auto = GRUD(2, 3, backend="auto", dtype=torch.float64)
+    reference = GRUD(2, 3, backend="reference", dtype=torch.float64)
+    auto.load_state_dict(fused.state_dict())
+    reference.load_state_dict(fused.state_dict())
+    monkeypatch.setattr(grukit.fused, "refusal", lambda x: "numba could not be imported (test)")
+    with pytest.raises(grukit.InputError, match=r"backend='fused' cannot run here: numba could not be imported"):
+        fused(values, mask=mask, times=times)
+    torch.testing.assert_close(auto(values, mask=mask, times=times)[0], reference(values, mask=mask, times=times)[0],
+                               rtol=0, atol=0)  # bit-equal: the same reference code ran
 
 
 def test_trace_and_padding_follow_the_forward_contract():

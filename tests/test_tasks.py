@@ -254,7 +254,7 @@ def test_guidance_on_eustock_splits_by_time_with_its_baselines():
 
 def test_auroc_and_auprc_equal_scikit_learn_on_ties_and_imbalance():
     sklearn_metrics = pytest.importorskip("sklearn.metrics")
-    from grukit.tasks.clinical import auprc, auroc
+    from grukit.tasks.irregular import auprc, auroc
 
     generator = torch.Generator().manual_seed(0)
     labels = (torch.rand(300, generator=generator) < 0.2).long()

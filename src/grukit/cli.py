@@ -77,7 +77,7 @@ def train(
     label: str = typer.Option("label", help="--data: class column (numbers; one value per sequence)."),
     variable: str = typer.Option("variable", help="--data, long: column naming the variable measured."),
     value: str = typer.Option("value", help="--data, long: column of the measured value."),
-    model: str = typer.Option("gru", help="Recurrence: gru, lstm, rnn; for clinical and --data also grud, "
+    model: str = typer.Option("gru", help="Recurrence: gru, lstm, rnn; for clinical, masked and --data also grud, "
                                            "gru-mean, gru-forward, gru-simple."),
     hidden_size: int = typer.Option(64, min=1, help="Units per layer and direction."),
     layers: int = typer.Option(1, min=1, help="Stacked layers."),
@@ -163,7 +163,7 @@ def forecast(
 @app.command()
 def dataset(
     name: str = typer.Argument(..., help="measles-us, measles-<state> (e.g. measles-california), measles-states "
-                                         "(all states, long format), ili, eustock."),
+                                         "(all states, long format), ili, dengue-medellin, eustock."),
     out: str = typer.Option(None, help="Write it to this CSV file (default: print the first and last rows)."),
     overwrite: bool = typer.Option(False, help="Replace an existing --out file."),
 ) -> None:

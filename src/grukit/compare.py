@@ -3,8 +3,9 @@
 Same task data, hidden size, optimiser, epochs and seeds for all; each row reports the parameter
 count, the wall time of training and the test metric of the best checkpoint (mean, spread and
 per-seed values over several seeds), with the task's baselines below as rows of their own.
-`clinical` compares the GRU-D family instead: GRU-D, the paper's GRU-Mean, GRU-Forward and
-GRU-Simple, and a plain GRU reading [values; mask; δ].
+Tasks of irregular sequences (`clinical`, `masked`, `observations`) compare the GRU-D family
+instead: GRU-D, the paper's GRU-Mean, GRU-Forward and GRU-Simple, and a plain GRU reading
+[values; mask; δ] — and PyPOTS' GRU-D beside them when PyPOTS is installed (the `bench` extra).
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ def compared_models(task: Task) -> dict[str, str]:
     return dict(getattr(task, "compared_models", MODELS))
 
 
-def compare_models(task: Task, config: TrainConfig, *, hidden_size: int, out_dir, seeds: int = 1,
-                   progress=None) -> tuple[list[dict], TaskData]:
+def compare_models(task: Task, config: TrainConfig, *, hidden_size: int, out_dir,
+                   seeds: int = 1) -> tuple[list[dict], TaskData]:
     """Every model of `compared_models(task)` trained on the task's data for seeds config.seed …
     config.seed + seeds − 1 (data, initialisation and batch order all follow the seed). One row per
     model: parameters, mean train seconds, the test metric's mean over the seeds and, for several,
@@ -36,36 +37,30 @@ def compare_models(task: Task, config: TrainConfig, *, hidden_size: int, out_dir
     import statistics
 
     models = compared_models(task)
-    results = {label: [] for label in models}
-    seconds = {label: [] for label in models}
-    first_data = None
+    with_peer = peer_available(task)
+    results, seconds, peer_parameters = {}, {}, None
     for offset in range(seeds):
         seed = config.seed + offset
         data = task.build(seed=seed)
-        if first_data is None:
-            first_data = data
+        if offset == 0:
+            first_data = data  # the baselines and parameter counts read the first seed's data
         run_config = dataclasses.replace(config, seed=seed)
         for label, cell in models.items():
             run_dir = Path(out_dir) / (cell if seeds == 1 else f"{cell}-seed{seed}")
             result = fit(task, data, ModelConfig(cell=cell, hidden_size=hidden_size), run_config, run_dir)
-            results[label].append(result.test[data.metric])
-            seconds[label].append(result.seconds)
-            if progress is not None:
-                progress(label, seed, result.test[data.metric])
-        if peer_available(task):
-            score, took = pypots_grud(task, data, hidden_size=hidden_size, config=run_config)
+            results.setdefault(label, []).append(result.test[data.metric])
+            seconds.setdefault(label, []).append(result.seconds)
+        if with_peer:
+            score, took, peer_parameters = pypots_grud(task, data, hidden_size=hidden_size, config=run_config)
             results.setdefault(PYPOTS_LABEL, []).append(score)
             seconds.setdefault(PYPOTS_LABEL, []).append(took)
     data = first_data
     metric = f"test {data.metric}"
     rows = []
     for label in results:
-        if label == PYPOTS_LABEL:
-            parameters = pypots_parameters(data, hidden_size=hidden_size)
-        else:
-            parameters = count_parameters(SequenceModel(ModelConfig(
-                cell=models[label], hidden_size=hidden_size, input_size=data.input_size,
-                output_size=data.output_size, readout=data.readout)))
+        parameters = peer_parameters if label == PYPOTS_LABEL else count_parameters(SequenceModel(ModelConfig(
+            cell=models[label], hidden_size=hidden_size, input_size=data.input_size, output_size=data.output_size,
+            readout=data.readout)))
         row = {"model": label, "parameters": parameters,
                "train seconds": round(statistics.fmean(seconds[label]), 1), metric: statistics.fmean(results[label])}
         if seeds > 1:
@@ -106,10 +101,11 @@ def _pypots_sets(data: TaskData):
     return arrays(data.train), arrays(data.validation), arrays(data.test)
 
 
-def pypots_grud(task: Task, data: TaskData, *, hidden_size: int, config: TrainConfig) -> tuple[float, float]:
-    """(test metric, train seconds) of PyPOTS' GRU-D classifier on the same splits with the same
-    budget: hidden size, epochs, batch size, Adam learning rate and seed; its best-validation-loss
-    weights are the ones scored (PyPOTS keeps them), by the task's own metric."""
+def pypots_grud(task: Task, data: TaskData, *, hidden_size: int, config: TrainConfig) -> tuple[float, float, int]:
+    """(test metric, train seconds, parameters) of PyPOTS' GRU-D classifier on the same splits with
+    the same budget: hidden size, epochs, batch size, Adam learning rate and seed; its
+    best-validation-loss weights are the ones scored (PyPOTS keeps them), by the task's own metric.
+    Its cell reads [x̂; ĥ; m], so it has more parameters than the paper's model at one size."""
     import contextlib
     import io
     import time
@@ -134,15 +130,8 @@ def pypots_grud(task: Task, data: TaskData, *, hidden_size: int, config: TrainCo
         seconds = time.perf_counter() - start
         probabilities = torch.as_tensor(model.predict(test)["classification_proba"], dtype=torch.float32)
     logits = probabilities.clamp_min(1e-12).log()  # the metrics read logits: softmax(log p) = p
-    return task.metrics(data, logits, data.test)[data.metric], seconds
-
-
-def pypots_parameters(data: TaskData, *, hidden_size: int) -> int:
-    """PyPOTS GRU-D's parameter count at this size: its cell reads [x̂; ĥ; m] (2V + H inputs)."""
-    variables, h = data.input_size // 3, hidden_size
-    cell = 3 * h * (2 * variables + h) + 3 * h * h + 6 * h
-    decays = (h * variables + h) + (variables * variables + variables)
-    return cell + decays + h * data.output_size + data.output_size
+    parameters = sum(p.numel() for p in model.model.parameters())
+    return task.metrics(data, logits, data.test)[data.metric], seconds, parameters
 
 
 def write_comparison(rows: list[dict], out_dir) -> tuple[Path, Path]:

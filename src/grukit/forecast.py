@@ -143,13 +143,13 @@ class SeriesScaler:
         self.mean, std = fitted.mean(0), fitted.std(0)
         self.std = np.where(std > 0, std, 1.0)
         self.values, self.config = values, config
+        self.standardised = (values - self.mean) / self.std
         self.features = values.shape[1] + (config.scaling == "window")
 
     def windows(self, origins: np.ndarray, *, with_targets: bool = True) -> Windows:
         config, values = self.config, self.values
         lookback, horizon = config.lookback, config.horizon
-        scaled = (values - self.mean) / self.std
-        inputs, _ = make_windows(scaled, lookback=lookback, horizon=0, origins=origins)
+        inputs, _ = make_windows(self.standardised, lookback=lookback, horizon=0, origins=origins)
         future = (make_windows(values, lookback=lookback, horizon=horizon, origins=origins)[1] if with_targets
                   else np.zeros((len(origins), horizon)))  # the future past the data: only its inputs exist
         if config.scaling == "series":
@@ -208,9 +208,9 @@ def run_forecast(path, config: ForecastConfig, *, out_dir=".", run_dir=None, ove
         return np.column_stack([np.log1p(values[:, 0]), values[:, 1:]]) if config.log else values
 
     windows = {name: standardised_windows(model_scale(series.values), config) for name, series in panel.items()}
-    splits = tuple(Split(torch.cat([w[0][k].split().inputs for w in windows.values()]),
-                         torch.cat([w[0][k].split().targets for w in windows.values()]),
-                         groups=torch.cat([w[0][k].split().groups for w in windows.values()])) for k in range(3))
+    parts = [[part.split() for part in w[0]] for w in windows.values()]  # per series: train, validation, test
+    splits = tuple(Split(torch.cat([p[k].inputs for p in parts]), torch.cat([p[k].targets for p in parts]),
+                         groups=torch.cat([p[k].groups for p in parts])) for k in range(3))
     first = next(iter(windows.values()))[1]
     task = ForecastTask(splits, features=first.features, horizon=config.horizon,
                         description=f"forecast {config.target!r}, {config.horizon} steps")

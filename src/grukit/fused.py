@@ -107,6 +107,13 @@ def unavailable_reason() -> str | None:
     return _IMPORT_ERROR
 
 
+def refusal(x: torch.Tensor) -> str | None:
+    """Why the compiled kernels (this module's, `grud_fused`'s) cannot run on the tensor x, or None."""
+    if not x.is_cpu:
+        return f"the fused kernel runs on the CPU, the input is on {x.device}"
+    return unavailable_reason()
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _forward(gemm, x, w_ih_t, b_ih, begin, end, h, w_t, w_rz_t, w_n_t, b_hh, lengths, reverse, reset_after, out,
              r_all, z_all, n_all, ghn_all, first, last):

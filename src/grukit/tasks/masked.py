@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from grukit.tasks.base import TaskData
-from grukit.tasks.clinical import IrregularClassification, irregular_task_data
+from grukit.tasks.irregular import IrregularClassification, irregular_task_data
 from grukit.validation import InputError
 
 DATASETS = ("basicmotions", "japanesevowels")
@@ -39,9 +39,9 @@ VALIDATION_FRACTION = 0.2
 
 def load_sequences(dataset: str):
     """(train, test): each a (list of (T_i, V) float arrays, list of labels) from sktime."""
-    from grukit.data.real import _require
+    from grukit.data.real import require_package
 
-    _require("sktime")
+    require_package("sktime")
     from sktime import datasets
 
     if dataset == "basicmotions":

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grukit.tasks.base import TaskData
-from grukit.tasks.clinical import IrregularClassification, irregular_task_data
+from grukit.tasks.irregular import IrregularClassification, irregular_task_data
 from grukit.validation import InputError
 
 FORMATS = ("long", "wide")
