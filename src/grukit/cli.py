@@ -67,7 +67,7 @@ def _parse_options(pairs: list[str]) -> dict:
 @app.command()
 def train(
     task: str = typer.Argument(None, help="Built-in task: adding, agreement, clinical, copy, digits, epidemic, "
-                                          "guidance, kalman, masked (or --data for your own file)."),
+                                          "guidance, imputation, kalman, masked (or --data for your own file)."),
     data: str = typer.Option(None, help="Your own CSV of irregular observations with a label per sequence "
                                         "(instead of a built-in task)."),
     format: str = typer.Option("long", help="--data layout: long (id, time, variable, value, label per row) or "
@@ -77,8 +77,8 @@ def train(
     label: str = typer.Option("label", help="--data: class column (numbers; one value per sequence)."),
     variable: str = typer.Option("variable", help="--data, long: column naming the variable measured."),
     value: str = typer.Option("value", help="--data, long: column of the measured value."),
-    model: str = typer.Option("gru", help="Recurrence: gru, lstm, rnn; for clinical, masked and --data also grud, "
-                                           "gru-mean, gru-forward, gru-simple."),
+    model: str = typer.Option("gru", help="Recurrence: gru, lstm, rnn; for clinical, imputation, masked and "
+                                           "--data also grud, gru-mean, gru-forward, gru-simple."),
     hidden_size: int = typer.Option(64, min=1, help="Units per layer and direction."),
     layers: int = typer.Option(1, min=1, help="Stacked layers."),
     bidirectional: bool = typer.Option(False, help="Read each sequence both ways."),
@@ -188,7 +188,7 @@ def dataset(
 @app.command()
 def compare(
     task: str = typer.Argument(..., help="Built-in task: adding, agreement, clinical, copy, digits, epidemic, "
-                                         "guidance, kalman, masked."),
+                                         "guidance, imputation, kalman, masked."),
     hidden_size: int = typer.Option(64, min=1, help="Units per model (the same for all three)."),
     epochs: int = typer.Option(20, min=1, help="Passes over the training split, per model."),
     batch_size: int = typer.Option(64, min=1),
@@ -198,8 +198,8 @@ def compare(
     out: str = typer.Option(None, help="Directory for the runs and comparison.csv / .md (default runs/compare-TASK)."),
     option: list[str] = typer.Option(None, "--set", help="Task option key=value, e.g. --set steps=200."),
 ) -> None:
-    """Train GRU, LSTM and vanilla RNN (clinical: the GRU-D family) with equal hidden size on the same
-    data and seeds, side by side."""
+    """Train GRU, LSTM and vanilla RNN (clinical, imputation, masked: the GRU-D family) with equal
+    hidden size on the same data and seeds, side by side."""
     from rich.console import Console
     from rich.table import Table
 

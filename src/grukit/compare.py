@@ -79,9 +79,9 @@ PYPOTS_LABEL = "PyPOTS GRU-D"
 
 
 def peer_available(task: Task) -> bool:
-    """Whether to add PyPOTS' GRU-D beside the GRU-D family: a task that compares it (clinical,
-    masked) and PyPOTS installed (the `bench` extra)."""
-    if "grud" not in compared_models(task).values():
+    """Whether to add PyPOTS' GRU-D beside the GRU-D family: a task that compares it (the
+    classification tasks clinical, masked, observations) and PyPOTS installed (the `bench` extra)."""
+    if not getattr(task, "pypots_peer", False):
         return False
     import importlib.util
 

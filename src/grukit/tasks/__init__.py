@@ -16,6 +16,7 @@ from grukit.tasks.copy import CopyTask
 from grukit.tasks.digits import DigitsTask
 from grukit.tasks.epidemic import EpidemicTask
 from grukit.tasks.guidance import GuidanceTask
+from grukit.tasks.imputation import ImputationTask
 from grukit.tasks.kalman import KalmanTask
 from grukit.tasks.masked import MaskedTask
 from grukit.tasks.observations import ObservationsTask
@@ -23,12 +24,13 @@ from grukit.validation import InputError
 
 TASKS: dict[str, type[Task]] = {
     "adding": AddingTask, "agreement": AgreementTask, "clinical": ClinicalTask, "copy": CopyTask, "digits": DigitsTask,
-    "epidemic": EpidemicTask, "guidance": GuidanceTask, "kalman": KalmanTask, "masked": MaskedTask,
-    "observations": ObservationsTask,
+    "epidemic": EpidemicTask, "guidance": GuidanceTask, "imputation": ImputationTask, "kalman": KalmanTask,
+    "masked": MaskedTask, "observations": ObservationsTask,
 }
 
 __all__ = ["TASKS", "AddingTask", "AgreementTask", "ClinicalTask", "CopyTask", "DigitsTask", "EpidemicTask",
-           "GuidanceTask", "KalmanTask", "MaskedTask", "ObservationsTask", "Split", "Task", "TaskData", "make_task"]
+           "GuidanceTask", "ImputationTask", "KalmanTask", "MaskedTask", "ObservationsTask", "Split", "Task",
+           "TaskData", "make_task"]
 
 
 def make_task(name: str, **overrides) -> Task:

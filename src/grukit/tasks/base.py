@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from grukit.validation import InputError
 
-Loss = Literal["mse", "cross_entropy", "quantile"]
+Loss = Literal["mse", "masked_mse", "cross_entropy", "quantile"]
 IGNORE = -100  # class target of a step with nothing to predict (F.cross_entropy's ignore_index)
 QUANTILES = (0.1, 0.5, 0.9)  # the "quantile" loss: an 80% interval around the median
 
@@ -52,7 +52,7 @@ class TaskData:
     test: Split
     input_size: int  # I
     output_size: int  # O: regression outputs, or classes
-    loss: Loss  # "mse" (regression) or "cross_entropy" (classes: the model outputs logits)
+    loss: Loss  # "mse" / "masked_mse" (regression), "quantile", or "cross_entropy" (classes: logits)
     readout: Literal["last", "sequence"]  # one prediction per sequence, or one per step
     metric: str  # the headline metric's name in `Task.metrics`
     lower_is_better: bool  # for the headline metric
@@ -77,11 +77,16 @@ class Task:
 
 
 def loss_value(loss: Loss, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean MSE; mean cross-entropy of logits (…, C) against class ids (…); or the mean pinball
-    loss of predictions (N, O·Q) for the quantiles QUANTILES against targets (N, O):
-    ρ_q(e) = max(q e, (q − 1) e), e = y − ŷ_q."""
+    """Mean MSE; for "masked_mse" the mean squared error over the targets that are not NaN (NaN: an
+    entry with nothing to predict, e.g. one never observed); mean cross-entropy of logits (…, C)
+    against class ids (…); or the mean pinball loss of predictions (N, O·Q) for the quantiles
+    QUANTILES against targets (N, O): ρ_q(e) = max(q e, (q − 1) e), e = y − ŷ_q."""
     if loss == "mse":
         return F.mse_loss(predictions, targets)
+    if loss == "masked_mse":
+        scored = ~torch.isnan(targets)
+        error = torch.where(scored, predictions - targets.nan_to_num(), torch.zeros(()))
+        return error.square().sum() / scored.sum().clamp_min(1)
     if loss == "quantile":
         q = torch.tensor(QUANTILES, dtype=predictions.dtype, device=predictions.device)
         error = targets.unsqueeze(-1) - predictions.reshape(*targets.shape, len(QUANTILES))  # (N, O, Q)
@@ -94,6 +99,10 @@ def standard_metrics(loss: Loss, predictions: torch.Tensor, targets: torch.Tenso
         median = predictions.reshape(*targets.shape, len(QUANTILES))[..., QUANTILES.index(0.5)]
         return {"pinball": float(loss_value(loss, predictions, targets)),
                 "mae": float((median - targets).abs().mean())}
+    if loss == "masked_mse":
+        scored = ~torch.isnan(targets)
+        error = predictions[scored] - targets[scored]
+        return {"mse": float(error.square().mean()), "mae": float(error.abs().mean())}
     if loss == "mse":
         return {"mse": float(F.mse_loss(predictions, targets)),
                 "mae": float((predictions - targets).abs().mean())}

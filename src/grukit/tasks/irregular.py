@@ -50,6 +50,7 @@ class IrregularClassification(Task):
     compared_models: ClassVar[dict[str, str]] = {
         "GRU-D": "grud", "GRU-Mean": "gru-mean", "GRU-Forward": "gru-forward", "GRU-Simple": "gru-simple",
         "GRU reading x, m, δ": "gru"}
+    pypots_peer: ClassVar[bool] = True  # `grukit compare` adds PyPOTS' GRU-D classifier when installed
 
     def metrics(self, data: TaskData, predictions: torch.Tensor, split: Split) -> dict[str, float]:
         return irregular_metrics(data, predictions, split)
@@ -70,22 +71,8 @@ def irregular_task_data(data, *, name: str, seed: int, description: str, splits=
     (classes: the sorted distinct labels). Metric: AUROC for two classes, accuracy for more."""
     if data.labels is None:
         raise InputError("the sequences need a label column to train a classifier on")
-    if splits is not None:
-        train, validation, test = (torch.as_tensor(part, dtype=torch.int64) for part in splits)
-    elif len(data) < MIN_SEQUENCES:
-        raise InputError(f"{len(data)} sequences are too few to split into training, validation and test "
-                         f"(at least {MIN_SEQUENCES})")
-    else:
-        train, validation, test = split_three(len(data), seed=seed)
-    batch = data.collate(range(len(data)))
-    mean = data.empirical_mean(train).to(batch.values.dtype)
-    observed = batch.mask[train].bool()
-    values = batch.values[train]
-    std = torch.stack([values[..., v][observed[..., v]].std() for v in range(len(data.variables))])
-    std = torch.where(torch.isfinite(std) & (std > 0), std, torch.ones(()))
-    scaled = torch.where(batch.mask.bool(), (batch.values - mean) / std, torch.zeros(()))
-    gap_unit = gap_scale(batch.gaps[train], batch.lengths[train])
-    inputs = torch.cat([scaled, batch.mask, batch.gaps / gap_unit], -1)  # (N, T, 3V)
+    train, validation, test = sequence_splits(len(data), seed=seed, splits=splits)
+    batch, inputs = irregular_inputs(data, train)
     classes, labels = torch.unique(batch.labels, return_inverse=True)
     if len(classes) < 2:
         raise InputError(f"the label has one value ({float(classes[0]):g}) in every sequence: nothing to learn")
@@ -97,6 +84,37 @@ def irregular_task_data(data, *, name: str, seed: int, description: str, splits=
                     output_size=len(classes), loss="cross_entropy", readout="last",
                     metric="auroc" if len(classes) == 2 else "accuracy", lower_is_better=False,
                     description=description)
+
+
+def sequence_splits(count: int, *, seed: int, splits=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(train, validation, test) sequence indices: `splits` as given, else a seeded 70/15/15 split."""
+    if splits is not None:
+        return tuple(torch.as_tensor(part, dtype=torch.int64) for part in splits)
+    if count < MIN_SEQUENCES:
+        raise InputError(f"{count} sequences are too few to split into training, validation and test "
+                         f"(at least {MIN_SEQUENCES})")
+    return split_three(count, seed=seed)
+
+
+def irregular_inputs(data, train: torch.Tensor):
+    """(batch, inputs): every sequence of `data` collated, and the model inputs (N, T, 3V) =
+    [values; mask; gaps δ] — values standardised with the `train` sequences' observed mean and std
+    (GRU-D's x̄ is then 0; missing entries 0), δ in units of `gap_scale` of the training sequences."""
+    batch = data.collate(range(len(data)))
+    mean, std = standardisation(data, batch, train)
+    scaled = torch.where(batch.mask.bool(), (batch.values - mean) / std, torch.zeros(()))
+    gap_unit = gap_scale(batch.gaps[train], batch.lengths[train])
+    return batch, torch.cat([scaled, batch.mask, batch.gaps / gap_unit], -1)
+
+
+def standardisation(data, batch, train: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, std), each (V,): the training sequences' observed values' mean and standard deviation
+    per variable (a variable with one distinct value there: std 1)."""
+    mean = data.empirical_mean(train).to(batch.values.dtype)
+    observed = batch.mask[train].bool()
+    values = batch.values[train]
+    std = torch.stack([values[..., v][observed[..., v]].std() for v in range(len(data.variables))])
+    return mean, torch.where(torch.isfinite(std) & (std > 0), std, torch.ones(()))
 
 
 def gap_scale(gaps: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

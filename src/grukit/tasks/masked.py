@@ -81,26 +81,37 @@ class MaskedTask(IrregularClassification):
     name: str = "masked"
 
     def __post_init__(self) -> None:
-        if self.dataset not in DATASETS:
-            raise InputError(f"dataset must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
-        if self.pattern not in PATTERNS:
-            raise InputError(f"pattern must be one of {', '.join(PATTERNS)}, got {self.pattern!r}")
-        if not 0.0 <= self.missing < 1.0:
-            raise InputError(f"missing must be a fraction in [0, 1), got {self.missing!r}")
+        check_masking(self.dataset, self.missing, self.pattern)
 
     def build(self, *, seed: int) -> TaskData:
         from grukit.data.irregular import IrregularDataset
 
-        (train_x, train_y), (test_x, test_y) = load_sequences(self.dataset)
-        rng = np.random.default_rng(seed)
-        sequences = hide(train_x + test_x, missing=self.missing, pattern=self.pattern, rng=rng)
-        classes = {label: k for k, label in enumerate(sorted(set(train_y)))}
-        labels = [classes[label] for label in train_y + test_y]
+        sequences, labels, splits = masked_sequences(self.dataset, missing=self.missing, pattern=self.pattern,
+                                                     rng=np.random.default_rng(seed))
         data = IrregularDataset.from_arrays(sequences, [np.arange(len(x), dtype=float) for x in sequences],
                                             labels=labels)
-        order = rng.permutation(len(train_x))
-        n_validation = max(1, round(VALIDATION_FRACTION * len(train_x)))
-        splits = (order[n_validation:], order[:n_validation], np.arange(len(train_x), len(sequences)))
         return irregular_task_data(data, name=self.name, seed=seed, splits=splits,
                                    description=f"{self.dataset}, {100 * self.missing:.0f}% {self.pattern.upper()} "
                                                f"missing: classify")
+
+
+def check_masking(dataset: str, missing: float, pattern: str) -> None:
+    if dataset not in DATASETS:
+        raise InputError(f"dataset must be one of {', '.join(DATASETS)}, got {dataset!r}")
+    if pattern not in PATTERNS:
+        raise InputError(f"pattern must be one of {', '.join(PATTERNS)}, got {pattern!r}")
+    if not 0.0 <= missing < 1.0:
+        raise InputError(f"missing must be a fraction in [0, 1), got {missing!r}")
+
+
+def masked_sequences(dataset: str, *, missing: float, pattern: str, rng: np.random.Generator):
+    """(sequences, labels, splits): the dataset's train then test sequences (T_i, V) with entries
+    hidden (`hide`), class ids (sorted labels), and (train, validation, test) indices — validation a
+    random VALIDATION_FRACTION of the dataset's training split, test the dataset's own."""
+    (train_x, train_y), (test_x, test_y) = load_sequences(dataset)
+    sequences = hide(train_x + test_x, missing=missing, pattern=pattern, rng=rng)
+    classes = {label: k for k, label in enumerate(sorted(set(train_y)))}
+    labels = [classes[label] for label in train_y + test_y]
+    order = rng.permutation(len(train_x))
+    n_validation = max(1, round(VALIDATION_FRACTION * len(train_x)))
+    return sequences, labels, (order[n_validation:], order[:n_validation], np.arange(len(train_x), len(sequences)))
