@@ -1,6 +1,6 @@
 """GRU-D training throughput: grukit's GRUD against PyPOTS' GRU-D on the same data and sizes.
 
-    python benchmarks/bench_grud.py [--repeats 7] [--json results.json]
+    python benchmarks/bench_grud.py [--repeats 7] [--case B,T,V,H ...] [--json results.json]
 
 Needs the `bench` extra (pypots). One training step = forward, cross-entropy on a linear read-out
 of the final state, backward, Adam step — for each model on the same batch: values with NaN where
@@ -75,9 +75,9 @@ def pypots_step(steps: int, variables: int, hidden: int):
     return step, sum(p.numel() for p in [*model.parameters(), *head.parameters()])
 
 
-def measure(repeats: int) -> list[dict]:
+def measure(repeats: int, cases=CASES) -> list[dict]:
     rows = []
-    for batch, steps, variables, hidden in CASES:
+    for batch, steps, variables, hidden in cases:
         data = make_batch(batch, steps, variables)
         runs = {"grukit": grukit_step(variables, hidden), "pypots": pypots_step(steps, variables, hidden)}
         times = {name: [] for name in runs}
@@ -100,13 +100,21 @@ def measure(repeats: int) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--case", action="append", metavar="B,T,V,H",
+                        help="only this case of CASES (repeatable; default: all)")
     parser.add_argument("--json", help="also write the rows to this JSON file")
     args = parser.parse_args()
+    cases = CASES
+    if args.case:
+        cases = tuple(tuple(int(n) for n in case.split(",")) for case in args.case)
+        unknown = [case for case in cases if case not in CASES]
+        if unknown:
+            raise SystemExit(f"--case {unknown[0]} is not one of CASES {CASES}")
     try:
         import pypots  # noqa: F401
     except ImportError:
         raise SystemExit("bench_grud needs PyPOTS: pip install 'grukit[bench]'") from None
-    rows = measure(args.repeats)
+    rows = measure(args.repeats, cases)
     print(f"GRU-D training step (forward, backward, Adam), {torch.get_num_threads()} torch threads, "
           f"median of {args.repeats} interleaved repeats")
     print("| B | T | V | H | grukit GRUD (ms) | PyPOTS GRU-D (ms) | PyPOTS / grukit | parameters (grukit / PyPOTS) |")

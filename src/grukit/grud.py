@@ -31,10 +31,12 @@ Known implementations differ from the paper (PyPOTS feeds unit time steps and ĥ
 authors' Keras code decays toward 0 and mixes with the undecayed h); grukit follows the equations
 above. One layer, one direction: the model of the paper.
 
-backend="auto" runs the recurrence (ĥ, gates, interpolation; forward and BPTT) as the compiled
-CPU kernel of `grud_fused` wherever numba works, and everything before it — decays, imputation,
-the input projections of all steps — as torch ops; "reference" is the Python loop over
-`cells.gru_step`, the slow path the kernel is tested against; "fused" insists on the kernel.
+backend="auto" runs the whole layer as `grud_fused.GRUDFused` wherever numba works: imputation and
+γ_x as one compiled pass, gi = [W_ih, V, W_dh] [x̂; m; δ] + b_ih and W_γh δ as one matmul each over
+all steps, the recurrence (ĥ, gates, interpolation) as the compiled kernel, and a hand-written
+backward of all of it. "reference" computes the decays, imputation and projections with the torch
+ops of `decays` and `impute` (autograd differentiates them) and runs the Python loop over
+`cells.gru_step`: the slow path the fused one is tested against; "fused" insists on the kernel.
 
 Forward contract: model(values, hx=None, *, mask=None, times=None, gaps=None, lengths=None,
 return_gates=False) with values (T, B, V) or (B, T, V) with batch_first; mask defaults to the
@@ -164,23 +166,17 @@ class GRUD(nn.Module):
         else:
             check_state(hx, name="hx", expected_shape=(1, batch, self.hidden_size), dtype=x.dtype, device=x.device)
             h = hx[0]
-        gamma_x, gamma_h = self.decays(delta)
-        x_hat = self.impute(x, m, gamma_x)
-        gi = F.linear(x_hat, self.weight_ih, self.bias_ih)  # (B, T, 3H), all steps at once
-        if self.feed_mask:
-            gi = gi + F.linear(m, self.weight_mh)
-        if self.feed_gaps:
-            gi = gi + F.linear(delta, self.weight_dh)
         valid = None if lengths is None else torch.arange(steps)[None, :] < lengths[:, None]
         if self._use_fused(x):
-            from grukit.grud_fused import grud_scan
-
-            scan_lengths = torch.full((batch,), steps, dtype=torch.int64) if lengths is None else lengths.cpu()
-            out, h_n, gates_tbh = grud_scan(gi.transpose(0, 1).contiguous(), gamma_h.transpose(0, 1).contiguous(),
-                                            h.contiguous(), self.weight_hh, self.bias_hh, scan_lengths)
-            output, h = out.transpose(0, 1), h_n
-            gates = tuple(g.transpose(0, 1) for g in gates_tbh)  # r, z, n (B, T, H)
+            output, h, gates, gamma_x, gamma_h = self._fused_layer(x, m, delta, h, lengths)
         else:
+            gamma_x, gamma_h = self.decays(delta)
+            x_hat = self.impute(x, m, gamma_x)
+            gi = F.linear(x_hat, self.weight_ih, self.bias_ih)  # (B, T, 3H), all steps at once
+            if self.feed_mask:
+                gi = gi + F.linear(m, self.weight_mh)
+            if self.feed_gaps:
+                gi = gi + F.linear(delta, self.weight_dh)
             output, h, gates = self._reference_scan(gi, gamma_h, h, valid, record=return_gates)
         result_output = output if self.batch_first else output.transpose(0, 1)
         if not return_gates:
@@ -198,6 +194,23 @@ class GRUD(nn.Module):
         if refusal is not None and self.backend == "fused":
             raise InputError(f"backend='fused' cannot run here: {refusal}")
         return refusal is None
+
+    def _fused_layer(self, x, m, delta, h, lengths):
+        """The whole layer as `grud_fused.GRUDFused` (imputation, decays, projections, recurrence and
+        their hand-written backward) on T-major copies of x, m, δ (B, T, V). Returns output (B, T, H),
+        h_n (B, H), the gates r, z, n and the decays γ_x, γ_h, each (B, T, ·) (views of T-major)."""
+        from grukit.grud_fused import DECAY, FORWARD, MEAN, grud_fused
+
+        batch, steps = x.shape[0], x.shape[1]
+        scan_lengths = torch.full((batch,), steps, dtype=torch.int64) if lengths is None else lengths.cpu()
+        mode = {"decay": DECAY, "forward": FORWARD, "mean": MEAN}[self.imputation]
+        x_tm, m_tm, delta_tm = (t.transpose(0, 1).contiguous() for t in (x, m, delta))
+        out, h_n, gates, gamma_x, gamma_h = grud_fused(
+            x_tm, m_tm, delta_tm, h.contiguous(), self.weight_ih, self.bias_ih, self.weight_hh, self.bias_hh,
+            self.weight_mh, self.weight_dh, self.decay_x_weight, self.decay_x_bias, self.decay_h_weight,
+            self.decay_h_bias, self.empirical_mean, scan_lengths, mode)
+        return (out.transpose(0, 1), h_n, tuple(g.transpose(0, 1) for g in gates), gamma_x.transpose(0, 1),
+                gamma_h.transpose(0, 1))
 
     def _reference_scan(self, gi, gamma_h, h, valid, *, record: bool):
         """The slow reference: `cells.gru_step` on ĥ = γ_h ⊙ h, step by step. (B, T, H) output, h (B, H),
