@@ -63,7 +63,7 @@ class ImputationTask(Task):
             raise InputError(f"source must be one of {', '.join(SOURCES)}, got {self.source!r}")
         if not 0.0 < self.held_out < 1.0:
             raise InputError(f"held_out must be a fraction in (0, 1), got {self.held_out!r}")
-        check_masking("basicmotions", self.missing, self.pattern)  # the dataset is checked above
+        check_masking(self.missing, self.pattern)
         check_positive(stays=self.stays, hours=self.hours, window=self.window)
         if self.window < 4:
             raise InputError(f"window must be at least 4 weeks, got {self.window}")

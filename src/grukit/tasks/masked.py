@@ -81,7 +81,9 @@ class MaskedTask(IrregularClassification):
     name: str = "masked"
 
     def __post_init__(self) -> None:
-        check_masking(self.dataset, self.missing, self.pattern)
+        if self.dataset not in DATASETS:
+            raise InputError(f"dataset must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
+        check_masking(self.missing, self.pattern)
 
     def build(self, *, seed: int) -> TaskData:
         from grukit.data.irregular import IrregularDataset
@@ -95,9 +97,8 @@ class MaskedTask(IrregularClassification):
                                                f"missing: classify")
 
 
-def check_masking(dataset: str, missing: float, pattern: str) -> None:
-    if dataset not in DATASETS:
-        raise InputError(f"dataset must be one of {', '.join(DATASETS)}, got {dataset!r}")
+def check_masking(missing: float, pattern: str) -> None:
+    """`hide`'s options: a fraction in [0, 1) and one of PATTERNS."""
     if pattern not in PATTERNS:
         raise InputError(f"pattern must be one of {', '.join(PATTERNS)}, got {pattern!r}")
     if not 0.0 <= missing < 1.0:
