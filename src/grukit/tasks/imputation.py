@@ -35,8 +35,8 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from grukit.tasks.base import Split, Task, TaskData, check_positive, standard_metrics
-from grukit.tasks.irregular import IrregularClassification, irregular_inputs, sequence_splits, standardisation
+from grukit.tasks.base import Split, Task, TaskData, check_positive
+from grukit.tasks.irregular import IrregularClassification, irregular_inputs, sequence_splits
 from grukit.validation import InputError
 
 SOURCES = ("clinical", "basicmotions", "japanesevowels", "dengue")
@@ -77,8 +77,7 @@ class ImputationTask(Task):
         shown = IrregularDataset.from_arrays([np.where(h, np.nan, x) for x, h in zip(sequences, held)], times,
                                              variables=variables)
         train, validation, test = sequence_splits(len(shown), seed=seed, splits=splits)
-        batch, inputs = irregular_inputs(shown, train)
-        mean, std = standardisation(shown, batch, train)
+        batch, inputs, (mean, std) = irregular_inputs(shown, train)
         targets = torch.full(batch.values.shape, float("nan"), dtype=batch.values.dtype)
         for row, (x, h) in enumerate(zip(sequences, held)):
             truth = torch.as_tensor(np.where(h, x, np.nan), dtype=batch.values.dtype)
@@ -142,9 +141,6 @@ class ImputationTask(Task):
         sequences = [series[s : s + self.window] for s in starts]
         times = [np.arange(s, s + self.window, dtype=float) for s in starts]
         return sequences, times, ("log1p_cases", "rain", "temperature"), tuple(parts)
-
-    def metrics(self, data: TaskData, predictions: torch.Tensor, split: Split) -> dict[str, float]:
-        return standard_metrics(data.loss, predictions, split.targets)
 
     def baselines(self, data: TaskData) -> dict[str, float]:
         """MAE on the test split's held-out entries of the empirical mean and of the last

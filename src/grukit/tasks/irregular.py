@@ -72,7 +72,7 @@ def irregular_task_data(data, *, name: str, seed: int, description: str, splits=
     if data.labels is None:
         raise InputError("the sequences need a label column to train a classifier on")
     train, validation, test = sequence_splits(len(data), seed=seed, splits=splits)
-    batch, inputs = irregular_inputs(data, train)
+    batch, inputs, _ = irregular_inputs(data, train)
     classes, labels = torch.unique(batch.labels, return_inverse=True)
     if len(classes) < 2:
         raise InputError(f"the label has one value ({float(classes[0]):g}) in every sequence: nothing to learn")
@@ -97,14 +97,15 @@ def sequence_splits(count: int, *, seed: int, splits=None) -> tuple[torch.Tensor
 
 
 def irregular_inputs(data, train: torch.Tensor):
-    """(batch, inputs): every sequence of `data` collated, and the model inputs (N, T, 3V) =
-    [values; mask; gaps δ] — values standardised with the `train` sequences' observed mean and std
-    (GRU-D's x̄ is then 0; missing entries 0), δ in units of `gap_scale` of the training sequences."""
+    """(batch, inputs, (mean, std)): every sequence of `data` collated; the model inputs (N, T, 3V) =
+    [values; mask; gaps δ] — values standardised with the `train` sequences' observed mean and std,
+    each (V,) (GRU-D's x̄ is then 0; missing entries 0), δ in units of `gap_scale` of the training
+    sequences; and that mean and std."""
     batch = data.collate(range(len(data)))
     mean, std = standardisation(data, batch, train)
     scaled = torch.where(batch.mask.bool(), (batch.values - mean) / std, torch.zeros(()))
     gap_unit = gap_scale(batch.gaps[train], batch.lengths[train])
-    return batch, torch.cat([scaled, batch.mask, batch.gaps / gap_unit], -1)
+    return batch, torch.cat([scaled, batch.mask, batch.gaps / gap_unit], -1), (mean, std)
 
 
 def standardisation(data, batch, train: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
