@@ -108,16 +108,21 @@ VARIANTS = {
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 @pytest.mark.parametrize("with_lengths", [False, True])
 def test_fused_kernel_equals_the_reference_loop(variant, with_lengths):
-    """The compiled recurrence (`grud_fused`) against the Python loop over `cells.gru_step`, in
-    float64: outputs, final state, the trace, and the gradients of the input, h0 and every
-    parameter (the decays' included), padded steps and rows split across threads included."""
+    """The fused layer (`grud_fused.GRUDFused`, its backward written by hand) against autograd through
+    the reference's torch ops and Python loop over `cells.gru_step`, in float64: outputs, final
+    state, the trace (gates and both decays), and the gradients of the values (NaN where missing),
+    mask, gaps, h0 and every parameter, under a loss that also reads the decays; padded steps and
+    rows split across threads included."""
+    from grukit.data.irregular import time_gaps
     from grukit.rows import row_parts
 
     batch, steps = 19, 9
     assert len(row_parts(batch, 5, threads=2)) == 2  # the kernel runs two row ranges at once
     values, mask, times = _data(batch=batch, steps=steps, variables=3, seed=3)
+    gaps = time_gaps(mask.transpose(0, 1), times).transpose(0, 1)
     lengths = torch.tensor([9, 4, 1, 9, 7, 2, 9, 5, 3, 9, 6, 8, 9, 1, 2, 9, 4, 9, 3]) if with_lengths else None
     reference = GRUD(3, 5, backend="reference", dtype=torch.float64, **VARIANTS[variant])
+    reference.set_empirical_mean(torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64))
     fused = GRUD(3, 5, backend="fused", dtype=torch.float64, **VARIANTS[variant])
     fused.load_state_dict(reference.state_dict())
     h0 = torch.randn(1, batch, 5, dtype=torch.float64)
@@ -126,11 +131,15 @@ def test_fused_kernel_equals_the_reference_loop(variant, with_lengths):
     torch.set_num_threads(2)
     try:
         for module in (reference, fused):
-            x, h = torch.nan_to_num(values).requires_grad_(), h0.clone().requires_grad_()
-            out, h_n, trace = module(x, h, mask=mask, times=times, lengths=lengths, return_gates=True)
-            (out.sin().sum() + (h_n**2).sum()).backward()
-            results.append([out, h_n, trace.reset, trace.keep, trace.candidate, trace.hidden_decay, x.grad, h.grad,
-                            *(p.grad for p in module.parameters())])
+            x, m, d = values.clone().requires_grad_(), mask.clone().requires_grad_(), gaps.clone().requires_grad_()
+            h = h0.clone().requires_grad_()
+            out, h_n, trace = module(x, h, mask=m, gaps=d, lengths=lengths, return_gates=True)
+            loss = (out.sin().sum() + (h_n**2).sum() + torch.nan_to_num(trace.input_decay).pow(2).sum()
+                    + torch.nan_to_num(trace.hidden_decay).sin().sum())
+            loss.backward()
+            d_grad = torch.zeros_like(d) if d.grad is None else d.grad  # GRU-Mean: δ reaches nothing
+            results.append([out, h_n, trace.reset, trace.keep, trace.candidate, trace.input_decay,
+                            trace.hidden_decay, x.grad, m.grad, d_grad, h.grad, *(p.grad for p in module.parameters())])
     finally:
         torch.set_num_threads(threads)
     for got, expected in zip(results[1], results[0]):
@@ -275,32 +284,3 @@ def test_arrays_with_unsorted_times_or_a_never_observed_variable_are_named():
     torch.testing.assert_close(data.empirical_mean(), torch.tensor([1.5, 3.0], dtype=torch.float64))
     with pytest.raises(grukit.InputError, match="variable 'b' is never observed"):
         data.empirical_mean([0])
-
-
-@pytest.mark.parametrize("variant", sorted(VARIANTS))
-def test_fused_layer_gradients_of_mask_gaps_and_decays_equal_the_reference(variant):
-    """The fused layer's hand-written backward (`grud_fused.GRUDFused`) against autograd through the
-    reference's torch ops, in float64: ∂L/∂mask and ∂L/∂gaps (given gaps), and a loss that also reads
-    the trace's decays γ_x, γ_h (their incoming gradients), with padding."""
-    from grukit.data.irregular import time_gaps
-
-    batch, steps = 11, 7
-    values, mask, times = _data(batch=batch, steps=steps, variables=3, seed=5)
-    gaps = time_gaps(mask.transpose(0, 1), times).transpose(0, 1)
-    lengths = torch.tensor([7, 3, 1, 7, 5, 2, 7, 6, 4, 7, 2])
-    reference = GRUD(3, 4, backend="reference", dtype=torch.float64, **VARIANTS[variant])
-    reference.set_empirical_mean(torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64))
-    fused = GRUD(3, 4, backend="fused", dtype=torch.float64, **VARIANTS[variant])
-    fused.load_state_dict(reference.state_dict())
-    results = []
-    for module in (reference, fused):
-        x, m, d = values.clone().requires_grad_(), mask.clone().requires_grad_(), gaps.clone().requires_grad_()
-        out, h_n, trace = module(x, mask=m, gaps=d, lengths=lengths, return_gates=True)
-        loss = (out.sin().sum() + (h_n**2).sum() + torch.nan_to_num(trace.input_decay).pow(2).sum()
-                + torch.nan_to_num(trace.hidden_decay).sin().sum())
-        loss.backward()
-        grads = [torch.nan_to_num(x.grad), m.grad, torch.zeros_like(d) if d.grad is None else d.grad]
-        decays = [trace.input_decay, trace.hidden_decay]
-        results.append([out, h_n, *decays, *grads, *(p.grad for p in module.parameters())])
-    for got, expected in zip(results[1], results[0]):
-        torch.testing.assert_close(got, expected, rtol=0, atol=1e-12, equal_nan=True)

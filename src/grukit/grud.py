@@ -199,16 +199,15 @@ class GRUD(nn.Module):
         """The whole layer as `grud_fused.GRUDFused` (imputation, decays, projections, recurrence and
         their hand-written backward) on T-major copies of x, m, δ (B, T, V). Returns output (B, T, H),
         h_n (B, H), the gates r, z, n and the decays γ_x, γ_h, each (B, T, ·) (views of T-major)."""
-        from grukit.grud_fused import DECAY, FORWARD, MEAN, grud_fused
+        from grukit.grud_fused import grud_fused
 
         batch, steps = x.shape[0], x.shape[1]
         scan_lengths = torch.full((batch,), steps, dtype=torch.int64) if lengths is None else lengths.cpu()
-        mode = {"decay": DECAY, "forward": FORWARD, "mean": MEAN}[self.imputation]
         x_tm, m_tm, delta_tm = (t.transpose(0, 1).contiguous() for t in (x, m, delta))
         out, h_n, gates, gamma_x, gamma_h = grud_fused(
             x_tm, m_tm, delta_tm, h.contiguous(), self.weight_ih, self.bias_ih, self.weight_hh, self.bias_hh,
             self.weight_mh, self.weight_dh, self.decay_x_weight, self.decay_x_bias, self.decay_h_weight,
-            self.decay_h_bias, self.empirical_mean, scan_lengths, mode)
+            self.decay_h_bias, self.empirical_mean, scan_lengths, self.imputation)
         return (out.transpose(0, 1), h_n, tuple(g.transpose(0, 1) for g in gates), gamma_x.transpose(0, 1),
                 gamma_h.transpose(0, 1))
 

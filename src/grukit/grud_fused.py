@@ -8,7 +8,7 @@ m = 1 and 0 elsewhere (missing entries of x may hold anything, NaN included), pe
          x_last_t = x_f,t if m_t = 1 else x_last_{t−1}   (x_last_{−1} = x̄)
          γ_x      = exp(−max(0, w_γx ⊙ δ_t + b_γx))       (≡ 1 "forward", ≡ 0 "mean")
          x̂_t      = m ⊙ x_f + (1 − m) ⊙ (γ_x ⊙ x_last + (1 − γ_x) ⊙ x̄)
-     written beside m and δ into the rows of one feature matrix u_t = [x̂; m; δ] (the fed parts);
+     then u_t = [x̂; m; δ] (the fed parts) concatenated for all steps at once;
   2. gi = u [W_ih, V, W_dh]ᵀ: one matmul over all T·B rows (torch, MKL; b_ih is added in 4.'s
      loop, not broadcast into a (T·B, 3H) buffer first);
   3. γ_h = exp(−max(0, δ W_γhᵀ + b_γh)): one matmul and three in-place elementwise ops (torch);
@@ -50,8 +50,6 @@ import torch
 from grukit.blas import gemm_for, gemm_threads, matmul_into, small_product
 from grukit.fused import _candidate_gradient, _sigmoid, _tanh, backward_operands, njit
 from grukit.rows import row_parts, run_rows
-
-DECAY, FORWARD, MEAN = 0, 1, 2  # the imputation modes of `_impute` (GRUD's "decay", "forward", "mean")
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -242,12 +240,12 @@ class GRUDFused(torch.autograd.Function):
         dtype = x.dtype
         x_, m_, delta_ = x.detach().contiguous(), m.detach().contiguous(), delta.detach().contiguous()
         # 1. γ_x, then x_last and x̂
-        if mode == DECAY:
+        if mode == "decay":
             pre_x = delta_ * w_x.detach()
             pre_x += b_x.detach()
             gamma_x = pre_x.clamp_min(0.0).neg_().exp_()
         else:
-            pre_x, gamma_x = None, torch.full_like(x_, 1.0 if mode == FORWARD else 0.0)
+            pre_x, gamma_x = None, torch.full_like(x_, 1.0 if mode == "forward" else 0.0)
         mean_tiled = mean.detach().repeat(batch)
         x_hat, x_last = torch.empty_like(x_), torch.empty_like(x_)
         zero, one = _scalars(x_)
@@ -371,7 +369,7 @@ def _scalars(tensor: torch.Tensor) -> tuple:
 def grud_fused(x, m, delta, h0, w_ih, b_ih, w_hh, b_hh, w_mh, w_dh, w_x, b_x, w_h, b_h, mean, lengths, mode):
     """out (T, B, H), h_n (B, H), (r, z, n) each (T, B, H), γ_x (T, B, V), γ_h (T, B, H): GRU-D's layer
     as in the module docstring, for T-major x, m, δ (T, B, V); absent parameters None; lengths (B,)
-    int64; mode DECAY, FORWARD or MEAN."""
+    int64; mode GRUD's imputation: "decay", "forward" or "mean"."""
     out, h_n, r, z, n, gamma_x, gamma_h = GRUDFused.apply(x, m, delta, h0, w_ih, b_ih, w_hh, b_hh, w_mh, w_dh, w_x,
                                                           b_x, w_h, b_h, mean, lengths, mode)
     return out, h_n, (r, z, n), gamma_x, gamma_h
