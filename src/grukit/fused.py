@@ -107,10 +107,11 @@ def unavailable_reason() -> str | None:
     return _IMPORT_ERROR
 
 
-def refusal(x: torch.Tensor) -> str | None:
-    """Why the compiled kernels (this module's, `grud_fused`'s) cannot run on the tensor x, or None."""
+def refusal(x: torch.Tensor, *, what: str = "input") -> str | None:
+    """Why the compiled kernels (this module's, `grud_fused`'s) cannot run on the tensor x (the
+    `what`: the input, or a module's weight), or None."""
     if not x.is_cpu:
-        return f"the fused kernel runs on the CPU, the input is on {x.device}"
+        return f"the fused kernel runs on the CPU, the {what} is on {x.device}"
     return unavailable_reason()
 
 

@@ -104,11 +104,9 @@ class GRU(RecurrentBase):
         return _VF.gru
 
     def _fused_refusal(self) -> str | None:
-        if self.weight_ih_l0.device.type != "cpu":
-            return f"the fused kernel runs on the CPU, the module is on {self.weight_ih_l0.device}"
-        from grukit.fused import unavailable_reason
+        from grukit.fused import refusal
 
-        return unavailable_reason()
+        return refusal(self.weight_ih_l0, what="module")
 
     def _prefer_fused(self, *, batch_size: int) -> bool:
         # Measured crossover on the 2-core CPU (`grukit bench`): the compiled loop wins while one
