@@ -1,6 +1,7 @@
 """The trainer: resume equals an uninterrupted run; DDP equals one process on the combined batch;
 a diverging loss stops with the step named and the checkpoints intact."""
 
+import dataclasses
 import json
 
 import pytest
@@ -86,3 +87,28 @@ def test_two_ddp_processes_equal_one_process_on_the_combined_batch(tmp_path):
                                              devices=2, strategy="ddp_spawn"), tmp_path / "ddp")
     assert ddp.steps == single.steps == 2 * 128 // 16
     assert_same_weights(weights(tmp_path / "single"), weights(tmp_path / "ddp"), atol=1e-6)
+
+
+def test_head_dropout_drops_the_head_features_while_training_only():
+    from grukit.models import SequenceModel
+
+    torch.manual_seed(0)
+    config = ModelConfig(hidden_size=16, input_size=2, output_size=3, head_dropout=0.5)
+    model = SequenceModel(config)
+    inputs = torch.randn(4, 7, 2)
+    model.eval()
+    plain = SequenceModel(dataclasses.replace(config, head_dropout=0.0))
+    plain.load_state_dict(model.state_dict())  # the same parameters: dropout adds none
+    plain.eval()
+    torch.testing.assert_close(model(inputs), plain(inputs), rtol=0, atol=0)
+    with torch.no_grad():  # an identity head shows the features it reads
+        model.head.weight.copy_(torch.eye(16)[:3])
+        model.head.bias.zero_()
+    model.train()
+    features = model.recurrent(inputs)[1][-1][:, :3]  # (B, 3)
+    dropped = model(inputs)
+    kept = dropped != 0
+    assert 0 < int(kept.sum()) < kept.numel()  # some features dropped, some kept
+    torch.testing.assert_close(dropped[kept], features[kept] / 0.5)  # kept ones scaled by 1/(1 − p)
+    with pytest.raises(InputError, match="head_dropout"):
+        ModelConfig(head_dropout=1.0)

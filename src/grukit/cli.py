@@ -82,6 +82,7 @@ def train(
     hidden_size: int = typer.Option(64, min=1, help="Units per layer and direction."),
     layers: int = typer.Option(1, min=1, help="Stacked layers."),
     bidirectional: bool = typer.Option(False, help="Read each sequence both ways."),
+    head_dropout: float = typer.Option(0.0, help="Dropout on the features the linear head reads (training)."),
     epochs: int = typer.Option(20, min=1, help="Passes over the training split."),
     max_steps: int = typer.Option(-1, help="Stop after this many optimiser steps (-1: epochs decide)."),
     batch_size: int = typer.Option(64, min=1, help="Sequences per batch (per process)."),
@@ -116,8 +117,9 @@ def train(
                          gradient_clip=clip or None, early_stopping=patience or None, seed=seed, devices=devices,
                          strategy=strategy)
     directory = run_dir or f"runs/{task}-{model}-seed{seed}"
-    result = fit(built, task_data, ModelConfig(cell=model, hidden_size=hidden_size, num_layers=layers,
-                                               bidirectional=bidirectional), config, directory, resume=resume)
+    model_config = ModelConfig(cell=model, hidden_size=hidden_size, num_layers=layers, bidirectional=bidirectional,
+                               head_dropout=head_dropout)
+    result = fit(built, task_data, model_config, config, directory, resume=resume)
     _print_metrics(task_data.description, task_data.metric, result.test, result.baselines, directory,
                    f"{result.epochs} epochs, {result.steps} steps, {result.seconds:.1f} s")
 
@@ -190,6 +192,8 @@ def compare(
     task: str = typer.Argument(..., help="Built-in task: adding, agreement, clinical, copy, digits, epidemic, "
                                          "guidance, imputation, kalman, masked."),
     hidden_size: int = typer.Option(64, min=1, help="Units per model (the same for all three)."),
+    head_dropout: float = typer.Option(0.0, help="Dropout on the features every model's head reads (the GRU-D "
+                                                 "authors use 0.3)."),
     epochs: int = typer.Option(20, min=1, help="Passes over the training split, per model."),
     batch_size: int = typer.Option(64, min=1),
     learning_rate: float = typer.Option(3e-3),
@@ -210,11 +214,13 @@ def compare(
     built = make_task(task, **_parse_options(option or []))
     config = TrainConfig(max_epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
     directory = out or f"runs/compare-{task}"
-    rows, data = compare_models(built, config, hidden_size=hidden_size, out_dir=directory, seeds=seeds)
+    rows, data = compare_models(built, config, hidden_size=hidden_size, out_dir=directory, seeds=seeds,
+                                head_dropout=head_dropout)
     files = write_comparison(rows, directory)
     console = Console(width=110)
     seed_note = f"seed {seed}" if seeds == 1 else f"seeds {seed}–{seed + seeds - 1}"
-    console.print(f"[bold]{data.description}[/bold]: hidden size {hidden_size}, {epochs} epochs, {seed_note}")
+    dropped = f", head dropout {head_dropout:g}" if head_dropout else ""
+    console.print(f"[bold]{data.description}[/bold]: hidden size {hidden_size}{dropped}, {epochs} epochs, {seed_note}")
     table = Table()
     for column in rows[0]:
         table.add_column(column, justify="left" if column == "model" else "right")

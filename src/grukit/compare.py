@@ -28,12 +28,13 @@ def compared_models(task: Task) -> dict[str, str]:
 
 
 def compare_models(task: Task, config: TrainConfig, *, hidden_size: int, out_dir,
-                   seeds: int = 1) -> tuple[list[dict], TaskData]:
+                   seeds: int = 1, head_dropout: float = 0.0) -> tuple[list[dict], TaskData]:
     """Every model of `compared_models(task)` trained on the task's data for seeds config.seed …
     config.seed + seeds − 1 (data, initialisation and batch order all follow the seed). One row per
     model: parameters, mean train seconds, the test metric's mean over the seeds and, for several,
     its standard deviation and the per-seed values; the task's baselines follow, scored on each
-    seed's data alike."""
+    seed's data alike. `head_dropout` applies to every model's head alike (not to the PyPOTS peer, trained
+    as PyPOTS builds it)."""
     import dataclasses
     import statistics
 
@@ -50,7 +51,8 @@ def compare_models(task: Task, config: TrainConfig, *, hidden_size: int, out_dir
         run_config = dataclasses.replace(config, seed=seed)
         for label, cell in models.items():
             run_dir = Path(out_dir) / (cell if seeds == 1 else f"{cell}-seed{seed}")
-            result = fit(task, data, ModelConfig(cell=cell, hidden_size=hidden_size), run_config, run_dir)
+            result = fit(task, data, ModelConfig(cell=cell, hidden_size=hidden_size, head_dropout=head_dropout),
+                         run_config, run_dir)
             results.setdefault(label, []).append(result.test[data.metric])
             seconds.setdefault(label, []).append(result.seconds)
         if with_peer:

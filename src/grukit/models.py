@@ -5,6 +5,7 @@
       readout="last":     (B, O)     from the top layer's final state (both directions' when
                                      bidirectional: [h_fwd(T_b); h_bwd(0)]), lengths respected
       readout="sequence": (B, T, O)  from every step's output (D·H features)
+      head_dropout p:     dropout on the features the head reads, while training
 
 The backbone is grukit's GRU, LSTM or RNN with one forward contract, so a comparison swaps the
 `cell` name and nothing else. The GRU-D family ("grud", and the paper's baselines "gru-mean",
@@ -40,6 +41,8 @@ class ModelConfig:
     num_layers: int = 1
     bidirectional: bool = False
     dropout: float = 0.0  # between stacked layers
+    head_dropout: float = 0.0  # on the features the linear head reads (training only); the GRU-D
+    #                            authors' code drops 0.3 there for GRU-D and its baselines alike
     readout: Readout = "last"  # one prediction per sequence, or one per step
     reset: Literal["after", "before"] = "after"  # GRU only: where the reset gate acts
     backend: str = "auto"  # grukit kernel backend (GRU: auto/reference/torch/fused)
@@ -51,6 +54,8 @@ class ModelConfig:
             raise InputError(f"readout must be 'last' or 'sequence', got {self.readout!r}")
         if self.cell in GRUD_CELLS and (self.num_layers != 1 or self.bidirectional):
             raise InputError(f"the {self.cell} model has one layer and one direction (the paper's)")
+        if not 0.0 <= self.head_dropout < 1.0:
+            raise InputError(f"head_dropout must be in [0, 1), got {self.head_dropout}")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -81,6 +86,7 @@ class SequenceModel(nn.Module):
         else:
             self.recurrent = RNN(config.input_size, config.hidden_size, **common)
         directions = 2 if config.bidirectional else 1
+        self.drop = nn.Dropout(config.head_dropout)
         self.head = nn.Linear(directions * config.hidden_size, config.output_size)
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
@@ -90,8 +96,8 @@ class SequenceModel(nn.Module):
         else:
             output, final = self.recurrent(inputs, lengths=lengths)  # (B, T, D·H); (L·D, B, H)
         if self.config.readout == "sequence":
-            return self.head(output)  # (B, T, O)
+            return self.head(self.drop(output))  # (B, T, O)
         h_n = final[0] if isinstance(final, tuple) else final  # the LSTM's (h_n, c_n)
         directions = 2 if self.config.bidirectional else 1
         top = h_n[-directions:]  # (D, B, H): the top layer's final state per direction
-        return self.head(torch.cat(list(top), dim=-1))  # (B, O)
+        return self.head(self.drop(torch.cat(list(top), dim=-1)))  # (B, O)
