@@ -123,6 +123,10 @@ def test_fused_kernel_equals_the_reference_loop(variant, with_lengths):
     lengths = torch.tensor([9, 4, 1, 9, 7, 2, 9, 5, 3, 9, 6, 8, 9, 1, 2, 9, 4, 9, 3]) if with_lengths else None
     reference = GRUD(3, 5, backend="reference", dtype=torch.float64, **VARIANTS[variant])
     reference.set_empirical_mean(torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64))
+    with torch.no_grad():  # raw decay weights of both signs: the layer uses their absolute values
+        for name, parameter in reference.named_parameters():
+            if name.startswith("decay"):
+                parameter.uniform_(-0.5, 0.5)
     fused = GRUD(3, 5, backend="fused", dtype=torch.float64, **VARIANTS[variant])
     fused.load_state_dict(reference.state_dict())
     h0 = torch.randn(1, batch, 5, dtype=torch.float64)
@@ -144,6 +148,23 @@ def test_fused_kernel_equals_the_reference_loop(variant, with_lengths):
         torch.set_num_threads(threads)
     for got, expected in zip(results[1], results[0]):
         torch.testing.assert_close(got, expected, rtol=0, atol=1e-12, equal_nan=True)
+
+
+def test_decays_fall_with_the_gap_and_keep_a_gradient_whatever_the_raw_weights_sign():
+    """γ = exp(−max(0, |W| δ + b)): non-increasing in δ (the paper's "monotonically decreasing"), and
+    a negative raw weight still decays — with W itself it would hold γ ≡ 1 with no gradient."""
+    grud = GRUD(3, 4)
+    with torch.no_grad():
+        grud.decay_x_weight.copy_(torch.tensor([-0.5, 0.5, -2.0]))
+        grud.decay_h_weight.fill_(-1.0)
+        grud.decay_x_bias.zero_()
+        grud.decay_h_bias.zero_()
+    gaps = torch.linspace(0.0, 5.0, 11)[:, None].expand(11, 3)
+    gamma_x, gamma_h = grud.decays(gaps)
+    assert (gamma_x.diff(dim=0) <= 0).all() and (gamma_h.diff(dim=0) <= 0).all()
+    torch.testing.assert_close(gamma_x[-1], torch.exp(-5.0 * torch.tensor([0.5, 0.5, 2.0])))
+    (gamma_x.sum() + gamma_h.sum()).backward()
+    assert (grud.decay_x_weight.grad != 0).all() and (grud.decay_h_weight.grad != 0).all()
 
 
 def test_fused_backend_is_named_where_it_cannot_run(monkeypatch):
