@@ -222,3 +222,10 @@ def test_train_lets_openmp_wait_passively_only_for_compiled_kernels_and_never_ov
     code = "import os, torch; from grukit.cli import _openmp_waits_passively as f; print(f('gru'))"
     late = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert late.stdout.strip() == "False"  # torch already loaded: OpenMP has read its settings
+
+
+def test_the_compiled_models_cli_names_are_the_gru_and_the_grud_family():
+    from grukit.cli import COMPILED_MODELS
+    from grukit.models import GRUD_CELLS
+
+    assert COMPILED_MODELS == ("gru", *GRUD_CELLS)
