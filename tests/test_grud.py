@@ -107,12 +107,14 @@ VARIANTS = {
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 @pytest.mark.parametrize("with_lengths", [False, True])
-def test_fused_kernel_equals_the_reference_loop(variant, with_lengths):
+@pytest.mark.parametrize("inputs_need_grad", [True, False], ids=["input-grads", "frozen-inputs"])
+def test_fused_kernel_equals_the_reference_loop(variant, with_lengths, inputs_need_grad):
     """The fused layer (`grud_fused.GRUDFused`, its backward written by hand) against autograd through
     the reference's torch ops and Python loop over `cells.gru_step`, in float64: outputs, final
     state, the trace (gates and both decays), and the gradients of the values (NaN where missing),
     mask, gaps, h0 and every parameter, under a loss that also reads the decays; padded steps and
-    rows split across threads included."""
+    rows split across threads included. With frozen inputs (data, as in training) the backward
+    skips ∂x, ∂m and ∂δ; the parameters' gradients must not change."""
     from grukit.data.irregular import time_gaps
     from grukit.rows import row_parts
 
@@ -135,15 +137,17 @@ def test_fused_kernel_equals_the_reference_loop(variant, with_lengths):
     torch.set_num_threads(2)
     try:
         for module in (reference, fused):
-            x, m, d = values.clone().requires_grad_(), mask.clone().requires_grad_(), gaps.clone().requires_grad_()
+            x, m, d = (t.clone().requires_grad_(inputs_need_grad) for t in (values, mask, gaps))
             h = h0.clone().requires_grad_()
             out, h_n, trace = module(x, h, mask=m, gaps=d, lengths=lengths, return_gates=True)
             loss = (out.sin().sum() + (h_n**2).sum() + torch.nan_to_num(trace.input_decay).pow(2).sum()
                     + torch.nan_to_num(trace.hidden_decay).sin().sum())
             loss.backward()
             d_grad = torch.zeros_like(d) if d.grad is None else d.grad  # GRU-Mean: δ reaches nothing
+            inputs = [x.grad, m.grad, d_grad] if inputs_need_grad else []
+            assert inputs_need_grad or (x.grad, m.grad, d.grad) == (None, None, None)
             results.append([out, h_n, trace.reset, trace.keep, trace.candidate, trace.input_decay,
-                            trace.hidden_decay, x.grad, m.grad, d_grad, h.grad, *(p.grad for p in module.parameters())])
+                            trace.hidden_decay, *inputs, h.grad, *(p.grad for p in module.parameters())])
     finally:
         torch.set_num_threads(threads)
     for got, expected in zip(results[1], results[0]):

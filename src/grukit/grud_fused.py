@@ -29,7 +29,8 @@ Backward, the chain rule of the same steps in reverse:
      ∂b_γh = Σ ∂pre_h, and ∂δ += ∂pre_h W_γh;
   2. ∂[W_ih, V, W_dh] = ∂giᵀ u and ∂u = ∂gi [W_ih, V, W_dh] (the x̂ columns only when no input needs
      a gradient);
-  1. `_impute_backward`, t descending, the gradient of x_last carried in a (B, V) buffer c:
+  1. `_impute_backward`, t descending, the gradient of x_last carried in a (B, V) buffer c (its
+     ∂x and ∂m only when x or m needs a gradient; γ_x's terms whenever it decays):
          ∂x_last_t = ∂x̂ ⊙ (1 − m) ⊙ γ_x + c
          ∂x_t      = m ⊙ ∂x̂ + ∂x_last_t and c ← 0 where m = 1;  ∂x_t = 0 and c ← ∂x_last_t where m = 0
          ∂m_t      = ∂x̂ ⊙ (x_f − γ_x ⊙ x_last − (1 − γ_x) ⊙ x̄) + ∂u_m
@@ -73,27 +74,29 @@ def _impute(x, m, gamma_x, mean, x_hat, x_last, zero, one):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _impute_backward(d_hat, x, m, gamma_x, x_last, mean, decay, pre_x, delta, w_x, d_gamma_x, d_x, d_m, d_delta,
-                     sum_w, sum_b, zero, one):
+def _impute_backward(d_hat, x, m, gamma_x, x_last, mean, inputs, decay, pre_x, delta, w_x, d_gamma_x, d_x, d_m,
+                     d_delta, sum_w, sum_b, zero, one):
     """Step 1 of the backward in the module docstring. Arrays (T, B·V) as in `_impute`; d_hat = ∂x̂.
-    Writes d_x, and d_m's part through x̂. With decay (γ_x = exp(−max(0, pre_x))) also adds ∂pre_x
-    ⊙ δ and ∂pre_x into sum_w, sum_b ((B·V,) float64, summed over b by the caller) and writes
-    d_delta = ∂pre_x ⊙ w_γx (w_x tiled to (B·V,)); d_gamma_x an incoming ∂L/∂γ_x (size 0: none)."""
+    With inputs, writes d_x, and d_m's part through x̂ (without, d_x and d_m may be empty: neither
+    is read or written). With decay (γ_x = exp(−max(0, pre_x))) also adds ∂pre_x ⊙ δ and ∂pre_x
+    into sum_w, sum_b ((B·V,) float64, summed over b by the caller) and writes d_delta = ∂pre_x ⊙
+    w_γx (w_x tiled to (B·V,)); d_gamma_x an incoming ∂L/∂γ_x (size 0: none)."""
     steps, width = x.shape
     carry = np.zeros(width, dtype=x.dtype)  # ∂L/∂x_last_t from later steps
     incoming = d_gamma_x.size > 0
     for t in range(steps - 1, -1, -1):
         dh_t, x_t, m_t, g_t, last_t = d_hat[t], x[t], m[t], gamma_x[t], x_last[t]
-        dx_t, dm_t = d_x[t], d_m[t]
-        for i in range(width):
-            m_i, x_i, g, carried, dh, c = m_t[i], x_t[i], g_t[i], last_t[i], dh_t[i], carry[i]
-            observed = m_i != zero
-            x_f = x_i if observed else zero
-            d_last = dh * (one - m_i) * g + c
-            d_x_i = dh * m_i + d_last
-            dx_t[i] = d_x_i if observed else zero
-            carry[i] = zero if observed else d_last
-            dm_t[i] = dh * (x_f - (g * carried + (one - g) * mean[i]))
+        if inputs:
+            dx_t, dm_t = d_x[t], d_m[t]
+            for i in range(width):
+                m_i, x_i, g, carried, dh, c = m_t[i], x_t[i], g_t[i], last_t[i], dh_t[i], carry[i]
+                observed = m_i != zero
+                x_f = x_i if observed else zero
+                d_last = dh * (one - m_i) * g + c
+                d_x_i = dh * m_i + d_last
+                dx_t[i] = d_x_i if observed else zero
+                carry[i] = zero if observed else d_last
+                dm_t[i] = dh * (x_f - (g * carried + (one - g) * mean[i]))
         if decay:
             pre_t, delta_t, dd_t = pre_x[t], delta[t], d_delta[t]
             for i in range(width):
@@ -331,16 +334,17 @@ class GRUDFused(torch.autograd.Function):
         # 1. imputation and γ_x
         d_x = d_m = d_w_x = d_b_x = None
         decay = pre_x is not None
-        if want_x or want_m or want_delta or decay:
+        if want_x or want_m or decay:
             d_hat = flat_gi @ w_ih.detach()  # ∂x̂ (T·B, V)
-            d_x, d_m = torch.empty_like(x), torch.empty_like(x)
+            inputs = want_x or want_m  # else only γ_x's parameters (and ∂δ) need ∂x̂
+            d_x, d_m = (torch.empty_like(x), torch.empty_like(x)) if inputs else (x.new_empty(0, 0),) * 2
             sums = torch.zeros(2, batch * variables, dtype=torch.float64)
             w_tiled = w_x.detach().repeat(batch) if decay else torch.empty(0, dtype=dtype)
             incoming = d_gamma_x.contiguous() if d_gamma_x is not None and decay else torch.empty(0, 0, dtype=dtype)
             d_delta_x = torch.empty_like(x) if decay else torch.empty(0, 0, dtype=dtype)
             _impute_backward(_rows(d_hat.view(steps, batch, variables)), _rows(x), _rows(m), _rows(gamma_x),
-                             _rows(x_last), mean_tiled.numpy(), decay, _rows(pre_x if decay else x), _rows(delta),
-                             w_tiled.numpy(), _rows(incoming), _rows(d_x), _rows(d_m), _rows(d_delta_x),
+                             _rows(x_last), mean_tiled.numpy(), inputs, decay, _rows(pre_x if decay else x),
+                             _rows(delta), w_tiled.numpy(), _rows(incoming), _rows(d_x), _rows(d_m), _rows(d_delta_x),
                              sums[0].numpy(), sums[1].numpy(), zero, one)
             if decay:
                 d_w_x, d_b_x = sums.view(2, batch, variables).sum(1).to(dtype).unbind(0)
