@@ -6,6 +6,9 @@ import torch
 import grukit
 import grukit.blas
 import grukit.fused
+import grukit.rows
+
+EXECUTORS = ["threads"] + ["openmp-team"] * (grukit.rows.EXECUTOR == "openmp-team")  # rows.run_rows's
 
 
 def pick(gru, *, batch=1, gates=False):
@@ -128,12 +131,15 @@ def test_chunked_projection_equals_the_reference(monkeypatch, reset, chunk_value
 @pytest.mark.skipif(not grukit.blas.CAN_PIN_GEMM_THREADS, reason="rows are split only with MKL's per-thread setting")
 @pytest.mark.parametrize("reset", ["after", "before"])
 @pytest.mark.parametrize("threads", [2, 3])
-def test_rows_split_across_threads_equal_the_reference(monkeypatch, reset, threads):
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_rows_split_across_threads_equal_the_reference(monkeypatch, reset, threads, executor):
     """Batch rows split into concurrent parts (uneven ones: 7 rows in 2 or 3 parts, and chunks of
-    a few steps) give the reference's values and gradients: the parts' weight gradients are summed."""
+    a few steps) give the reference's values and gradients: the parts' weight gradients are summed.
+    On torch's OpenMP team and on grukit's own threads alike."""
     import grukit.fused
     import grukit.rows
 
+    monkeypatch.setattr(grukit.rows, "EXECUTOR", executor)
     monkeypatch.setattr(grukit.rows, "MIN_ROWS", 1)
     monkeypatch.setattr(grukit.fused, "CHUNK_VALUES", 200)
     monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
@@ -157,7 +163,9 @@ def test_row_parts_cover_the_batch_once():
                                           else grukit.rows.WIDE_MIN_ROWS)
 
 
-def test_a_failing_part_raises_after_every_part_finished():
+@pytest.mark.parametrize("executor", EXECUTORS)
+@pytest.mark.parametrize("failing", [0, 2])
+def test_a_failing_part_raises_after_every_part_finished(executor, failing):
     import threading
 
     import grukit.rows
@@ -165,11 +173,41 @@ def test_a_failing_part_raises_after_every_part_finished():
     done = []
 
     def work(first, last):
-        if first == 0:
-            raise ValueError("part 0 failed")
+        if first == failing:
+            raise ValueError(f"part {failing} failed")
         threading.Event().wait(0.05)
         done.append(first)
 
-    with pytest.raises(ValueError, match="part 0 failed"):
-        grukit.rows.run_rows(work, [(0, 1), (1, 2), (2, 3)])
-    assert sorted(done) == [1, 2]
+    with pytest.raises(ValueError, match=f"part {failing} failed"):
+        grukit.rows.run_rows(work, [(0, 1), (1, 2), (2, 3)], executor=executor)
+    assert sorted(done) == sorted({0, 1, 2} - {failing})
+
+
+@pytest.mark.skipif(grukit.rows.EXECUTOR != "openmp-team", reason="torch ships no libgomp here")
+def test_parts_run_on_torchs_openmp_team_in_the_loading_process_and_on_own_threads_after_a_fork(monkeypatch):
+    """Every part runs once, on as many threads as parts; in a process other than the one that
+    loaded the runtime (a forked child: libgomp's team does not survive a fork) on grukit's threads."""
+    import threading
+
+    import grukit.rows
+
+    def names():
+        seen = []
+        grukit.rows.run_rows(lambda first, last: seen.append((first, threading.current_thread().name)),
+                             [(0, 1), (1, 2), (2, 3)])
+        return sorted(seen)
+
+    team = names()
+    assert [first for first, _ in team] == [0, 1, 2] and len({name for _, name in team}) == 3
+    assert not any(name.startswith("grukit-rows") for _, name in team)
+    monkeypatch.setattr(grukit.rows._TEAM, "pid", -1)
+    own = names()
+    assert [first for first, _ in own] == [0, 1, 2]
+    assert sum(name.startswith("grukit-rows") for _, name in own) == 2  # and this thread
+
+
+def test_an_unknown_executor_is_named():
+    import grukit.rows
+
+    with pytest.raises(ValueError, match="executor must be"):
+        grukit.rows.run_rows(lambda first, last: None, [(0, 1), (1, 2)], executor="processes")

@@ -205,27 +205,3 @@ def test_compare_scores_baselines_on_every_seeds_data(tmp_path):
         assert row["std over seeds"] == pytest.approx(statistics.stdev(values))
     assert {r["model"] for r in rows} >= {"GRU-D", "GRU-Mean", "GRU-Forward", "GRU-Simple"}
     assert not peer_available(task)  # PyPOTS' GRU-D row is a classifier: not for imputation
-
-
-@pytest.mark.parametrize(("model", "preset", "expected"), [
-    ("gru", None, "PASSIVE"), ("grud", None, "PASSIVE"), ("lstm", None, None), ("gru", "ACTIVE", "ACTIVE")])
-def test_train_lets_openmp_wait_passively_only_for_compiled_kernels_and_never_over_the_user(model, preset, expected):
-    import os
-
-    env = {key: value for key, value in os.environ.items() if key != "OMP_WAIT_POLICY"}
-    if preset is not None:
-        env["OMP_WAIT_POLICY"] = preset
-    code = (f"import os; from grukit.cli import _openmp_waits_passively as f; f({model!r}); "
-            "print(os.environ.get('OMP_WAIT_POLICY'))")
-    shown = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert shown.stdout.strip() == str(expected)
-    code = "import os, torch; from grukit.cli import _openmp_waits_passively as f; print(f('gru'))"
-    late = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert late.stdout.strip() == "False"  # torch already loaded: OpenMP has read its settings
-
-
-def test_the_compiled_models_cli_names_are_the_gru_and_the_grud_family():
-    from grukit.cli import COMPILED_MODELS
-    from grukit.models import GRUD_CELLS
-
-    assert COMPILED_MODELS == ("gru", *GRUD_CELLS)

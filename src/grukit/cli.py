@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 import typer
@@ -14,25 +13,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-# grukit's row-split kernels: "gru" and models.GRUD_CELLS, spelled out because models imports torch
-# (tested equal)
-COMPILED_MODELS = ("gru", "grud", "gru-mean", "gru-forward", "gru-simple")
-
-
-def _openmp_waits_passively(model: str) -> bool:
-    """OMP_WAIT_POLICY=PASSIVE for this process when `model` runs on grukit's compiled kernels, the
-    user has not set the policy and torch is not loaded yet (OpenMP reads it once, at load); returns
-    whether it was set. Why: after each parallel torch op, torch's idle OpenMP threads spin for
-    milliseconds, on the cores where the kernels' row threads run — measured on 2 cores, `grukit
-    train adding --model gru` took 41.4 s with spinning and 28.4 s without, GRU-D on `clinical`
-    3.55 s and 2.9 s. LSTM and RNN, loops of small torch ops, are slower without spinning (20.6 s
-    against 27.6 s), so they keep the default."""
-    if model not in COMPILED_MODELS or "OMP_WAIT_POLICY" in os.environ or "torch" in sys.modules:
-        return False
-    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-    return True
 
 
 @app.command()
@@ -116,10 +96,7 @@ def train(
     resume: bool = typer.Option(False, help="Continue the run in --run-dir from its last checkpoint."),
     option: list[str] = typer.Option(None, "--set", help="Task option key=value, e.g. --set steps=200."),
 ) -> None:
-    """Train a model on a built-in task; print its test metric beside the task's baselines. For
-    models on grukit's compiled kernels (gru and the GRU-D family) idle OpenMP threads wait
-    passively unless OMP_WAIT_POLICY is set (see README, performance)."""
-    _openmp_waits_passively(model)
+    """Train a model on a built-in task; print its test metric beside the task's baselines."""
     from grukit.models import ModelConfig
     from grukit.tasks import make_task
     from grukit.train import TrainConfig, fit
