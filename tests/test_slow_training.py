@@ -109,20 +109,22 @@ def test_grud_is_at_least_as_accurate_as_pypots_on_basicmotions_at_half_missing(
 
 
 @pytest.mark.slow
-def test_grud_beats_forward_filling_and_the_measurement_count_on_clinical_stays(tmp_path):
-    """Issue 5 on the `clinical` simulator (6,000 stays, 32 units, 20 epochs, seeds 0–2): GRU-D's
-    mean test AUROC beats GRU-Forward's and the measurement count's. The issue also asked that it
-    beat GRU-Mean; measured, it ties it (README), so that is not asserted."""
+def test_grud_beats_gru_mean_gru_forward_and_the_measurement_count_on_clinical_stays(tmp_path):
+    """Issue 5 on the `clinical` simulator at 18,000 stays (32 units, 20 epochs, seeds 6–8: the
+    confirmation registered before it ran, commit e7fca06): GRU-D's mean test AUROC beats
+    GRU-Mean's, GRU-Forward's and the measurement count's by 0.05. At the default 6,000 stays GRU-D
+    and GRU-Mean tie (README), so this runs at the size where the claim was confirmed (~20 min)."""
     from grukit.compare import compare_models
     from grukit.tasks.clinical import ClinicalTask
 
-    class GRUDAgainstForward(ClinicalTask):  # the two models of the claim; no PyPOTS row
-        compared_models = {"GRU-D": "grud", "GRU-Forward": "gru-forward"}
+    class GRUDAgainstBaselines(ClinicalTask):  # the three models of the claim; no PyPOTS row
+        compared_models = {"GRU-D": "grud", "GRU-Mean": "gru-mean", "GRU-Forward": "gru-forward"}
         pypots_peer = False
 
-    config = TrainConfig(max_epochs=20, batch_size=64, learning_rate=3e-3, seed=0, progress=False)
-    rows, _ = compare_models(GRUDAgainstForward(), config, hidden_size=32, out_dir=tmp_path, seeds=3)
+    config = TrainConfig(max_epochs=20, batch_size=64, learning_rate=3e-3, seed=6, progress=False)
+    rows, _ = compare_models(GRUDAgainstBaselines(stays=18_000), config, hidden_size=32, out_dir=tmp_path, seeds=3)
     auroc = {row["model"]: row["test auroc"] for row in rows}
+    assert auroc["GRU-D"] > auroc["GRU-Mean"], rows
     assert auroc["GRU-D"] > auroc["GRU-Forward"], rows
     assert auroc["GRU-D"] > auroc["baseline: number of measurements"] + 0.05, rows
 
