@@ -19,7 +19,9 @@ Which threads (`EXECUTOR`):
     81.3 ms; GRU B 64, T 100, H 128: 72.1 → 55.7 ms; GRU-D B 64, H 64: 24.8 → 19.8 ms; with
     OMP_WAIT_POLICY=PASSIVE the two executors are level (83.1 / 80.8 ms, 56.6 / 54.6, 18.6 / 19.0).
   * "threads": a pool of Python threads — where torch ships no libgomp, and in a forked child of
-    the process that loaded it (libgomp's team does not survive a fork).
+    the process that loaded it (libgomp's team does not survive a fork; nor do torch's own threaded
+    ops, which hang there — checked: one `a @ a` on 500² after a fork — so a child must run with
+    torch.set_num_threads(1), as DataLoader workers do, and then there is a single part).
 
 Both run the same kernel on the same rows, so their results are identical (tested).
 Splitting needs MKL's per-thread thread count (`blas.CAN_PIN_GEMM_THREADS`): without it each
