@@ -165,11 +165,12 @@ def test_row_parts_cover_the_batch_once():
 
 @pytest.mark.parametrize("executor", EXECUTORS)
 @pytest.mark.parametrize("failing", [0, 2])
-def test_a_failing_part_raises_after_every_part_finished(executor, failing):
+def test_a_failing_part_raises_after_every_part_finished(monkeypatch, executor, failing):
     import threading
 
     import grukit.rows
 
+    monkeypatch.setattr(grukit.rows, "EXECUTOR", executor)
     done = []
 
     def work(first, last):
@@ -179,7 +180,7 @@ def test_a_failing_part_raises_after_every_part_finished(executor, failing):
         done.append(first)
 
     with pytest.raises(ValueError, match=f"part {failing} failed"):
-        grukit.rows.run_rows(work, [(0, 1), (1, 2), (2, 3)], executor=executor)
+        grukit.rows.run_rows(work, [(0, 1), (1, 2), (2, 3)])
     assert sorted(done) == sorted({0, 1, 2} - {failing})
 
 
@@ -206,8 +207,13 @@ def test_parts_run_on_torchs_openmp_team_in_the_loading_process_and_on_own_threa
     assert sum(name.startswith("grukit-rows") for _, name in own) == 2  # and this thread
 
 
-def test_an_unknown_executor_is_named():
+def test_an_unknown_or_missing_executor_is_named(monkeypatch):
     import grukit.rows
 
-    with pytest.raises(ValueError, match="executor must be"):
-        grukit.rows.run_rows(lambda first, last: None, [(0, 1), (1, 2)], executor="processes")
+    monkeypatch.setattr(grukit.rows, "EXECUTOR", "processes")
+    with pytest.raises(ValueError, match="EXECUTOR must be"):
+        grukit.rows.run_rows(lambda first, last: None, [(0, 1), (1, 2)])
+    monkeypatch.setattr(grukit.rows, "EXECUTOR", "openmp-team")
+    monkeypatch.setattr(grukit.rows, "_TEAM", None)
+    with pytest.raises(RuntimeError, match="no OpenMP runtime"):
+        grukit.rows.run_rows(lambda first, last: None, [(0, 1), (1, 2)])

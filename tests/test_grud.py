@@ -145,7 +145,7 @@ def test_fused_kernel_equals_the_reference_loop(variant, with_lengths, inputs_ne
             loss.backward()
             d_grad = torch.zeros_like(d) if d.grad is None else d.grad  # GRU-Mean: δ reaches nothing
             inputs = [x.grad, m.grad, d_grad] if inputs_need_grad else []
-            assert inputs_need_grad or (x.grad, m.grad, d.grad) == (None, None, None)
+            assert inputs_need_grad or all(t.grad is None for t in (x, m, d))
             results.append([out, h_n, trace.reset, trace.keep, trace.candidate, trace.input_decay,
                             trace.hidden_decay, *inputs, h.grad, *(p.grad for p in module.parameters())])
     finally:

@@ -122,22 +122,21 @@ _TEAM = _find_team()
 EXECUTOR = "openmp-team" if _TEAM is not None else "threads"
 
 
-def run_rows(work, parts: list[tuple[int, int]], *, executor: str | None = None) -> None:
+def run_rows(work, parts: list[tuple[int, int]]) -> None:
     """work(first, last) for every part. A single part runs here as it is. Several run at once,
-    each with MKL pinned to one thread, on `executor` ("openmp-team" or "threads"; default
-    EXECUTOR, "threads" in a forked child): `work` must do its products through MKL (torch.mm, addmm,
-    F.linear, the kernels' gemm) and no other parallel torch op. Waits for all parts, even when one
-    raises, before returning or raising: they write into shared arrays."""
+    each with MKL pinned to one thread, on EXECUTOR ("openmp-team" or "threads"; "threads" in a
+    forked child): `work` must do its products through MKL (torch.mm, addmm, F.linear, the
+    kernels' gemm) and no other parallel torch op. Waits for all parts, even when one raises,
+    before returning or raising: they write into shared arrays."""
     if len(parts) == 1:
         work(*parts[0])
         return
-    executor = executor or EXECUTOR
-    if executor not in ("openmp-team", "threads"):
-        raise ValueError(f"executor must be 'openmp-team' or 'threads', got {executor!r}")
-    if executor == "openmp-team" and _TEAM is not None and _TEAM.pid == os.getpid():
+    if EXECUTOR not in ("openmp-team", "threads"):
+        raise ValueError(f"rows.EXECUTOR must be 'openmp-team' or 'threads', got {EXECUTOR!r}")
+    if EXECUTOR == "openmp-team" and _TEAM is None:
+        raise RuntimeError("no OpenMP runtime of torch's to run row parts on (rows.EXECUTOR must be 'threads')")
+    if EXECUTOR == "openmp-team" and _TEAM.pid == os.getpid():
         errors = _TEAM.run(work, parts)
-    elif executor == "openmp-team" and _TEAM is None:
-        raise RuntimeError("no OpenMP runtime of torch's to run row parts on (rows.EXECUTOR is 'threads')")
     else:
         futures = [_pool(len(parts) - 1).submit(work, *part) for part in parts[1:]]
         try:
