@@ -24,7 +24,8 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q
+	$(VENV)/bin/lint-imports --no-cache
+	$(PY) -m pytest -q --durations=15
 
 test-all: $(STAMP)
 	$(PY) -m pytest -q -m "slow or not slow"

@@ -9,7 +9,7 @@ its classifier's core (`BackboneGRUD` + the same linear head), fed what its data
 the last-observation-carried-forward values and the empirical mean precomputed outside the timed
 step (grukit's GRUD computes x_last inside its forward, and is timed with it). Reported: the median
 of interleaved repeats (ms per step) and PyPOTS' time / grukit's (higher: grukit faster).
-Both run on the same torch threads. The models differ in a documented way (see `grukit.grud`:
+Both run on the same torch threads. The models differ in a documented way (see `grukit.nn.grud`:
 PyPOTS' GRU cell also reads ĥ as an input, and resets after the product); parameter counts are
 printed beside the times.
 """
@@ -31,7 +31,7 @@ CASES = (  # batch, steps, variables, hidden
 
 
 def make_batch(batch: int, steps: int, variables: int, *, seed: int = 0):
-    from grukit.data.irregular import last_observed, time_gaps
+    from grukit.nn.time_gaps import last_observed, time_gaps
 
     generator = torch.Generator().manual_seed(seed)
     values = torch.randn(batch, steps, variables, generator=generator)
@@ -46,7 +46,7 @@ def make_batch(batch: int, steps: int, variables: int, *, seed: int = 0):
 
 
 def grukit_step(variables: int, hidden: int):
-    from grukit.grud import GRUD
+    from grukit.nn.grud import GRUD
 
     model, head = GRUD(variables, hidden, batch_first=True), torch.nn.Linear(hidden, 2)
     optimizer = torch.optim.Adam([*model.parameters(), *head.parameters()], lr=1e-3)
@@ -121,7 +121,7 @@ def main() -> None:
     if args.json:
         from pathlib import Path
 
-        from grukit.atomic import write_text_atomic
+        from grukit.io.atomic import write_text_atomic
 
         write_text_atomic(Path(args.json), json.dumps(rows, indent=2))
 

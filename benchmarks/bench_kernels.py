@@ -3,7 +3,7 @@
     python benchmarks/bench_kernels.py [--quick | --targets] [--json results.json]
 """
 
-from grukit.cli import app
+from grukit.app.cli import app
 
 if __name__ == "__main__":
     app(["bench", *__import__("sys").argv[1:]])

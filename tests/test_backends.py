@@ -4,11 +4,11 @@ import pytest
 import torch
 
 import grukit
-import grukit.blas
-import grukit.fused
-import grukit.rows
+import grukit.kernels.blas
+import grukit.kernels.gru_scan
+import grukit.kernels.rows
 
-EXECUTORS = ["threads"] + ["openmp-team"] * (grukit.rows.EXECUTOR == "openmp-team")  # rows.run_rows's
+EXECUTORS = ["threads"] + ["openmp-team"] * (grukit.kernels.rows.EXECUTOR == "openmp-team")  # rows.run_rows's
 
 
 def pick(gru, *, batch=1, gates=False):
@@ -34,7 +34,7 @@ def test_auto_follows_the_measured_crossover():
 
 
 def test_unavailable_fused_kernel_falls_back_with_a_warning(monkeypatch):
-    monkeypatch.setattr(grukit.fused, "_IMPORT_ERROR", "numba could not be imported (test)")
+    monkeypatch.setattr(grukit.kernels.gru_scan, "NUMBA_ERROR", "numba could not be imported (test)")
     gru = grukit.GRU(3, 4, reset="before", dtype=torch.float64)
     with pytest.warns(RuntimeWarning, match="fused kernel is unavailable"):
         out, _ = gru(torch.randn(5, 2, 3, dtype=torch.float64))
@@ -53,7 +53,7 @@ def test_compiled_kernels_are_cached_on_disk():
     gru = grukit.GRU(3, 4, backend="fused")
     out, _ = gru(torch.randn(4, 2, 3))
     out.sum().backward()
-    for kernel in (grukit.fused._forward, grukit.fused._backward):
+    for kernel in (grukit.kernels.gru_scan._forward, grukit.kernels.gru_scan._backward):
         cache_dir = Path(kernel._cache._cache_path)
         assert any(cache_dir.glob(f"*{kernel.__name__}*.nbi")), f"no on-disk cache for {kernel.__name__}"
 
@@ -67,25 +67,25 @@ def test_import_does_not_load_numba():
 
 
 def test_kernels_use_torchs_blas_where_torch_exports_it():
-    import grukit.blas
+    import grukit.kernels.blas
 
     if torch.backends.mkl.is_available():  # x86-64 wheels: MKL's sgemm_/dgemm_ are exported
-        assert all(grukit.blas.GEMM_ADDRESSES), "torch has MKL but its gemm symbols were not found"
+        assert all(grukit.kernels.blas.GEMM_ADDRESSES), "torch has MKL but its gemm symbols were not found"
 
 
 @pytest.mark.parametrize("reset", ["after", "before"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_numba_blas_fallback_equals_torchs_blas(monkeypatch, reset, dtype):
     """Where torch exports no gemm, the kernels use numba's np.dot: same values and gradients."""
-    import grukit.blas
+    import grukit.kernels.blas
 
     torch.manual_seed(0)
     gru = grukit.GRU(3, 5, 2, bidirectional=True, reset=reset, backend="fused", dtype=dtype)
     x = torch.randn(7, 4, 3, dtype=dtype)
     lengths = torch.tensor([7, 3, 5, 1])
     results = []
-    for addresses in (grukit.blas.GEMM_ADDRESSES, (0, 0)):
-        monkeypatch.setattr(grukit.blas, "GEMM_ADDRESSES", addresses)
+    for addresses in (grukit.kernels.blas.GEMM_ADDRESSES, (0, 0)):
+        monkeypatch.setattr(grukit.kernels.blas, "GEMM_ADDRESSES", addresses)
         gru.zero_grad()
         out, h_n = gru(x, lengths=lengths)
         (out.square().sum() + h_n.sum()).backward()
@@ -122,13 +122,13 @@ def _fused_matches_reference(reset: str, *, batch: int = 3) -> None:
 def test_chunked_projection_equals_the_reference(monkeypatch, reset, chunk_values):
     """The fused kernel cuts the input projection into chunks of steps: any cut gives the same values
     and gradients (float64), both directions, with lengths, with and without biases."""
-    import grukit.fused
+    import grukit.kernels.gru_scan
 
-    monkeypatch.setattr(grukit.fused, "CHUNK_VALUES", chunk_values)
+    monkeypatch.setattr(grukit.kernels.gru_scan, "CHUNK_VALUES", chunk_values)
     _fused_matches_reference(reset)
 
 
-@pytest.mark.skipif(not grukit.blas.CAN_PIN_GEMM_THREADS, reason="rows are split only with MKL's per-thread setting")
+@pytest.mark.skipif(not grukit.kernels.blas.CAN_PIN_GEMM_THREADS, reason="rows are split only with MKL's per-thread setting")
 @pytest.mark.parametrize("reset", ["after", "before"])
 @pytest.mark.parametrize("threads", [2, 3])
 @pytest.mark.parametrize("executor", EXECUTORS)
@@ -136,31 +136,31 @@ def test_rows_split_across_threads_equal_the_reference(monkeypatch, reset, threa
     """Batch rows split into concurrent parts (uneven ones: 7 rows in 2 or 3 parts, and chunks of
     a few steps) give the reference's values and gradients: the parts' weight gradients are summed.
     On torch's OpenMP team and on grukit's own threads alike."""
-    import grukit.fused
-    import grukit.rows
+    import grukit.kernels.gru_scan
+    import grukit.kernels.rows
 
-    monkeypatch.setattr(grukit.rows, "EXECUTOR", executor)
-    monkeypatch.setattr(grukit.rows, "MIN_ROWS", 1)
-    monkeypatch.setattr(grukit.fused, "CHUNK_VALUES", 200)
+    monkeypatch.setattr(grukit.kernels.rows, "EXECUTOR", executor)
+    monkeypatch.setattr(grukit.kernels.rows, "MIN_ROWS", 1)
+    monkeypatch.setattr(grukit.kernels.gru_scan, "CHUNK_VALUES", 200)
     monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
-    assert len(grukit.rows.row_parts(7, 4)) == threads
+    assert len(grukit.kernels.rows.row_parts(7, 4)) == threads
     _fused_matches_reference(reset, batch=7)
 
 
 def test_row_parts_cover_the_batch_once():
-    import grukit.rows
+    import grukit.kernels.rows
 
     for batch in range(1, 300, 7):
         for hidden in (32, 512):
             for threads in (1, 2, 5):
-                parts = grukit.rows.row_parts(batch, hidden, threads=threads)
+                parts = grukit.kernels.rows.row_parts(batch, hidden, threads=threads)
                 assert parts[0][0] == 0 and parts[-1][1] == batch
                 assert all(a[1] == b[0] for a, b in zip(parts, parts[1:]))
                 sizes = [last - first for first, last in parts]
                 assert max(sizes) - min(sizes) <= 1 and len(parts) <= threads
                 if len(parts) > 1:
-                    assert min(sizes) >= (grukit.rows.MIN_ROWS if hidden <= grukit.rows.WIDE_HIDDEN
-                                          else grukit.rows.WIDE_MIN_ROWS)
+                    assert min(sizes) >= (grukit.kernels.rows.MIN_ROWS if hidden <= grukit.kernels.rows.WIDE_HIDDEN
+                                          else grukit.kernels.rows.WIDE_MIN_ROWS)
 
 
 @pytest.mark.parametrize("executor", EXECUTORS)
@@ -168,9 +168,9 @@ def test_row_parts_cover_the_batch_once():
 def test_a_failing_part_raises_after_every_part_finished(monkeypatch, executor, failing):
     import threading
 
-    import grukit.rows
+    import grukit.kernels.rows
 
-    monkeypatch.setattr(grukit.rows, "EXECUTOR", executor)
+    monkeypatch.setattr(grukit.kernels.rows, "EXECUTOR", executor)
     done = []
 
     def work(first, last):
@@ -180,40 +180,40 @@ def test_a_failing_part_raises_after_every_part_finished(monkeypatch, executor, 
         done.append(first)
 
     with pytest.raises(ValueError, match=f"part {failing} failed"):
-        grukit.rows.run_rows(work, [(0, 1), (1, 2), (2, 3)])
+        grukit.kernels.rows.run_rows(work, [(0, 1), (1, 2), (2, 3)])
     assert sorted(done) == sorted({0, 1, 2} - {failing})
 
 
-@pytest.mark.skipif(grukit.rows.EXECUTOR != "openmp-team", reason="torch ships no libgomp here")
+@pytest.mark.skipif(grukit.kernels.rows.EXECUTOR != "openmp-team", reason="torch ships no libgomp here")
 def test_parts_run_on_torchs_openmp_team_in_the_loading_process_and_on_own_threads_after_a_fork(monkeypatch):
     """Every part runs once, on as many threads as parts; in a process other than the one that
     loaded the runtime (a forked child: libgomp's team does not survive a fork) on grukit's threads."""
     import threading
 
-    import grukit.rows
+    import grukit.kernels.rows
 
     def names():
         seen = []
-        grukit.rows.run_rows(lambda first, last: seen.append((first, threading.current_thread().name)),
+        grukit.kernels.rows.run_rows(lambda first, last: seen.append((first, threading.current_thread().name)),
                              [(0, 1), (1, 2), (2, 3)])
         return sorted(seen)
 
     team = names()
     assert [first for first, _ in team] == [0, 1, 2] and len({name for _, name in team}) == 3
     assert not any(name.startswith("grukit-rows") for _, name in team)
-    monkeypatch.setattr(grukit.rows._TEAM, "pid", -1)
+    monkeypatch.setattr(grukit.kernels.rows._TEAM, "pid", -1)
     own = names()
     assert [first for first, _ in own] == [0, 1, 2]
     assert sum(name.startswith("grukit-rows") for _, name in own) == 2  # and this thread
 
 
 def test_an_unknown_or_missing_executor_is_named(monkeypatch):
-    import grukit.rows
+    import grukit.kernels.rows
 
-    monkeypatch.setattr(grukit.rows, "EXECUTOR", "processes")
+    monkeypatch.setattr(grukit.kernels.rows, "EXECUTOR", "processes")
     with pytest.raises(ValueError, match="EXECUTOR must be"):
-        grukit.rows.run_rows(lambda first, last: None, [(0, 1), (1, 2)])
-    monkeypatch.setattr(grukit.rows, "EXECUTOR", "openmp-team")
-    monkeypatch.setattr(grukit.rows, "_TEAM", None)
+        grukit.kernels.rows.run_rows(lambda first, last: None, [(0, 1), (1, 2)])
+    monkeypatch.setattr(grukit.kernels.rows, "EXECUTOR", "openmp-team")
+    monkeypatch.setattr(grukit.kernels.rows, "_TEAM", None)
     with pytest.raises(RuntimeError, match="no OpenMP runtime"):
-        grukit.rows.run_rows(lambda first, last: None, [(0, 1), (1, 2)])
+        grukit.kernels.rows.run_rows(lambda first, last: None, [(0, 1), (1, 2)])

@@ -6,13 +6,13 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from grukit.cli import app
+from grukit.app.cli import app
 
 runner = CliRunner()
 
 
 def test_help_does_not_import_torch():
-    code = "import sys; from grukit.cli import app; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import sys; from grukit.app.cli import app; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0 and "demo" in result.output and "version" in result.output
@@ -36,7 +36,7 @@ def test_short_demo_prints_the_comparison(tmp_path):
 
 def test_user_error_is_one_line_and_non_zero():
     result = subprocess.run(
-        [sys.executable, "-c", "from grukit.cli import main; main()", "demo", "--steps", "1"],
+        [sys.executable, "-c", "from grukit.app.cli import main; main()", "demo", "--steps", "1"],
         capture_output=True, text=True,
     )
     assert result.returncode != 0
@@ -49,7 +49,7 @@ def test_full_demo_gru_solves_adding_and_rnn_does_not():
 
     from rich.console import Console
 
-    from grukit.demo import DemoConfig, run
+    from grukit.app.demo import DemoConfig, run
 
     results = run(DemoConfig(), Console(file=io.StringIO()))
     assert results["GRU"]["test_mse"] < 0.01
@@ -109,11 +109,11 @@ def test_train_grud_on_clinical_stays_then_evaluate(tmp_path):
 @pytest.mark.parametrize("args,message", [
     (["train", "nope"], "unknown task 'nope'"),
     (["train", "adding", "--set", "lenght=3"], "has no option lenght"),
-    (["train", "adding", "--model", "tcn"], "model cell must be one of"),
+    (["train", "adding", "--model", "tcn"], "model must be one of"),
     (["evaluate", "/nonexistent-run"], "is not a finished grukit run"),
 ])
 def test_train_and_evaluate_errors_are_one_line(args, message):
-    result = subprocess.run([sys.executable, "-c", "from grukit.cli import main; main()", *args],
+    result = subprocess.run([sys.executable, "-c", "from grukit.app.cli import main; main()", *args],
                             capture_output=True, text=True)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr and message in result.stderr
@@ -147,7 +147,7 @@ def test_dataset_command_writes_a_real_series_and_names_problems(tmp_path):
     assert out.read_text().splitlines()[0] == "week,season,rate" and len(frame) == 8 * real.ILI_SEASON_WEEKS
     assert frame["rate"].ge(0).all() and frame["week"].is_monotonic_increasing
     before = out.read_text()
-    command = [sys.executable, "-c", "from grukit.cli import main; main()", "dataset"]
+    command = [sys.executable, "-c", "from grukit.app.cli import main; main()", "dataset"]
     existing = subprocess.run([*command, "ili", "--out", str(out)], capture_output=True, text=True)
     assert existing.returncode == 2 and "exists" in existing.stderr and out.read_text() == before
     unknown = subprocess.run([*command, "nope"], capture_output=True, text=True)
@@ -190,9 +190,9 @@ def test_compare_scores_baselines_on_every_seeds_data(tmp_path):
     """Several seeds: each baseline row is the mean over the seeds' own test splits, with its spread."""
     import statistics
 
-    from grukit.compare import compare_models, peer_available
     from grukit.tasks import make_task
-    from grukit.train import TrainConfig
+    from grukit.training.compare import compare_models, peer_available
+    from grukit.training.trainer import TrainConfig
 
     task = make_task("imputation", source="clinical", stays=40, hours=6)
     config = TrainConfig(max_epochs=1, batch_size=16, seed=0, progress=False)

@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-from grukit.compare import PYPOTS_LABEL, _pypots_sets, compare_models, peer_available
 from grukit.tasks import make_task
-from grukit.train import TrainConfig
+from grukit.training.compare import PYPOTS_LABEL, _pypots_sets, compare_models, peer_available
+from grukit.training.trainer import TrainConfig
 
 
 def test_pypots_reads_nan_wherever_a_value_is_missing_or_padded():

@@ -7,9 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from grukit.app.forecast import run_forecast
 from grukit.data.series import make_windows, read_series
-from grukit.forecast import ForecastConfig, minimum_rows, run_forecast, seasonal_naive, split_origins
-from grukit.validation import InputError
+from grukit.forecasting.baselines import seasonal_naive
+from grukit.forecasting.windows import ForecastConfig, minimum_rows, split_origins
+from grukit.nn.validation import InputError
 
 
 def write_series(path, n=120, *, dates=True):
@@ -51,7 +53,7 @@ def test_malformed_csv_is_one_line_and_writes_nothing(tmp_path, case):
     out = tmp_path / "out"
     args = [str(path), "--horizon", "7", "--lookback", "20", "--out", str(out), "--run-dir", str(tmp_path / "run"),
             *(extra if "--target" in extra else ["--target", "cases", *extra])]
-    result = subprocess.run([sys.executable, "-c", "from grukit.cli import main; main()", "forecast", *args],
+    result = subprocess.run([sys.executable, "-c", "from grukit.app.cli import main; main()", "forecast", *args],
                             capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
@@ -171,7 +173,7 @@ def test_panel_forecast_trains_one_model_and_scores_every_group(tmp_path):
 @pytest.mark.parametrize("scaling", ["series", "window"])
 def test_windows_map_back_to_the_data_exactly(scaling):
     """offset + scale × target is the true future, and the target inputs are on the same map."""
-    from grukit.forecast import standardised_windows
+    from grukit.forecasting.windows import standardised_windows
 
     rng = np.random.default_rng(0)
     values = np.column_stack([rng.gamma(2.0, 50.0, 80), rng.normal(size=80)])
@@ -192,7 +194,7 @@ def test_windows_map_back_to_the_data_exactly(scaling):
 def test_window_scaling_sees_the_same_windows_at_any_level():
     """Multiplying the target by c (a level 100× lower, as after a vaccine) leaves every model input
     and target unchanged under window scaling; only ν scales."""
-    from grukit.forecast import standardised_windows
+    from grukit.forecasting.windows import standardised_windows
 
     rng = np.random.default_rng(1)
     values = np.column_stack([rng.gamma(2.0, 50.0, 60), rng.normal(size=60)])

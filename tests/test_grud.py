@@ -5,8 +5,8 @@ import pytest
 import torch
 
 import grukit
-from grukit.data.irregular import last_observed, time_gaps
-from grukit.grud import GRUD
+from grukit.nn.grud import GRUD
+from grukit.nn.time_gaps import last_observed, time_gaps
 
 torch.manual_seed(0)
 
@@ -115,8 +115,8 @@ def test_fused_kernel_equals_the_reference_loop(variant, with_lengths, inputs_ne
     mask, gaps, h0 and every parameter, under a loss that also reads the decays; padded steps and
     rows split across threads included. With frozen inputs (data, as in training) the backward
     skips ∂x, ∂m and ∂δ; the parameters' gradients must not change."""
-    from grukit.data.irregular import time_gaps
-    from grukit.rows import row_parts
+    from grukit.kernels.rows import row_parts
+    from grukit.nn.time_gaps import time_gaps
 
     batch, steps = 19, 9
     assert len(row_parts(batch, 5, threads=2)) == 2  # the kernel runs two row ranges at once
@@ -173,7 +173,7 @@ def test_decays_fall_with_the_gap_and_keep_a_gradient_whatever_the_raw_weights_s
 
 def test_fused_backend_is_named_where_it_cannot_run(monkeypatch):
     """backend="fused" refuses with the kernel's reason; "auto" then runs the reference loop."""
-    import grukit.fused
+    import grukit.kernels.gru_scan
 
     values, mask, times = _data()
     with pytest.raises(grukit.InputError, match="backend must be one of"):
@@ -183,7 +183,7 @@ def test_fused_backend_is_named_where_it_cannot_run(monkeypatch):
     reference = GRUD(2, 3, backend="reference", dtype=torch.float64)
     auto.load_state_dict(fused.state_dict())
     reference.load_state_dict(fused.state_dict())
-    monkeypatch.setattr(grukit.fused, "refusal", lambda x: "numba could not be imported (test)")
+    monkeypatch.setattr(grukit.kernels.gru_scan, "refusal", lambda x: "numba could not be imported (test)")
     with pytest.raises(grukit.InputError, match=r"backend='fused' cannot run here: numba could not be imported"):
         fused(values, mask=mask, times=times)
     torch.testing.assert_close(auto(values, mask=mask, times=times)[0], reference(values, mask=mask, times=times)[0],
@@ -219,7 +219,7 @@ def test_bad_inputs_are_named(kwargs, message):
 def test_the_papers_baselines_are_options_of_one_module():
     """GRU-Mean imputes x̄, GRU-Forward the last observation, GRU-Simple reads [x̂; m; δ]: with its
     δ weights zero it equals GRU-Forward plus the mask term."""
-    from grukit.grud import gru_forward, gru_mean, gru_simple
+    from grukit.nn.grud import gru_forward, gru_mean, gru_simple
 
     values, mask, times = _data()
     mean = torch.tensor([3.0, -2.0], dtype=torch.float64)

@@ -9,10 +9,10 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from grukit.cli import app
+from grukit.app.cli import app
+from grukit.nn.validation import InputError
 from grukit.tasks import make_task
 from grukit.tasks.clinical import simulate_stays
-from grukit.validation import InputError
 
 runner = CliRunner()
 
@@ -88,7 +88,7 @@ def test_a_malformed_file_is_one_line_and_writes_nothing(files, tmp_path, case):
     path = tmp_path / "bad.csv"
     frame.to_csv(path, index=False)
     run = tmp_path / "run"
-    result = subprocess.run([sys.executable, "-c", "from grukit.cli import main; main()", "train", "--data",
+    result = subprocess.run([sys.executable, "-c", "from grukit.app.cli import main; main()", "train", "--data",
                              str(path), "--id", "stay", "--time", "hour", "--label", "died", "--run-dir", str(run)],
                             capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 2, result.stderr

@@ -9,7 +9,7 @@ import grukit
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
-from grukit.onnx_export import gru_to_onnx  # noqa: E402
+from grukit.io.onnx import gru_to_onnx  # noqa: E402
 
 
 @pytest.mark.parametrize("reset", ["after", "before"])

@@ -51,7 +51,7 @@ def test_existing_directory_is_not_overwritten(tmp_path):
 
 
 def test_failed_save_leaves_nothing(tmp_path, monkeypatch):
-    import grukit.serialization as serialization
+    import grukit.io.serialization as serialization
 
     def broken(*args, **kwargs):
         raise OSError("disk full")

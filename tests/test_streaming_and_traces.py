@@ -47,11 +47,11 @@ def test_compiled_cell_equals_the_reference_for_reset_before(backend, dtype, bat
 
 def test_compiled_cell_is_what_runs_without_grad(monkeypatch):
     """Guards the equality tests above: they must exercise the compiled cell, not a fallback."""
-    import grukit.fused
+    import grukit.kernels.gru_scan
 
     calls = []
-    real = grukit.fused._cell_step
-    monkeypatch.setattr(grukit.fused, "_cell_step", lambda *args: calls.append(1) or real(*args))
+    real = grukit.kernels.gru_scan._cell_step
+    monkeypatch.setattr(grukit.kernels.gru_scan, "_cell_step", lambda *args: calls.append(1) or real(*args))
     cell, gru = grukit.GRUCell(3, 4), grukit.GRU(3, 4, 2)
     with torch.no_grad():
         cell(torch.randn(1, 3))
@@ -155,22 +155,22 @@ def test_compiled_cell_sees_every_change_of_the_weights():
 def test_lean_streaming_call_equals_the_validated_path(monkeypatch, reset):
     """GRUCell and GRU.step take a lean path for the plain streaming call (contiguous, no grad, state
     given); it gives exactly what the validated path gives, and anything unusual leaves it."""
-    import grukit.gru
+    import grukit.nn.gru
 
     torch.manual_seed(0)
     cell, gru = grukit.GRUCell(3, 4, reset=reset), grukit.GRU(3, 4, 2, reset=reset)
     x, h, state = torch.randn(2, 3), torch.randn(2, 4), torch.randn(2, 2, 4)
     taken = []
-    real = grukit.gru._lean_step_kernel
-    monkeypatch.setattr(grukit.gru, "_lean_step_kernel", lambda *a, **k: taken.append(real(*a, **k)) or taken[-1])
+    real = grukit.nn.gru._lean_step_kernel
+    monkeypatch.setattr(grukit.nn.gru, "_lean_step_kernel", lambda *a, **k: taken.append(real(*a, **k)) or taken[-1])
     with torch.no_grad():
         lean_cell, (lean_y, lean_state) = cell(x, h), gru.step(x, state)
         assert all(kernel is not None for kernel in taken) and len(taken) == 2
-        monkeypatch.setattr(grukit.gru, "_lean_step_kernel", lambda *a, **k: None)
+        monkeypatch.setattr(grukit.nn.gru, "_lean_step_kernel", lambda *a, **k: None)
         torch.testing.assert_close(lean_cell, cell(x, h), rtol=0, atol=0)
         y, s = gru.step(x, state)
         torch.testing.assert_close((lean_y, lean_state), (y, s), rtol=0, atol=0)
-    monkeypatch.setattr(grukit.gru, "_lean_step_kernel", real)
+    monkeypatch.setattr(grukit.nn.gru, "_lean_step_kernel", real)
     plain = dict(input_size=3, hidden_size=4, backend="auto")
     with torch.no_grad():
         assert real(x, h, cell._parameters, **plain) is not None  # the plain call qualifies, so each case below

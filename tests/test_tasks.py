@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from grukit.nn.validation import InputError
 from grukit.tasks import TASKS, make_task
 from grukit.tasks.copy import memoryless_cross_entropy
 from grukit.tasks.kalman import steady_state_gain
-from grukit.validation import InputError
 
 SMALL = {
     "adding": dict(steps=30, train_size=64, validation_size=16, test_size=16),
@@ -268,8 +268,8 @@ def test_auroc_and_auprc_equal_scikit_learn_on_ties_and_imbalance():
 
 
 def test_clinical_stays_are_irregular_informative_and_read_by_the_grud_family():
-    from grukit.models import ModelConfig, SequenceModel
     from grukit.tasks.clinical import VARIABLES, simulate_stays
+    from grukit.training.model import ModelConfig, SequenceModel
 
     frame = simulate_stays(300, hours=24, seed=0)
     per_stay = frame.groupby("stay").agg(n=("value", "size"), died=("died", "first"))

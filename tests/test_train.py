@@ -7,10 +7,10 @@ import json
 import pytest
 import torch
 
-from grukit.models import ModelConfig
+from grukit.nn.validation import InputError
 from grukit.tasks import make_task
-from grukit.train import TrainConfig, TrainingDiverged, fit
-from grukit.validation import InputError
+from grukit.training.model import ModelConfig
+from grukit.training.trainer import TrainConfig, TrainingDiverged, fit
 
 TASK = make_task("adding", steps=12, train_size=128, validation_size=32, test_size=32)
 DATA = TASK.build(seed=0)
@@ -90,7 +90,7 @@ def test_two_ddp_processes_equal_one_process_on_the_combined_batch(tmp_path):
 
 
 def test_head_dropout_drops_the_head_features_while_training_only():
-    from grukit.models import SequenceModel
+    from grukit.training.model import SequenceModel
 
     torch.manual_seed(0)
     config = ModelConfig(hidden_size=16, input_size=2, output_size=3, head_dropout=0.5)

@@ -103,7 +103,7 @@ def test_empty_input(gru):
         ({"hidden_size": 0}, "hidden_size must be a positive integer"),
         ({"num_layers": 1.5}, "num_layers must be a positive integer"),
         ({"dropout": 2.0}, "dropout must be a probability"),
-        ({"reset": "sometimes"}, "reset must be 'after' or 'before'"),
+        ({"reset": "sometimes"}, "reset must be one of 'after', 'before'"),
         ({"backend": "cuda"}, "backend must be one of"),
     ],
 )
@@ -165,9 +165,9 @@ def test_every_step_path_names_a_nan(backend, grad):
 
 
 def test_fused_cell_refuses_what_it_cannot_run(monkeypatch):
-    import grukit.fused
+    import grukit.kernels.gru_scan
 
-    monkeypatch.setattr(grukit.fused, "_IMPORT_ERROR", "numba could not be imported (test)")
+    monkeypatch.setattr(grukit.kernels.gru_scan, "NUMBA_ERROR", "numba could not be imported (test)")
     with pytest.raises(InputError, match="numba could not be imported"), pytest.warns(RuntimeWarning):
         grukit.GRUCell(3, 4, backend="fused")(torch.randn(2, 3))
 

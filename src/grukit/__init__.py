@@ -2,6 +2,20 @@
 
 Names are imported on first use (PEP 562), so `import grukit` and `grukit --help` stay instant
 and torch is loaded only when a model is touched.
+
+The package is layered, bottom to top (a module imports only from layers below its own; the
+import contract in pyproject.toml is checked by the tests):
+
+    errors, registry   the error type, argument checks, and the table of every model
+    kernels            compiled CPU scans of the GRU and GRU-D (numba), BLAS, threads
+    io                 save/load (safetensors + JSON), Keras interop, ONNX export, atomic writes
+    nn                 cells, the reference loop, GRU, RNN, LSTM, GRU-D, traces, validation
+    data               readers of users' files and of the shipped real data sets
+    forecasting        forecast windows, scaling, classical baselines
+    tasks              the benchmarks and applications: data, metric, baselines
+    training           the task model, the Lightning trainer, comparisons
+    analysis           gradient flow, Jacobians, timescales and the other analyses
+    app                the command line, the demo, the forecasting pipeline, benchmarks
 """
 
 from __future__ import annotations
@@ -11,26 +25,27 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "GRU": "grukit.gru",
-    "GRUCell": "grukit.gru",
-    "GRUConfig": "grukit.gru",
-    "GRUD": "grukit.grud",
-    "GRUDTrace": "grukit.grud",
-    "RNN": "grukit.baselines",
-    "LSTM": "grukit.baselines",
-    "RecurrentConfig": "grukit.base",
-    "count_parameters": "grukit.base",
-    "state_update": "grukit.cells",
-    "GRUTrace": "grukit.trace",
-    "LSTMTrace": "grukit.trace",
-    "InputError": "grukit.validation",
-    "load": "grukit.serialization",
-    "save": "grukit.serialization",
-    "torch_gru_to_keras": "grukit.interop",
-    "keras_gru_to_torch": "grukit.interop",
-    "gru_to_keras": "grukit.interop",
-    "load_keras_weights": "grukit.interop",
-    "gru_to_onnx": "grukit.onnx_export",
+    "GRU": "grukit.nn.gru",
+    "GRUCell": "grukit.nn.gru",
+    "GRUConfig": "grukit.nn.gru",
+    "GRUD": "grukit.nn.grud",
+    "GRUDConfig": "grukit.nn.grud",
+    "GRUDTrace": "grukit.nn.grud",
+    "RNN": "grukit.nn.baselines",
+    "LSTM": "grukit.nn.baselines",
+    "RecurrentConfig": "grukit.nn.base",
+    "count_parameters": "grukit.nn.base",
+    "state_update": "grukit.nn.cells",
+    "GRUTrace": "grukit.nn.trace",
+    "LSTMTrace": "grukit.nn.trace",
+    "InputError": "grukit.errors",
+    "load": "grukit.io.serialization",
+    "save": "grukit.io.serialization",
+    "torch_gru_to_keras": "grukit.io.keras",
+    "keras_gru_to_torch": "grukit.io.keras",
+    "gru_to_keras": "grukit.io.keras",
+    "load_keras_weights": "grukit.io.keras",
+    "gru_to_onnx": "grukit.io.onnx",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -27,7 +27,7 @@ import importlib
 
 import numpy as np
 
-from grukit.validation import InputError
+from grukit.errors import InputError
 
 DATASETS = ("measles-us", "measles-<state>", "measles-states", "ili", "dengue-medellin", "eustock")
 ILI_SEASON_WEEKS = 33

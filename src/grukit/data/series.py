@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grukit.validation import InputError
+from grukit.errors import InputError
 
 TIME_COLUMNS = ("date", "time", "timestamp", "ds", "week", "year")
 

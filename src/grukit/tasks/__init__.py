@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from grukit.errors import InputError
 from grukit.tasks.adding import AddingTask
 from grukit.tasks.agreement import AgreementTask
 from grukit.tasks.base import Split, Task, TaskData
@@ -20,7 +21,6 @@ from grukit.tasks.imputation import ImputationTask
 from grukit.tasks.kalman import KalmanTask
 from grukit.tasks.masked import MaskedTask
 from grukit.tasks.observations import ObservationsTask
-from grukit.validation import InputError
 
 TASKS: dict[str, type[Task]] = {
     "adding": AddingTask, "agreement": AgreementTask, "clinical": ClinicalTask, "copy": CopyTask, "digits": DigitsTask,

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
-from grukit.tasks.base import Split, Task, TaskData, check_positive, seeded_splits
+from grukit.errors import check_positive
+from grukit.tasks.base import Split, Task, TaskData, seeded_splits
 
 CONSTANT_BASELINE_MSE = 1.0 / 6.0  # Var of the sum of two U(0, 1) values
 

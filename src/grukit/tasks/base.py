@@ -15,7 +15,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from grukit.validation import InputError
+from grukit.errors import check_positive
 
 Loss = Literal["mse", "masked_mse", "cross_entropy", "quantile"]
 IGNORE = -100  # class target of a step with nothing to predict (F.cross_entropy's ignore_index)
@@ -127,12 +127,6 @@ def split_three(count: int, *, seed: int, fractions=(0.7, 0.15)) -> tuple[torch.
     order = torch.randperm(count, generator=torch.Generator().manual_seed(seed))
     n_train, n_val = int(fractions[0] * count), int(fractions[1] * count)
     return order[:n_train], order[n_train : n_train + n_val], order[n_train + n_val :]
-
-
-def check_positive(**values: int) -> None:
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InputError(f"{name} must be a positive integer, got {value!r}")
 
 
 def entropy_nats(probabilities) -> float:

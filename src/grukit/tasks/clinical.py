@@ -42,7 +42,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grukit.tasks.base import TaskData, check_positive
+from grukit.errors import check_positive
+from grukit.tasks.base import TaskData
 from grukit.tasks.irregular import IrregularClassification, irregular_task_data
 
 #                 name          μ      β      σ     λ (per hour)

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from grukit.tasks.base import Split, Task, TaskData, check_positive, seeded_splits
+from grukit.errors import check_positive
+from grukit.tasks.base import Split, Task, TaskData, seeded_splits
 
 
 def make_copy(count: int, *, delay: int, symbols: int, alphabet: int, seed: int) -> Split:

@@ -12,8 +12,8 @@ from typing import Literal
 
 import torch
 
+from grukit.errors import InputError
 from grukit.tasks.base import Split, Task, TaskData, split_three
-from grukit.validation import InputError
 
 
 def load_digit_images() -> tuple[torch.Tensor, torch.Tensor]:

@@ -17,7 +17,7 @@ weekly reporting cycle and over-dispersed noise, as in surveillance data.
 split and standardisation as `grukit forecast` (reading cases and the intervention flag, a
 covariate public health agencies know), quantile outputs and the pinball loss. Its baselines, on
 the same test windows and in the same standardised units: seasonal naive with a weekly period
-and ETS fitted on the training rows (both from `grukit.forecast`).
+and ETS fitted on the training rows (both from `grukit.app.forecast`).
 """
 
 from __future__ import annotations
@@ -28,8 +28,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from grukit.errors import InputError
+from grukit.forecasting.baselines import ets_forecasts, seasonal_naive
+from grukit.forecasting.windows import ForecastConfig, standardised_windows
 from grukit.tasks.base import QUANTILES, Task, TaskData
-from grukit.validation import InputError
+from grukit.tasks.forecast import window_split
 
 WEEKDAY_FACTORS = (1.10, 1.15, 1.05, 1.0, 0.95, 0.70, 0.60)  # Monday … Sunday: weekend under-reporting
 
@@ -94,13 +97,12 @@ class EpidemicTask(Task):
         return simulate_seir(SEIRConfig(days=self.days, seed=seed))
 
     def build(self, *, seed: int) -> TaskData:
-        from grukit.forecast import ForecastConfig, standardised_windows
 
         simulated = self.series(seed)
         values = np.stack([np.log1p(simulated["cases"]), simulated["intervention"]], axis=1)  # (T, 2)
         config = ForecastConfig(target="cases", horizon=self.horizon, lookback=self.lookback, season=self.season)
         windows, _ = standardised_windows(values, config)
-        splits = tuple(w.split() for w in windows)
+        splits = tuple(window_split(w) for w in windows)
         return TaskData(self.name, *splits, input_size=2,
                         output_size=self.horizon * len(QUANTILES), loss="quantile", readout="last",
                         metric="mae", lower_is_better=True,
@@ -109,7 +111,6 @@ class EpidemicTask(Task):
 
     def baselines(self, data: TaskData) -> dict[str, float]:
         """MAE (standardised log cases) of seasonal naive and ETS on the test windows."""
-        from grukit.forecast import ets_forecasts, seasonal_naive
 
         test = data.test
         # the whole standardised target series, rebuilt from the windows: inputs hold rows o−L+1 … o

@@ -39,8 +39,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from grukit.tasks.base import Split, Task, TaskData, check_positive, seeded_splits
-from grukit.validation import InputError
+from grukit.errors import InputError, check_positive
+from grukit.forecasting.windows import ForecastConfig, split_origins
+from grukit.tasks.base import Split, Task, TaskData, seeded_splits
 
 GAIN, ALPHA, BETA, BASE_VOLATILITY, NOISE = 0.9, 2.0, 1.0, 0.01, 0.05
 SOURCES = ("synthetic", "eustock")
@@ -117,7 +118,6 @@ class GuidanceTask(Task):
 
     def _build_eustock(self) -> TaskData:
         from grukit.data.real import eustock
-        from grukit.forecast import ForecastConfig, split_origins
 
         check_positive(lookback=self.lookback, horizon=self.horizon)
         frame = eustock()

@@ -35,9 +35,9 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from grukit.tasks.base import Split, Task, TaskData, check_positive
+from grukit.errors import InputError, check_positive
+from grukit.tasks.base import Split, Task, TaskData
 from grukit.tasks.irregular import IrregularClassification, irregular_inputs, sequence_splits
-from grukit.validation import InputError
 
 SOURCES = ("clinical", "basicmotions", "japanesevowels", "dengue")
 TRAIN_FRACTION, VALIDATION_FRACTION = 0.7, 0.15  # dengue: the weeks' split in time
@@ -145,7 +145,7 @@ class ImputationTask(Task):
     def baselines(self, data: TaskData) -> dict[str, float]:
         """MAE on the test split's held-out entries of the empirical mean and of the last
         observation carried forward."""
-        from grukit.data.irregular import last_observed
+        from grukit.nn.time_gaps import last_observed
 
         test, variables = data.test, data.output_size
         values, mask = test.inputs[..., :variables], test.inputs[..., variables : 2 * variables]

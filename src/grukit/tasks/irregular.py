@@ -14,8 +14,8 @@ from typing import ClassVar
 
 import torch
 
+from grukit.errors import InputError
 from grukit.tasks.base import Split, Task, TaskData, split_three, standard_metrics
-from grukit.validation import InputError
 
 
 def auroc(scores: torch.Tensor, labels: torch.Tensor) -> float:

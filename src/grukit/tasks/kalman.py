@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import torch
 
+from grukit.errors import InputError
 from grukit.tasks.base import Split, Task, TaskData, seeded_splits
-from grukit.validation import InputError
 
 
 def steady_state_gain(noise_ratio: float) -> float:

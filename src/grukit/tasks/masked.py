@@ -27,9 +27,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from grukit.errors import InputError
 from grukit.tasks.base import TaskData
 from grukit.tasks.irregular import IrregularClassification, irregular_task_data
-from grukit.validation import InputError
 
 DATASETS = ("basicmotions", "japanesevowels")
 PATTERNS = ("mcar", "mnar")

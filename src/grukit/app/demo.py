@@ -16,8 +16,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from grukit.baselines import RNN
-from grukit.gru import GRU
+from grukit.nn.baselines import RNN
+from grukit.nn.gru import GRU
 from grukit.tasks.adding import CONSTANT_BASELINE_MSE, constant_prediction_mse, make_adding
 
 
@@ -143,8 +143,9 @@ def epidemic_forecast(console: Console, *, out_dir, epochs: int = 60, seed: int 
 
     import pandas as pd
 
-    from grukit.atomic import write_text_atomic
-    from grukit.forecast import ForecastConfig, error_table, run_forecast
+    from grukit.app.forecast import error_table, run_forecast
+    from grukit.forecasting.windows import ForecastConfig
+    from grukit.io.atomic import write_text_atomic
     from grukit.tasks.epidemic import SEIRConfig, simulate_seir
 
     out = Path(out_dir)

@@ -13,9 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
-
-class InputError(ValueError):
-    """Bad input to a grukit module or command: the message names the problem."""
+from grukit.errors import InputError
 
 
 @dataclass(frozen=True)

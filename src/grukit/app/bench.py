@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from grukit.gru import GRU, GRUCell
+from grukit.nn.gru import GRU, GRUCell
 
 QUICK_GRID = [(1, 100, 8, 32), (32, 100, 16, 64)]
 # I = H/4 (8 at H = 32)
@@ -104,7 +104,7 @@ class _OnnxRuntimeGRU:
     """torch.nn.GRU's forward as an ONNX Runtime session (inference only), same weights."""
 
     def __init__(self, peer: torch.nn.GRU, ort) -> None:
-        from grukit.onnx_export import gru_to_onnx
+        from grukit.io.onnx import gru_to_onnx
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
@@ -229,7 +229,7 @@ def peak_training_memory(grid=TARGETS, models=("torch.nn.GRU", "fused", "auto"))
 
 
 def _peak_in_child(case, model: str) -> float:
-    code = f"import grukit.bench as b; b._report_peak({tuple(case)!r}, {model!r})"
+    code = f"import grukit.app.bench as b; b._report_peak({tuple(case)!r}, {model!r})"
     # a fixed mmap threshold: every buffer ≥ 64 KiB is mapped on allocation and unmapped on free, so
     # the resident set follows the live buffers (glibc would otherwise keep freed memory for reuse,
     # and the figure would depend on what the warm-up call left behind)

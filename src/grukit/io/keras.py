@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from grukit.cells import check_reset
-from grukit.validation import InputError
+from grukit.errors import InputError, check_choice
 
 _TORCH_ORDER = ("r", "z", "n")
 _KERAS_ORDER = ("z", "r", "n")
@@ -39,7 +38,7 @@ def _reorder(blocks: np.ndarray, source: tuple, target: tuple, axis: int) -> np.
 
 def torch_gru_to_keras(weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, reset: str = "after") -> list:
     """[kernel, recurrent_kernel(, bias)] for Keras `GRU(reset_after=(reset == "after"))`."""
-    check_reset(reset)
+    check_choice("reset", reset, ("after", "before"))
     w_ih, w_hh = _numpy(weight_ih), _numpy(weight_hh)
     if w_ih.ndim != 2 or w_ih.shape[0] % 3 or w_hh.shape != (w_ih.shape[0], w_ih.shape[0] // 3):
         raise InputError(
@@ -59,7 +58,7 @@ def torch_gru_to_keras(weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, rese
 
 def keras_gru_to_torch(kernel, recurrent_kernel, bias=None, *, reset: str = "after") -> dict:
     """{weight_ih, weight_hh(, bias_ih, bias_hh)} as NumPy arrays from Keras GRU weights."""
-    check_reset(reset)
+    check_choice("reset", reset, ("after", "before"))
     k, rk = _numpy(kernel), _numpy(recurrent_kernel)
     if k.ndim != 2 or k.shape[1] % 3 or rk.shape != (k.shape[1] // 3, k.shape[1]):
         raise InputError(

@@ -26,85 +26,18 @@ import warnings
 import numpy as np
 import torch
 
-try:
-    from numba import njit, types
-    from numba.extending import overload
+from grukit.kernels.activations import NUMBA_ERROR, njit, sigmoid, tanh
 
-    from grukit.blas import gemm_for, gemm_threads, matmul_into, small_product
-    from grukit.rows import row_parts, run_rows
-
-    _IMPORT_ERROR: str | None = None
-except Exception as error:  # noqa: BLE001 - any broken numba install means: no fused kernel
-    _IMPORT_ERROR = f"numba could not be imported ({type(error).__name__}: {error})"
-
-    def njit(*args, **kwargs):
-        return lambda fn: fn
-
-    def overload(*args, **kwargs):
-        return lambda fn: fn
-
-# float32 activations: a [13/6] minimax rational approximation of tanh on [−7.905, 7.905] (the
-# coefficients Eigen uses for its float tanh), max abs error 3.4e-7 against float64 tanh, i.e. a few
-# float32 ulps — 4× faster than libm's tanhf per element here. float64 keeps the exact libm
-# functions, so float64 results stay within 1e-10 of torch.
-_CLAMP = np.float32(7.90531110763549805)
-_HALF = np.float32(0.5)
-_A1, _A3, _A5, _A7, _A9, _A11, _A13 = (np.float32(v) for v in (
-    4.89352455891786e-03, 6.37261928875436e-04, 1.48572235717979e-05, 5.12229709037114e-08,
-    -8.60467152213735e-11, 2.00018790482477e-13, -2.76076847742355e-16))
-_B0, _B2, _B4, _B6 = (np.float32(v) for v in (
-    4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654e-04, 1.19825839466702e-06))
-
-
-def _tanh(x):
-    """tanh for the compiled kernels (float32: rational approximation; float64: libm)."""
-    return np.tanh(x)
-
-
-def _sigmoid(x):
-    """σ(x) = 1/(1 + e^(−x)) for the compiled kernels (float32: ½ tanh(x/2) + ½)."""
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-def _is_float32(x) -> bool:
-    return isinstance(x, types.Float) and x.bitwidth == 32
-
-
-@overload(_tanh)
-def _tanh_typed(x):
-    if not _is_float32(x):
-        return lambda x: np.tanh(x)
-
-    def tanh32(x):
-        x = _CLAMP if x > _CLAMP else x
-        x = -_CLAMP if x < -_CLAMP else x
-        x2 = x * x
-        p = x2 * _A13 + _A11
-        p = x2 * p + _A9
-        p = x2 * p + _A7
-        p = x2 * p + _A5
-        p = x2 * p + _A3
-        p = x2 * p + _A1
-        q = x2 * _B6 + _B4
-        q = x2 * q + _B2
-        q = x2 * q + _B0
-        return x * p / q
-
-    return tanh32
-
-
-@overload(_sigmoid)
-def _sigmoid_typed(x):
-    if not _is_float32(x):
-        return lambda x: 1.0 / (1.0 + np.exp(-x))
-    return lambda x: _HALF * _tanh(_HALF * x) + _HALF
+if NUMBA_ERROR is None:
+    from grukit.kernels.blas import gemm_for, gemm_threads, matmul_into, small_product
+    from grukit.kernels.rows import row_parts, run_rows
 
 
 def unavailable_reason() -> str | None:
     """Why the fused kernel cannot run in this environment, or None when it can."""
-    if _IMPORT_ERROR is not None:
-        warnings.warn(f"grukit's fused kernel is unavailable: {_IMPORT_ERROR}", RuntimeWarning, stacklevel=4)
-    return _IMPORT_ERROR
+    if NUMBA_ERROR is not None:
+        warnings.warn(f"grukit's fused kernel is unavailable: {NUMBA_ERROR}", RuntimeWarning, stacklevel=4)
+    return NUMBA_ERROR
 
 
 def refusal(x: torch.Tensor, *, what: str = "input") -> str | None:
@@ -166,13 +99,13 @@ def _forward(gemm, x, w_ih_t, b_ih, begin, end, h, w_t, w_rz_t, w_n_t, b_hh, len
             gi_r, gi_z, gi_n = gi[c, i, :hidden], gi[c, i, hidden : 2 * hidden], gi[c, i, 2 * hidden :]
             gh_r, gh_z = gh[i, :hidden], gh[i, hidden : 2 * hidden]
             for j in range(hidden):
-                r[j] = _sigmoid(gi_r[j] + gh_r[j] + b_r[j])
-                z[j] = _sigmoid(gi_z[j] + gh_z[j] + b_z[j])
+                r[j] = sigmoid(gi_r[j] + gh_r[j] + b_r[j])
+                z[j] = sigmoid(gi_z[j] + gh_z[j] + b_z[j])
             if reset_after:
                 gh_n, ghn_t = gh[i, 2 * hidden :], ghn_all[kh, b]
                 for j in range(hidden):
                     ghn_t[j] = gh_n[j] + b_n[j]  # W_hn h + b_hn
-                    n[j] = _tanh(gi_n[j] + r[j] * ghn_t[j])
+                    n[j] = tanh(gi_n[j] + r[j] * ghn_t[j])
                     h_b[j] = n[j] + z[j] * (h_b[j] - n[j])  # (1 − z) n + z h
                     y[j] = h_b[j]
         if reset_after:
@@ -188,13 +121,13 @@ def _forward(gemm, x, w_ih_t, b_ih, begin, end, h, w_t, w_rz_t, w_n_t, b_hh, len
             z, n, h_b, y = z_all[k, b], n_all[k, b], h[b], out[t, b]
             gi_n, ghn_b = gi[c, b - first, 2 * hidden :], ghn[b - first]
             for j in range(hidden):
-                n[j] = _tanh(gi_n[j] + ghn_b[j] + b_n[j])
+                n[j] = tanh(gi_n[j] + ghn_b[j] + b_n[j])
                 h_b[j] = n[j] + z[j] * (h_b[j] - n[j])
                 y[j] = h_b[j]
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _candidate_gradient(dh, d_n, d_out, z_all, n_all, lengths, t, first, last):
+def candidate_gradient(dh, d_n, d_out, z_all, n_all, lengths, t, first, last):
     """The first move of a step's BPTT, for rows first … last − 1: dh += ∂L/∂y_t, then
     d_n = ∂L/∂(n's pre-activation) = dh ⊙ (1 − z) ⊙ (1 − n²) (0 past a sequence's end)."""
     for b in range(first, last):
@@ -231,7 +164,7 @@ def _backward(gemm, d_out, dh, begin, h0, out, r_all, z_all, n_all, ghn_all, w, 
     for s in range(chunk):
         c = s if reverse else chunk - 1 - s  # the forward order, backwards
         t = begin + c
-        _candidate_gradient(dh, d_pre_n, d_out, z_all, n_all, lengths, t, first, last)
+        candidate_gradient(dh, d_pre_n, d_out, z_all, n_all, lengths, t, first, last)
         if not reset_after:
             matmul_into(gemm, d_pre_n, w_n, d_rh, 0.0)  # W_hnᵀ-product: ∂L/∂(r ⊙ h_{t−1})
         for b in range(first, last):
@@ -317,18 +250,18 @@ def _cell_step(x, h, w_ih_t, w_hh_t, b_ih, b_hh, reset_after, h_new):
                 gh[j] += scale * row[j]
         if not reset_after:
             for k in range(hidden):
-                rh[k] = _sigmoid(gi[k] + gh[k]) * h_b[k]
+                rh[k] = sigmoid(gi[k] + gh[k]) * h_b[k]
             for k in range(hidden):
                 row, scale = w_hh_t[k], rh[k]
                 for j in range(hidden):
                     gh[2 * hidden + j] += scale * row[2 * hidden + j]
         for j in range(hidden):
-            r = _sigmoid(gi[j] + gh[j])
-            z = _sigmoid(gi[hidden + j] + gh[hidden + j])
+            r = sigmoid(gi[j] + gh[j])
+            z = sigmoid(gi[hidden + j] + gh[hidden + j])
             if reset_after:
-                n = _tanh(gi[2 * hidden + j] + r * gh[2 * hidden + j])
+                n = tanh(gi[2 * hidden + j] + r * gh[2 * hidden + j])
             else:
-                n = _tanh(gi[2 * hidden + j] + gh[2 * hidden + j])
+                n = tanh(gi[2 * hidden + j] + gh[2 * hidden + j])
             y[j] = n + z * (h_b[j] - n)  # (1 − z) n + z h
     return True
 

@@ -19,7 +19,6 @@ written at the end, each atomically, and an existing one is never replaced witho
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
 import time as clock
@@ -29,43 +28,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from grukit.atomic import write_text_atomic
-from grukit.data.series import Series, make_windows, read_panel, read_series
-from grukit.tasks.base import QUANTILES, Split, Task, TaskData
-from grukit.validation import InputError
-
-
-@dataclass(frozen=True)
-class ForecastConfig:
-    target: str  # the column to forecast
-    covariates: tuple[str, ...] = ()  # past-only inputs beside the target
-    time: str | None = None  # time column; default: the first of date/time/timestamp/ds/week/year
-    group: str | None = None  # column naming the series of each row: one model for all of them
-    log: bool = False  # model log(1 + target) (counts, rates ≥ 0); quantiles map back exactly (monotone)
-    scaling: str = "series"  # "series": training rows' mean/std; "window": each window's mean |target| (see below)
-    horizon: int = 14  # h, steps forecast from each origin
-    lookback: int = 56  # L, steps the model reads
-    season: int = 1  # m for the seasonal-naive baseline and ETS (7: daily data, weekly cycle)
-    hidden_size: int = 64
-    epochs: int = 200  # at most; early stopping usually ends sooner
-    patience: int = 15  # epochs without a better validation loss before stopping
-    batch_size: int = 32
-    learning_rate: float = 3e-3
-    seed: int = 0
-    validation_fraction: float = 0.15  # of the forecast origins, before the test ones
-    test_fraction: float = 0.15  # of the forecast origins, the latest ones
-
-    def __post_init__(self) -> None:
-        for name in ("horizon", "lookback", "season", "hidden_size", "epochs", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InputError(f"{name} must be a positive integer, got {value!r}")
-        if self.scaling not in SCALINGS:
-            raise InputError(f"scaling must be one of {', '.join(SCALINGS)}, got {self.scaling!r}")
-
-
-SCALINGS = ("series", "window")
-WINDOW_SCALE_FLOOR = 0.01  # × the training rows' std of the target: the least window scale (all-zero windows)
+from grukit.data.series import Series, read_panel, read_series
+from grukit.errors import InputError
+from grukit.forecasting.baselines import ets_forecasts, seasonal_naive
+from grukit.forecasting.windows import ForecastConfig, Windows, minimum_rows, standardised_windows
+from grukit.io.atomic import write_text_atomic
+from grukit.tasks.base import QUANTILES, Split, TaskData
+from grukit.tasks.forecast import ForecastTask, window_split
 
 
 @dataclass(frozen=True)
@@ -77,110 +46,13 @@ class ForecastResult:
     test_origins: int
 
 
-class ForecastTask(Task):
-    """Standardised windows of one series as a TaskData (quantile loss, one read-out per window)."""
-
-    name = "forecast"
-
-    def __init__(self, splits: tuple[Split, Split, Split], *, features: int, horizon: int, description: str):
-        self.splits, self.features, self.horizon, self.description = splits, features, horizon, description
-
-    def build(self, *, seed: int) -> TaskData:
-        return TaskData("forecast", *self.splits, input_size=self.features,
-                        output_size=self.horizon * len(QUANTILES), loss="quantile", readout="last",
-                        metric="pinball", lower_is_better=True, description=self.description)
-
-
-def minimum_rows(lookback: int, horizon: int) -> int:
-    """Rows needed for ≥ 8 training, 1 validation and 1 test origin with gaps of h between the parts."""
-    return lookback + 3 * horizon + 9
-
-
-def split_origins(series_length: int, config: ForecastConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    first, last = config.lookback - 1, series_length - config.horizon - 1
-    origins = np.arange(first, last + 1)
-    n = len(origins)
-    n_test = max(1, math.ceil(config.test_fraction * n))
-    n_val = max(1, math.ceil(config.validation_fraction * n))
-    gap = config.horizon  # the last training target (o + h) precedes the first validation origin's
-    test = origins[n - n_test :]
-    validation = origins[n - n_test - gap - n_val : n - n_test - gap]
-    train = origins[: n - n_test - 2 * gap - n_val]
-    return train, validation, test
-
-
-@dataclass(frozen=True)
-class Windows:
-    """Model-ready windows of one series at some forecast origins. The target in data (model-scale)
-    units is offset + scale × what the model reads and outputs, per window."""
-
-    inputs: np.ndarray  # (N, L, F'), float
-    targets: np.ndarray  # (N, h), scaled as the inputs' target column
-    offset: np.ndarray  # (N,)
-    scale: np.ndarray  # (N,)
-    origins: np.ndarray  # (N,), index of each window's last observed row
-
-    def split(self) -> Split:
-        return Split(torch.tensor(self.inputs, dtype=torch.float32), torch.tensor(self.targets, dtype=torch.float32),
-                     groups=torch.tensor(self.origins))
-
-
-class SeriesScaler:
-    """How one series' values (T, F) — target in column 0 — become model inputs, fitted on the rows
-    its training windows touch.
-
-    scaling="series": every column standardised with those rows' mean and std.
-    scaling="window" (DeepAR's mean scaling, Salinas et al. 2020): the target in each window, inputs
-      and the h values to predict alike, is divided by ν = mean |y| over the window's L steps
-      (at least WINDOW_SCALE_FLOOR × the training std), and log(ν / training std) is one more input,
-      so the model sees the shape of the recent past and still knows its level. For a series whose
-      level moves by orders of magnitude (epidemics before and after a vaccine). Covariates are
-      standardised as with "series".
-    """
-
-    def __init__(self, values: np.ndarray, *, fitted_rows: int, config: ForecastConfig):
-        fitted = values[:fitted_rows]
-        self.mean, std = fitted.mean(0), fitted.std(0)
-        self.std = np.where(std > 0, std, 1.0)
-        self.values, self.config = values, config
-        self.standardised = (values - self.mean) / self.std
-        self.features = values.shape[1] + (config.scaling == "window")
-
-    def windows(self, origins: np.ndarray, *, with_targets: bool = True) -> Windows:
-        config, values = self.config, self.values
-        lookback, horizon = config.lookback, config.horizon
-        inputs, _ = make_windows(self.standardised, lookback=lookback, horizon=0, origins=origins)
-        future = (make_windows(values, lookback=lookback, horizon=horizon, origins=origins)[1] if with_targets
-                  else np.zeros((len(origins), horizon)))  # the future past the data: only its inputs exist
-        if config.scaling == "series":
-            offset = np.full(len(origins), self.mean[0])
-            scale = np.full(len(origins), self.std[0])
-        else:
-            recent = make_windows(values[:, :1], lookback=lookback, horizon=0, origins=origins)[0][..., 0]  # (N, L)
-            scale = np.maximum(np.abs(recent).mean(1), WINDOW_SCALE_FLOOR * self.std[0])
-            offset = np.zeros(len(origins))
-            inputs[:, :, 0] = recent / scale[:, None]
-            level = np.broadcast_to(np.log(scale / self.std[0])[:, None, None], (len(origins), lookback, 1))
-            inputs = np.concatenate([inputs, level], axis=2)
-        targets = (future - offset[:, None]) / scale[:, None]
-        return Windows(inputs, targets, offset, scale, np.asarray(origins))
-
-
-def standardised_windows(values: np.ndarray, config: ForecastConfig):
-    """The time-ordered (train, validation, test) Windows of `values` (T, F) — target in column 0 —
-    scaled by a SeriesScaler fitted on the rows a training window touches. Returns (windows, scaler)."""
-    origins = split_origins(len(values), config)
-    scaler = SeriesScaler(values, fitted_rows=origins[0][-1] + config.horizon + 1, config=config)
-    return tuple(scaler.windows(o) for o in origins), scaler
-
-
 def run_forecast(path, config: ForecastConfig, *, out_dir=".", run_dir=None, overwrite: bool = False,
                  progress: bool = True) -> ForecastResult:
     """The pipeline of the module docstring. With config.group, every group's series is split by
     time and standardised on its own (its training rows' mean and std), one GRU learns from all
     their windows, and the errors are over all groups' test origins together, in the data's units."""
-    from grukit.models import ModelConfig
-    from grukit.train import TrainConfig, fit
+    from grukit.training.model import ModelConfig
+    from grukit.training.trainer import TrainConfig, fit
 
     if config.group:
         panel = read_panel(path, target=config.target, group=config.group, covariates=config.covariates,
@@ -208,7 +80,7 @@ def run_forecast(path, config: ForecastConfig, *, out_dir=".", run_dir=None, ove
         return np.column_stack([np.log1p(values[:, 0]), values[:, 1:]]) if config.log else values
 
     windows = {name: standardised_windows(model_scale(series.values), config) for name, series in panel.items()}
-    parts = [[part.split() for part in w[0]] for w in windows.values()]  # per series: train, validation, test
+    parts = [[window_split(part) for part in w[0]] for w in windows.values()]  # per series: train, validation, test
     splits = tuple(Split(torch.cat([p[k].inputs for p in parts]), torch.cat([p[k].targets for p in parts]),
                          groups=torch.cat([p[k].groups for p in parts])) for k in range(3))
     first = next(iter(windows.values()))[1]
@@ -272,7 +144,7 @@ def error_table(result: ForecastResult, *, title: str | None = None, digits: str
 
 
 def _load_best(checkpoint: Path, data: TaskData):
-    from grukit.models import ModelConfig, SequenceModel
+    from grukit.training.model import ModelConfig, SequenceModel
 
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     model = SequenceModel(ModelConfig(**state["hyper_parameters"]["model_config"]))
@@ -283,27 +155,6 @@ def _load_best(checkpoint: Path, data: TaskData):
 def _errors(prediction: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     error = prediction - truth
     return {"mae": float(np.abs(error).mean()), "rmse": float(np.sqrt((error**2).mean()))}
-
-
-def seasonal_naive(y: np.ndarray, origins, *, horizon: int, season: int) -> np.ndarray:
-    """ŷ_{o+k} = y_{o+k−m⌈k/m⌉} for k = 1 … h: (N, h)."""
-    k = np.arange(1, horizon + 1)
-    lag = season * np.ceil(k / season).astype(int)
-    return np.stack([y[o + k - lag] for o in origins])
-
-
-def ets_forecasts(y: np.ndarray, origins, *, fit_until: int, horizon: int, season: int) -> np.ndarray:
-    """ETS (A, Ad, A/N) fitted on y[: fit_until + 1], run with those parameters to each origin: (N, h)."""
-    import warnings
-
-    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
-
-    spec = dict(error="add", trend="add", damped_trend=True,
-                seasonal="add" if season > 1 else None, seasonal_periods=season if season > 1 else None)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # statsmodels' convergence chatter; the fit is used as it is
-        params = ETSModel(y[: fit_until + 1], **spec).fit(disp=False).params
-        return np.stack([ETSModel(y[: o + 1], **spec).smooth(params).forecast(horizon) for o in origins])
 
 
 PLOTTED_GROUPS = 4  # forecast.png shows the first few groups of a panel, one panel each

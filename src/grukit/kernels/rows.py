@@ -39,7 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
-from grukit.blas import CAN_PIN_GEMM_THREADS, gemm_threads
+from grukit.kernels.blas import CAN_PIN_GEMM_THREADS, gemm_threads
 
 MIN_ROWS = 8  # fewer rows per part and the hand-off costs more than the second core gives
 WIDE_HIDDEN = 128  # above this many units a part needs WIDE_MIN_ROWS rows: a one-thread product of

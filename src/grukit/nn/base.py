@@ -26,8 +26,10 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from grukit.recurrence import Direction, ScanDirection, run_stack, scan, stack_layers
-from grukit.validation import InputError, SequenceBatch, check_state, sequence_batch
+from grukit.errors import InputError, check_positive
+from grukit.io.serialization import save
+from grukit.nn.recurrence import Direction, ScanDirection, run_stack, scan, stack_layers
+from grukit.nn.validation import SequenceBatch, check_state, sequence_batch
 
 Backend = Literal["auto", "reference", "torch", "fused"]
 BACKENDS = ("auto", "reference", "torch", "fused")
@@ -47,10 +49,7 @@ class RecurrentConfig:
     backend: Backend = "auto"  # which kernel runs the recurrence
 
     def __post_init__(self) -> None:
-        for name in ("input_size", "hidden_size", "num_layers"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InputError(f"{name} must be a positive integer, got {value!r}")
+        check_positive(input_size=self.input_size, hidden_size=self.hidden_size, num_layers=self.num_layers)
         if not (isinstance(self.dropout, (int, float)) and 0.0 <= self.dropout <= 1.0):
             raise InputError(f"dropout must be a probability in [0, 1], got {self.dropout!r}")
         if self.backend not in BACKENDS:
@@ -334,8 +333,6 @@ class RecurrentBase(nn.Module):
 
     def save(self, directory, *, overwrite: bool = False):
         """Write `model.safetensors` and `config.json` into `directory`, atomically."""
-        from grukit.serialization import save
-
         return save(self, directory, overwrite=overwrite)
 
 

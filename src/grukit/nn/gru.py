@@ -9,10 +9,12 @@ import torch
 import torch.nn.functional as F
 from torch import _VF, nn
 
-from grukit.base import BACKENDS, Backend, RecurrentBase, RecurrentConfig
-from grukit.cells import Reset, check_reset, gru_step
-from grukit.trace import GRUTrace
-from grukit.validation import InputError, check_device, check_finite, check_float_dtype, check_state
+from grukit.errors import InputError, check_positive
+from grukit.io.serialization import save
+from grukit.nn.base import BACKENDS, Backend, RecurrentBase, RecurrentConfig
+from grukit.nn.cells import Reset, check_reset, gru_step
+from grukit.nn.trace import GRUTrace
+from grukit.nn.validation import check_device, check_finite, check_float_dtype, check_state
 
 # backend="auto" on the CPU uses the fused kernel (reset="after", no trace) up to these sizes: the
 # whole grid `grukit bench` measures on 2 cores (B ≤ 256, H ≤ 512), where it was faster everywhere
@@ -64,7 +66,7 @@ class GRU(RecurrentBase):
     rows ordered r, z, n, suffix ``_reverse`` for the backward direction; all U(−1/√H, 1/√H).
 
     Beyond torch.nn.GRU: ``lengths=`` for padded batches, ``return_gates=True`` for a
-    :class:`~grukit.trace.GRUTrace`, ``step()`` for streaming, ``reset=`` and ``backend=``.
+    :class:`~grukit.nn.trace.GRUTrace`, ``step()`` for streaming, ``reset=`` and ``backend=``.
     """
 
     gate_count = 3
@@ -104,7 +106,7 @@ class GRU(RecurrentBase):
         return _VF.gru
 
     def _fused_refusal(self) -> str | None:
-        from grukit.fused import refusal
+        from grukit.kernels.gru_scan import refusal
 
         return refusal(self.weight_ih_l0, what="module")
 
@@ -120,7 +122,7 @@ class GRU(RecurrentBase):
         return self.hidden_size <= hidden and batch_size * self.hidden_size <= units
 
     def _forward_fused(self, batch, state, *, record: bool):
-        from grukit.fused import fused_scan
+        from grukit.kernels.gru_scan import fused_scan
 
         steps, size = batch.steps, batch.batch_size
         lengths = batch.lengths if batch.lengths is not None else torch.full((size,), steps, dtype=torch.int64)
@@ -224,9 +226,7 @@ class GRUCell(nn.Module):
         backend: Backend = "auto",
     ) -> None:
         super().__init__()
-        for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InputError(f"{name} must be a positive integer, got {value!r}")
+        check_positive(input_size=input_size, hidden_size=hidden_size)
         check_reset(reset)
         if backend not in BACKENDS:
             raise InputError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -295,8 +295,6 @@ class GRUCell(nn.Module):
         return h_new, gates
 
     def save(self, directory, *, overwrite: bool = False):
-        from grukit.serialization import save
-
         return save(self, directory, overwrite=overwrite)
 
 
@@ -339,7 +337,7 @@ def _step_path(x, h, weights, *, reset: Reset, backend: Backend) -> str:
     "reference" the reference cell (`cells.gru_step`).
     """
     if backend in ("auto", "fused"):
-        from grukit.fused import refusal as fused_refusal
+        from grukit.kernels.gru_scan import refusal as fused_refusal
 
         refusal = fused_refusal(x)
         if backend == "fused" and refusal is not None:
@@ -359,12 +357,12 @@ def _one_step(path: str, x, h, weights, *, reset: Reset, caches: dict, layer: in
     caches: the module's {layer: fused.CellWeights}, the compiled cell's prepared weights."""
     w_ih, w_hh, b_ih, b_hh = weights
     if path == "compiled":
-        from grukit.fused import CellWeights, fused_cell_step
+        from grukit.kernels.gru_scan import CellWeights, fused_cell_step
 
         cache = caches.get(layer) or caches.setdefault(layer, CellWeights())
         return fused_cell_step(x, h, cache.get(w_ih, w_hh, b_ih, b_hh), reset=reset)
     if path == "scan":
-        from grukit.fused import fused_scan
+        from grukit.kernels.gru_scan import fused_scan
 
         lengths = torch.ones(x.shape[0], dtype=torch.int64)
         _, h_new, _ = fused_scan(x[None], h, w_ih, b_ih, w_hh, b_hh, lengths, reverse=False, reset=reset,
@@ -386,7 +384,7 @@ def _plain_weights(params: dict, suffix: str) -> tuple:
 
 
 def _lean_step_kernel(x, h, params: dict, *, input_size: int, hidden_size: int, backend: str):
-    """The streaming call, lean: grukit.fused when the compiled cell may run x (B, I) and h
+    """The streaming call, lean: grukit.kernels.gru_scan when the compiled cell may run x (B, I) and h
     (B, H), or (L, B, H) for a stack, with no further checks — contiguous CPU tensors of the
     weights' dtype, nothing needing a gradient, the backend picking "compiled" (`_step_path`);
     None in every other case, which then takes the general path (validation, error messages,
@@ -410,9 +408,9 @@ def _lean_step_kernel(x, h, params: dict, *, input_size: int, hidden_size: int, 
 
 
 def _compiled_cell():
-    """grukit.fused when its kernel can run (imported on first use: `import grukit` stays free of
+    """grukit.kernels.gru_scan when its kernel can run (imported on first use: `import grukit` stays free of
     numba), else None."""
-    from grukit import fused
+    from grukit.kernels import gru_scan as fused
 
     return fused if fused.unavailable_reason() is None else None
 

@@ -22,18 +22,12 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from grukit.validation import InputError
+from grukit.errors import InputError
+from grukit.registry import MODULES, module_class
 
 FORMAT = "grukit-model"
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
-
-
-def _registry() -> dict:
-    from grukit.baselines import LSTM, RNN
-    from grukit.gru import GRU, GRUCell
-
-    return {cls.__name__: cls for cls in (GRU, GRUCell, RNN, LSTM)}
 
 
 def save(module: torch.nn.Module, directory, *, overwrite: bool = False) -> Path:
@@ -41,8 +35,8 @@ def save(module: torch.nn.Module, directory, *, overwrite: bool = False) -> Path
     from grukit import __version__
 
     name = type(module).__name__
-    if name not in _registry():
-        raise InputError(f"cannot save a {name}: grukit saves {sorted(_registry())}")
+    if name not in MODULES:
+        raise InputError(f"cannot save a {name}: grukit saves {sorted(MODULES)}")
     target = Path(directory)
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
@@ -88,18 +82,18 @@ def load(directory, *, device=None, dtype=None) -> torch.nn.Module:
         raise InputError(f"{config_path} is not valid JSON: {error}") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise InputError(f"{config_path} is not a grukit model config (format != {FORMAT!r})")
-    registry = _registry()
-    cls = registry.get(header.get("class"))
-    if cls is None:
-        raise InputError(f"{config_path} names class {header.get('class')!r}, not one of {sorted(registry)}")
+    if header.get("class") not in MODULES:
+        raise InputError(f"{config_path} names class {header.get('class')!r}, not one of {sorted(MODULES)}")
+    cls = module_class(header["class"])
     state = load_file(str(weights_path))
     if dtype is None:
         dtypes = {t.dtype for t in state.values()}
         dtype = dtypes.pop() if len(dtypes) == 1 else None
     config = header["config"]
-    if cls.__name__ == "GRUCell":
+    config_class = getattr(cls, "config_class", None)  # GRUCell keeps its few arguments as a dict
+    if config_class is None:
         module = cls(**config, device=device, dtype=dtype)
     else:
-        module = cls.from_config(cls.config_class(**config), device=device, dtype=dtype)
+        module = cls.from_config(config_class(**config), device=device, dtype=dtype)
     module.load_state_dict(state)
     return module

@@ -15,15 +15,14 @@ from typing import Literal, NamedTuple
 import torch
 import torch.nn.functional as F
 
-from grukit.validation import InputError
+from grukit.errors import check_choice
 
 Reset = Literal["after", "before"]
 RESET_VARIANTS = ("after", "before")
 
 
 def check_reset(reset) -> None:
-    if reset not in RESET_VARIANTS:
-        raise InputError(f"reset must be 'after' or 'before', got {reset!r}")
+    check_choice("reset", reset, RESET_VARIANTS)
 
 
 class GRUGates(NamedTuple):

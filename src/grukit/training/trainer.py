@@ -31,10 +31,10 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from grukit.atomic import write_atomic, write_text_atomic
-from grukit.models import ModelConfig, SequenceModel
+from grukit.errors import InputError
+from grukit.io.atomic import write_atomic, write_text_atomic
 from grukit.tasks.base import Split, Task, TaskData, loss_value
-from grukit.validation import InputError
+from grukit.training.model import ModelConfig, SequenceModel
 
 
 class TrainingDiverged(RuntimeError):

@@ -49,16 +49,19 @@ with return_gates a GRUDTrace; steps past a sequence's length give zero output a
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from grukit.cells import gru_step
-from grukit.data.irregular import check_times, last_observed, time_gaps
-from grukit.validation import InputError, check_float_dtype, check_state, normalise_lengths
+from grukit.errors import InputError, check_positive
+from grukit.io.serialization import save
+from grukit.nn.cells import gru_step
+from grukit.nn.time_gaps import check_times, last_observed, time_gaps
+from grukit.nn.validation import check_float_dtype, check_state, normalise_lengths
+from grukit.registry import MODELS
 
 Imputation = Literal["decay", "forward", "mean"]
 IMPUTATIONS = ("decay", "forward", "mean")
@@ -82,19 +85,43 @@ class GRUDTrace:
         return 1 - self.keep
 
 
+@dataclass(frozen=True)
+class GRUDConfig:
+    """GRUD's constructor arguments (what `grukit.save` records; the empirical mean is a buffer)."""
+
+    input_size: int  # V, variables per step
+    hidden_size: int  # H
+    batch_first: bool = False  # (B, T, V) instead of (T, B, V)
+    imputation: Imputation = "decay"  # decay toward x̄ (the paper's), forward, or mean
+    hidden_decay: bool = True  # γ_h ⊙ h before each step
+    feed_mask: bool = True  # V m in every gate
+    feed_gaps: bool = False  # W_d δ in every gate (GRU-Simple)
+    backend: Backend = "auto"  # auto, reference or fused
+
+
 class GRUD(nn.Module):
+    """GRU-D: γ_x, γ_h decays of the gaps δ, x̂ imputed toward x̄, ĥ = γ_h ⊙ h, then a reset-before
+    GRU step on [x̂; m] (the equations, shapes and options are in the module docstring).
+
+    values (T, B, V) or (B, T, V) with batch_first; mask (same), times (B, T) or gaps (like values);
+    returns output (T, B, H) / (B, T, H) and h_n (1, B, H), and a GRUDTrace with return_gates.
+    backend="fused" and "reference" never fall back: they refuse with an InputError that says why.
+    """
+
+    config_class = GRUDConfig
+
     def __init__(self, input_size: int, hidden_size: int, *, batch_first: bool = False,
                  imputation: Imputation = "decay", hidden_decay: bool = True, feed_mask: bool = True,
                  feed_gaps: bool = False, empirical_mean: torch.Tensor | None = None,
                  backend: Backend = "auto", device=None, dtype=None) -> None:
         super().__init__()
-        for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InputError(f"{name} must be a positive integer, got {value!r}")
+        check_positive(input_size=input_size, hidden_size=hidden_size)
         if imputation not in IMPUTATIONS:
             raise InputError(f"imputation must be one of {IMPUTATIONS}, got {imputation!r}")
         if backend not in BACKENDS:
             raise InputError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        self.config = GRUDConfig(input_size, hidden_size, batch_first=batch_first, imputation=imputation,
+                                 hidden_decay=hidden_decay, feed_mask=feed_mask, feed_gaps=feed_gaps, backend=backend)
         self.backend = backend
         self.input_size, self.hidden_size, self.batch_first = input_size, hidden_size, batch_first
         self.imputation, self.hidden_decay = imputation, hidden_decay
@@ -115,6 +142,15 @@ class GRUD(nn.Module):
         if empirical_mean is not None:
             self.set_empirical_mean(empirical_mean)
         self.reset_parameters()
+
+    @classmethod
+    def from_config(cls, config: GRUDConfig, *, device=None, dtype=None) -> GRUD:
+        """Build from a config (as `module.config` holds it); the empirical mean starts at 0."""
+        return cls(**asdict(config), device=device, dtype=dtype)
+
+    def save(self, directory, *, overwrite: bool = False):
+        """Write `model.safetensors` (the empirical mean included) and `config.json`, atomically."""
+        return save(self, directory, overwrite=overwrite)
 
     def reset_parameters(self) -> None:
         """GRU weights U(−1/√H, 1/√H) as torch.nn.GRU's. Decay weights U(0, DECAY_INIT) per time unit
@@ -202,7 +238,7 @@ class GRUD(nn.Module):
         """Whether this call runs `grud_fused` (backend "fused", or "auto" on the CPU where numba works)."""
         if self.backend == "reference":
             return False
-        from grukit.fused import refusal as fused_refusal
+        from grukit.kernels.gru_scan import refusal as fused_refusal
 
         refusal = fused_refusal(x)
         if refusal is not None and self.backend == "fused":
@@ -213,7 +249,7 @@ class GRUD(nn.Module):
         """The whole layer as `grud_fused.GRUDFused` (imputation, decays, projections, recurrence and
         their hand-written backward) on T-major copies of x, m, δ (B, T, V). Returns output (B, T, H),
         h_n (B, H), the gates r, z, n and the decays γ_x, γ_h, each (B, T, ·) (views of T-major)."""
-        from grukit.grud_fused import grud_fused
+        from grukit.kernels.grud_scan import grud_fused
 
         batch, steps = x.shape[0], x.shape[1]
         scan_lengths = torch.full((batch,), steps, dtype=torch.int64) if lengths is None else lengths.cpu()
@@ -302,15 +338,14 @@ class GRUD(nn.Module):
 
 def gru_mean(input_size: int, hidden_size: int, **kwargs) -> GRUD:
     """The paper's GRU-Mean baseline: missing inputs replaced by the empirical mean."""
-    return GRUD(input_size, hidden_size, imputation="mean", hidden_decay=False, feed_mask=False, **kwargs)
+    return GRUD(input_size, hidden_size, **MODELS["gru-mean"].options, **kwargs)
 
 
 def gru_forward(input_size: int, hidden_size: int, **kwargs) -> GRUD:
     """The paper's GRU-Forward baseline: missing inputs carried forward from their last observation."""
-    return GRUD(input_size, hidden_size, imputation="forward", hidden_decay=False, feed_mask=False, **kwargs)
+    return GRUD(input_size, hidden_size, **MODELS["gru-forward"].options, **kwargs)
 
 
 def gru_simple(input_size: int, hidden_size: int, **kwargs) -> GRUD:
     """The paper's GRU-Simple baseline: input [x̂ (carried forward); m; δ]."""
-    return GRUD(input_size, hidden_size, imputation="forward", hidden_decay=False, feed_mask=True, feed_gaps=True,
-                **kwargs)
+    return GRUD(input_size, hidden_size, **MODELS["gru-simple"].options, **kwargs)

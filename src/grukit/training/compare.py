@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grukit.atomic import write_text_atomic
-from grukit.base import count_parameters
-from grukit.models import ModelConfig, SequenceModel
+from grukit.io.atomic import write_text_atomic
+from grukit.nn.base import count_parameters
 from grukit.tasks.base import Task, TaskData
-from grukit.train import TrainConfig, fit
+from grukit.training.model import ModelConfig, SequenceModel
+from grukit.training.trainer import TrainConfig, fit
 
 MODELS = {"GRU": "gru", "LSTM": "lstm", "vanilla RNN": "rnn"}
 

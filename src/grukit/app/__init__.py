@@ -1,0 +1,1 @@
+"""The `grukit` command line and what only it runs: the demo, the forecasting pipeline, benchmarks."""

@@ -1,0 +1,127 @@
+"""Forecast windows of one series: origins split by time, the scaling the model reads, windows.
+
+A forecast origin o is the index of the last observed row; the model reads rows o − L + 1 … o and
+predicts rows o + 1 … o + h. Origins are split by time into train / validation / test with a gap of
+h origins between the parts, so no target is shared across them; every column is scaled with
+statistics of the rows a training window touches only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from grukit.data.series import make_windows
+from grukit.errors import InputError, check_positive
+
+
+@dataclass(frozen=True)
+class ForecastConfig:
+    target: str  # the column to forecast
+    covariates: tuple[str, ...] = ()  # past-only inputs beside the target
+    time: str | None = None  # time column; default: the first of date/time/timestamp/ds/week/year
+    group: str | None = None  # column naming the series of each row: one model for all of them
+    log: bool = False  # model log(1 + target) (counts, rates ≥ 0); quantiles map back exactly (monotone)
+    scaling: str = "series"  # "series": training rows' mean/std; "window": each window's mean |target| (see below)
+    horizon: int = 14  # h, steps forecast from each origin
+    lookback: int = 56  # L, steps the model reads
+    season: int = 1  # m for the seasonal-naive baseline and ETS (7: daily data, weekly cycle)
+    hidden_size: int = 64
+    epochs: int = 200  # at most; early stopping usually ends sooner
+    patience: int = 15  # epochs without a better validation loss before stopping
+    batch_size: int = 32
+    learning_rate: float = 3e-3
+    seed: int = 0
+    validation_fraction: float = 0.15  # of the forecast origins, before the test ones
+    test_fraction: float = 0.15  # of the forecast origins, the latest ones
+
+    def __post_init__(self) -> None:
+        check_positive(**{name: getattr(self, name)
+                          for name in ("horizon", "lookback", "season", "hidden_size", "epochs", "batch_size")})
+        if self.scaling not in SCALINGS:
+            raise InputError(f"scaling must be one of {', '.join(SCALINGS)}, got {self.scaling!r}")
+
+
+SCALINGS = ("series", "window")
+WINDOW_SCALE_FLOOR = 0.01  # × the training rows' std of the target: the least window scale (all-zero windows)
+
+
+def minimum_rows(lookback: int, horizon: int) -> int:
+    """Rows needed for ≥ 8 training, 1 validation and 1 test origin with gaps of h between the parts."""
+    return lookback + 3 * horizon + 9
+
+
+def split_origins(series_length: int, config: ForecastConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    first, last = config.lookback - 1, series_length - config.horizon - 1
+    origins = np.arange(first, last + 1)
+    n = len(origins)
+    n_test = max(1, math.ceil(config.test_fraction * n))
+    n_val = max(1, math.ceil(config.validation_fraction * n))
+    gap = config.horizon  # the last training target (o + h) precedes the first validation origin's
+    test = origins[n - n_test :]
+    validation = origins[n - n_test - gap - n_val : n - n_test - gap]
+    train = origins[: n - n_test - 2 * gap - n_val]
+    return train, validation, test
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Model-ready windows of one series at some forecast origins. The target in data (model-scale)
+    units is offset + scale × what the model reads and outputs, per window."""
+
+    inputs: np.ndarray  # (N, L, F'), float
+    targets: np.ndarray  # (N, h), scaled as the inputs' target column
+    offset: np.ndarray  # (N,)
+    scale: np.ndarray  # (N,)
+    origins: np.ndarray  # (N,), index of each window's last observed row
+
+
+class SeriesScaler:
+    """How one series' values (T, F) — target in column 0 — become model inputs, fitted on the rows
+    its training windows touch.
+
+    scaling="series": every column standardised with those rows' mean and std.
+    scaling="window" (DeepAR's mean scaling, Salinas et al. 2020): the target in each window, inputs
+      and the h values to predict alike, is divided by ν = mean |y| over the window's L steps
+      (at least WINDOW_SCALE_FLOOR × the training std), and log(ν / training std) is one more input,
+      so the model sees the shape of the recent past and still knows its level. For a series whose
+      level moves by orders of magnitude (epidemics before and after a vaccine). Covariates are
+      standardised as with "series".
+    """
+
+    def __init__(self, values: np.ndarray, *, fitted_rows: int, config: ForecastConfig):
+        fitted = values[:fitted_rows]
+        self.mean, std = fitted.mean(0), fitted.std(0)
+        self.std = np.where(std > 0, std, 1.0)
+        self.values, self.config = values, config
+        self.standardised = (values - self.mean) / self.std
+        self.features = values.shape[1] + (config.scaling == "window")
+
+    def windows(self, origins: np.ndarray, *, with_targets: bool = True) -> Windows:
+        config, values = self.config, self.values
+        lookback, horizon = config.lookback, config.horizon
+        inputs, _ = make_windows(self.standardised, lookback=lookback, horizon=0, origins=origins)
+        future = (make_windows(values, lookback=lookback, horizon=horizon, origins=origins)[1] if with_targets
+                  else np.zeros((len(origins), horizon)))  # the future past the data: only its inputs exist
+        if config.scaling == "series":
+            offset = np.full(len(origins), self.mean[0])
+            scale = np.full(len(origins), self.std[0])
+        else:
+            recent = make_windows(values[:, :1], lookback=lookback, horizon=0, origins=origins)[0][..., 0]  # (N, L)
+            scale = np.maximum(np.abs(recent).mean(1), WINDOW_SCALE_FLOOR * self.std[0])
+            offset = np.zeros(len(origins))
+            inputs[:, :, 0] = recent / scale[:, None]
+            level = np.broadcast_to(np.log(scale / self.std[0])[:, None, None], (len(origins), lookback, 1))
+            inputs = np.concatenate([inputs, level], axis=2)
+        targets = (future - offset[:, None]) / scale[:, None]
+        return Windows(inputs, targets, offset, scale, np.asarray(origins))
+
+
+def standardised_windows(values: np.ndarray, config: ForecastConfig):
+    """The time-ordered (train, validation, test) Windows of `values` (T, F) — target in column 0 —
+    scaled by a SeriesScaler fitted on the rows a training window touches. Returns (windows, scaler)."""
+    origins = split_origins(len(values), config)
+    scaler = SeriesScaler(values, fitted_rows=origins[0][-1] + config.horizon + 1, config=config)
+    return tuple(scaler.windows(o) for o in origins), scaler
