@@ -36,6 +36,7 @@ _EXPORTS = {
     "RecurrentConfig": "grukit.nn.base",
     "count_parameters": "grukit.nn.base",
     "state_update": "grukit.nn.cells",
+    "chrono_init_": "grukit.nn.init",
     "GRUTrace": "grukit.nn.trace",
     "LSTMTrace": "grukit.nn.trace",
     "InputError": "grukit.errors",
