@@ -82,13 +82,15 @@ def _final_sum(output: torch.Tensor, final: torch.Tensor) -> torch.Tensor:
 
 
 def gradient_flow(model, inputs: torch.Tensor, *, lengths: torch.Tensor | None = None,
-                  loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> GradientFlow:
+                  loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+                  state_jacobian: bool = True) -> GradientFlow:
     """‖∂L/∂h_t‖ and ‖∂h_T/∂h_t‖ against T − t for each layer of a unidirectional GRU, RNN or LSTM.
 
     loss(output, final) → scalar, with output (T, B, H) the top layer's states (zeros past a length,
     as the forward contract gives them) and final (B, H) the top layer's state at each sequence's last
     valid step; default L = Σ final (every unit of h_T pulls with weight 1).
-    ∂h_T/∂h_t is the layer's own block of the product of step Jacobians, its spectral norm.
+    ∂h_T/∂h_t is the layer's own block of the product of step Jacobians, its spectral norm;
+    state_jacobian=False leaves it NaN and skips the S backward passes a step it costs (long sequences).
     """
     step = step_map(model)
     x = time_major(model, inputs)
@@ -102,19 +104,21 @@ def gradient_flow(model, inputs: torch.Tensor, *, lengths: torch.Tensor | None =
         value.backward()
     lengths_b = valid.sum(0)  # (B,)
     loss_gradient = torch.full((step.layers, batch, steps), float("nan"), dtype=x.dtype)
-    state_jacobian = torch.full_like(loss_gradient, float("nan"))
-    jac = step_jacobians(model, inputs, lengths=lengths).jacobians  # (B, T, S, S)
+    jacobian_norm = torch.full_like(loss_gradient, float("nan"))
+    jac = step_jacobians(model, inputs, lengths=lengths).jacobians if state_jacobian else None  # (B, T, S, S)
     for b in range(batch):
         last = int(lengths_b[b])  # h at step `last` is s_last (1-based steps; s_0 the initial state)
-        product = torch.eye(step.size, dtype=jac.dtype)
+        product = torch.eye(step.size, dtype=x.dtype)
         for t in range(last, 0, -1):  # s_t for t = last … 1, distance last − t
             distance = last - t
             for layer in range(step.layers):
                 where = step.layer_slice(layer)
                 loss_gradient[layer, b, distance] = states[t].grad[b, where].norm()
-                state_jacobian[layer, b, distance] = torch.linalg.matrix_norm(product[where, where], ord=2)
-            product = product @ jac[b, t - 1]  # ∂s_last/∂s_{t−1} = (∂s_last/∂s_t) J_t
-    return GradientFlow(torch.arange(steps), loss_gradient, state_jacobian)
+                if jac is not None:
+                    jacobian_norm[layer, b, distance] = torch.linalg.matrix_norm(product[where, where], ord=2)
+            if jac is not None:
+                product = product @ jac[b, t - 1]  # ∂s_last/∂s_{t−1} = (∂s_last/∂s_t) J_t
+    return GradientFlow(torch.arange(steps), loss_gradient, jacobian_norm)
 
 
 def plot_gradient_flow(flow: GradientFlow, *, ax=None, which: str = "loss_gradient", label: str | None = None):

@@ -21,16 +21,17 @@ from grukit.tasks.imputation import ImputationTask
 from grukit.tasks.kalman import KalmanTask
 from grukit.tasks.masked import MaskedTask
 from grukit.tasks.observations import ObservationsTask
+from grukit.tasks.text import TextTask
 
 TASKS: dict[str, type[Task]] = {
     "adding": AddingTask, "agreement": AgreementTask, "clinical": ClinicalTask, "copy": CopyTask, "digits": DigitsTask,
     "epidemic": EpidemicTask, "guidance": GuidanceTask, "imputation": ImputationTask, "kalman": KalmanTask,
-    "masked": MaskedTask, "observations": ObservationsTask,
+    "masked": MaskedTask, "observations": ObservationsTask, "text": TextTask,
 }
 
 __all__ = ["TASKS", "AddingTask", "AgreementTask", "ClinicalTask", "CopyTask", "DigitsTask", "EpidemicTask",
            "GuidanceTask", "ImputationTask", "KalmanTask", "MaskedTask", "ObservationsTask", "Split", "Task",
-           "TaskData", "make_task"]
+           "TaskData", "TextTask", "make_task"]
 
 
 def make_task(name: str, **overrides) -> Task:

@@ -57,6 +57,7 @@ class TaskData:
     metric: str  # the headline metric's name in `Task.metrics`
     lower_is_better: bool  # for the headline metric
     description: str = ""
+    token_inputs: bool = False  # inputs are symbol ids (N, T), read one-hot over input_size symbols
 
 
 class Task:

@@ -6,6 +6,7 @@
                                      bidirectional: [h_fwd(T_b); h_bwd(0)]), lengths respected
       readout="sequence": (B, T, O)  from every step's output (D·H features)
       head_dropout p:     dropout on the features the head reads, while training
+      token_inputs:       input (B, T) symbol ids instead, read one-hot over I symbols
 
 The backbone is grukit's GRU, LSTM or RNN with one forward contract, so a comparison swaps the
 `cell` name and nothing else. The GRU-D family ("grud", and the paper's baselines "gru-mean",
@@ -20,6 +21,7 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from grukit.errors import InputError
@@ -42,6 +44,7 @@ class ModelConfig:
     readout: Readout = "last"  # one prediction per sequence, or one per step
     reset: Literal["after", "before"] = "after"  # GRU only: where the reset gate acts
     backend: str = "auto"  # grukit kernel backend (GRU: auto/reference/torch/fused)
+    token_inputs: bool = False  # inputs are symbol ids (B, T), read one-hot over input_size symbols
 
     def __post_init__(self) -> None:
         entry = model_entry(self.cell)
@@ -80,7 +83,17 @@ class SequenceModel(nn.Module):
         self.drop = nn.Dropout(config.head_dropout)
         self.head = nn.Linear(directions * config.hidden_size, config.output_size)
 
+    def features(self, inputs: torch.Tensor) -> torch.Tensor:
+        """What the backbone reads: the inputs, or their one-hot rows (B, T, I) for token inputs (B, T)."""
+        if not self.config.token_inputs:
+            return inputs
+        if inputs.dtype not in (torch.int32, torch.int64) or inputs.dim() != 2:
+            raise InputError(f"this model reads symbol ids (B, T) as integers, got {inputs.dtype} of shape "
+                             f"{tuple(inputs.shape)}")
+        return F.one_hot(inputs, self.config.input_size).to(self.head.weight.dtype)
+
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        inputs = self.features(inputs)
         if self.irregular:
             values, mask, gaps = inputs.chunk(3, dim=-1)
             output, final = self.recurrent(values, mask=mask, gaps=gaps, lengths=lengths)

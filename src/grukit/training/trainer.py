@@ -292,7 +292,8 @@ def _fit_to_task(config: ModelConfig, data: TaskData) -> ModelConfig:
     """The model config with the task's input/output sizes and read-out."""
     from dataclasses import replace
 
-    return replace(config, input_size=data.input_size, output_size=data.output_size, readout=data.readout)
+    return replace(config, input_size=data.input_size, output_size=data.output_size, readout=data.readout,
+                   token_inputs=data.token_inputs)
 
 
 def _task_fields(task: Task) -> dict:

@@ -1,0 +1,44 @@
+"""Reading a finished run back: its task, its settings and its best model, loading weights only."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from grukit.errors import InputError
+from grukit.tasks import make_task
+from grukit.tasks.base import Task
+from grukit.training.model import ModelConfig, SequenceModel
+
+
+@dataclass(frozen=True)
+class Run:
+    directory: Path
+    task: Task  # rebuilt from config.json
+    seed: int  # the run's seed (its data split)
+    settings: dict  # config.json as written: task, model, train
+    model: SequenceModel  # the best checkpoint, in eval mode
+
+
+def load_run(run_dir) -> Run:
+    """A directory written by `grukit train`: config.json and checkpoints/best.ckpt, read with
+    `torch.load(weights_only=True)` (nothing in the files is executed)."""
+    directory = Path(run_dir)
+    config_path, best = directory / "config.json", directory / "checkpoints" / "best.ckpt"
+    for path in (config_path, best):
+        if not path.exists():
+            raise InputError(f"{directory} is not a finished grukit run: {path.name} is missing")
+    try:
+        settings = json.loads(config_path.read_text())
+        task_settings = dict(settings["task"])
+        name, seed, model_settings = task_settings.pop("name"), settings["train"]["seed"], settings["model"]
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise InputError(f"{config_path} is not a grukit run configuration ({type(error).__name__}: {error})") from None
+    task = make_task(name, **task_settings)
+    model = SequenceModel(ModelConfig(**model_settings))
+    state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
+    model.load_state_dict({key.removeprefix("model."): value for key, value in state.items()})
+    return Run(directory, task, seed, settings, model.eval())
