@@ -25,16 +25,20 @@ LOW, HIGH = 0.1, 0.9  # saturation thresholds
 MAD_SCALE = 1.4826  # MAD × this estimates a normal distribution's standard deviation
 
 
-def _gates(trace) -> dict[str, torch.Tensor]:
-    names = [n for n in ("reset", "update") if hasattr(trace, n)]
-    if not names:
-        raise InputError(f"a {type(trace).__name__} has neither a reset nor an update gate")
-    return {n: getattr(trace, n) for n in names}
+GATES = ("reset", "update", "input", "forget", "output")  # the GRU's (and GRU-D's), the LSTM's
+
+
+def _gates(trace, names=GATES) -> dict[str, torch.Tensor]:
+    found = {n: getattr(trace, n) for n in names if hasattr(trace, n)}
+    if not found:
+        raise InputError(f"a {type(trace).__name__} has none of the gates {', '.join(names)}")
+    return found
 
 
 @dataclass(frozen=True)
 class GateStatistics:
-    """Per gate name ("reset", "update"): fractions (L·D, H) and per-step means (L·D, B, T)."""
+    """Per gate name ("reset", "update"; the LSTM's "input", "forget", "output"): fractions (L·D, H)
+    and per-step means (L·D, B, T)."""
 
     left_saturated: dict[str, torch.Tensor]  # fraction of valid steps with g < 0.1
     right_saturated: dict[str, torch.Tensor]  # fraction with g > 0.9
@@ -42,7 +46,8 @@ class GateStatistics:
 
 
 def gate_statistics(trace) -> GateStatistics:
-    """Saturation fractions and per-step means of the reset and update gates of a trace (L·D, B, T, H)."""
+    """Saturation fractions and per-step means of every gate of a trace (L·D, B, T, H): reset and update
+    (GRU, GRU-D), input, forget and output (LSTM)."""
     left, right, means = {}, {}, {}
     for name, gate in _gates(trace).items():
         valid = ~torch.isnan(gate)
@@ -65,7 +70,7 @@ class GateEvent:
 def gate_scores(trace) -> dict[str, torch.Tensor]:
     """Per gate, the step score (L·D, B, T): mean over units of (g_t − median_t g) / (1.4826 MAD)."""
     scores = {}
-    for name, gate in _gates(trace).items():
+    for name, gate in _gates(trace, ("reset", "update")).items():
         median = gate.nanmedian(dim=2, keepdim=True).values  # (L·D, B, 1, H)
         spread = (gate - median).abs().nanmedian(dim=2, keepdim=True).values * MAD_SCALE
         spread = spread.clamp_min(1e-6)
@@ -110,7 +115,7 @@ def plot_gates(trace, *, gate: str = "update", sequence: int = 0, layer: int = 0
     """Heatmap of one gate of one sequence and layer: units × steps, values in [0, 1]."""
     import matplotlib.pyplot as plt
 
-    values = _gates(trace).get(gate) if gate in ("reset", "update") else getattr(trace, gate, None)
+    values = getattr(trace, gate, None)
     if values is None:
         raise InputError(f"a {type(trace).__name__} has no {gate!r} gate")
     ax = ax or plt.subplots(figsize=(8, 3))[1]

@@ -92,6 +92,18 @@ class SequenceModel(nn.Module):
                              f"{tuple(inputs.shape)}")
         return F.one_hot(inputs, self.config.input_size).to(self.head.weight.dtype)
 
+    def gate_trace(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None):
+        """The backbone's gate trace on these inputs (GRUTrace, LSTMTrace or GRUDTrace), or None for a
+        backbone without gates (the RNN). No gradients."""
+        if getattr(self.recurrent, "trace_class", True) is None:
+            return None
+        inputs = self.features(inputs)
+        with torch.no_grad():
+            if self.irregular:
+                values, mask, gaps = inputs.chunk(3, dim=-1)
+                return self.recurrent(values, mask=mask, gaps=gaps, lengths=lengths, return_gates=True)[2]
+            return self.recurrent(inputs, lengths=lengths, return_gates=True)[2]
+
     def forward(self, inputs: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         inputs = self.features(inputs)
         if self.irregular:
