@@ -6,7 +6,9 @@ mkdocstrings would otherwise print raw (its docstrings are Markdown).
 - ``:class:`~a.b.C``` and the other roles become inline code (``C`` with ``~``, ``a.b.C`` without);
 - ````double backticks```` become single ones;
 - a bracketed span that is not an identifier, such as ``[x̂; m; δ]``, is escaped, so that it is not
-  read as a cross-reference that cannot resolve.
+  read as a cross-reference that cannot resolve;
+- an attribute without a docstring takes its trailing comment (and the comment lines indented under
+  it) as one: the frozen configs document their fields that way.
 """
 
 from __future__ import annotations
@@ -75,9 +77,37 @@ def convert(text: str) -> str:
     return "\n".join(converted)
 
 
+def field_comment(attribute: griffe.Attribute) -> str | None:
+    """The trailing comment of an attribute's line, with the comment-only lines aligned under it."""
+    if attribute.lineno is None or attribute.filepath is None or isinstance(attribute.filepath, list):
+        return None
+    try:
+        lines = attribute.lines_collection[attribute.filepath]
+    except KeyError:
+        return None
+    first = lines[attribute.lineno - 1]
+    if "  # " not in first:
+        return None
+    column = first.index("  # ") + 2
+    parts = [first[column + 2:].strip()]
+    for line in lines[attribute.endlineno or attribute.lineno:]:
+        stripped = line.lstrip()
+        if not stripped.startswith("#"):
+            break
+        text = line[line.index("#") + 1:]
+        if len(line) - len(text.lstrip()) < column:  # continues only if aligned under the comment's text
+            break
+        parts.append(text.strip())
+    return " ".join(part for part in parts if part) or None
+
+
 class RestructuredText(griffe.Extension):
     """Rewrites every docstring as it is loaded (see the module docstring)."""
 
     def on_instance(self, *, obj: griffe.Object, **kwargs) -> None:
+        if obj.docstring is None and isinstance(obj, griffe.Attribute):
+            comment = field_comment(obj)
+            if comment is not None:
+                obj.docstring = griffe.Docstring(comment, parent=obj)
         if obj.docstring is not None:
             obj.docstring.value = convert(obj.docstring.value)

@@ -49,23 +49,29 @@ def test_python_examples_run_twice(page, tmp_path, monkeypatch):
                 raise AssertionError(f"{page.name}, block at line {line}, run {attempt}: {error!r}") from error
 
 
-def test_shell_examples_name_existing_commands():
-    """Each `grukit CMD` in a shell block names a command the CLI has."""
+def test_shell_examples_use_existing_commands_and_options():
+    """Each `grukit CMD --option …` in a shell block names a command the CLI has, and options it takes."""
     import typer.main
 
     from grukit.app.cli import app
 
-    commands = set(typer.main.get_command(app).commands)
+    commands = typer.main.get_command(app).commands
     for page in PAGES:
         for match in FENCE.finditer(page.read_text(encoding="utf-8")):
             if match.group(1).strip() not in ("bash", "console", "sh"):
                 continue
             for line in match.group(2).splitlines():
-                command = re.match(r"\s*(?:\$\s+)?(?:\S*/)?grukit\s+([a-z][\w-]*)", line.split(" #")[0])
+                line = line.split(" #")[0]
+                command = re.match(r"\s*(?:\$\s+)?(?:\S*/)?grukit\s+([a-z][\w-]*)(.*)", line)
                 if command is None:
                     continue
-                used = command.group(1)
+                used, rest = command.groups()
                 assert used in commands, f"{page.name}: `grukit {used}` is not a command ({sorted(commands)})"
+                options = {"--help"}
+                for param in commands[used].params:
+                    options.update(param.opts, param.secondary_opts)
+                for option in re.findall(r"(?<!\S)(--[a-z][\w-]*)", rest):
+                    assert option in options, f"{page.name}: `grukit {used}` has no option {option}: {line.strip()}"
 
 
 def test_site_builds_offline(tmp_path):
@@ -89,3 +95,18 @@ def test_site_builds_offline(tmp_path):
             if page.suffix == ".html":
                 for host in ("fonts.googleapis", "fonts.gstatic", "cdn.jsdelivr", "unpkg.com", "cdnjs"):
                     assert host not in text, f"{page.relative_to(site)} names {host}"
+
+
+def test_docstring_conversion():
+    """The API pages' griffe extension turns grukit's reStructuredText forms into Markdown."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("griffe_rst", ROOT / "docs" / "griffe_rst.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = "A drop-in for :class:`torch.nn.GRU`, see :class:`~grukit.nn.trace.GRUTrace`.\n\n" \
+           "    .. math::\n        h' = (1 - z) n + z h\n\nreads [x̂; m; δ], ``code``, `a[i, j]` and [GRU][grukit.GRU]."
+    out = module.convert(text)
+    assert "`torch.nn.GRU`" in out and "`GRUTrace`" in out and ":class:" not in out
+    assert "```text\n    h' = (1 - z) n + z h\n    ```" in out and ".. math::" not in out
+    assert "\\[x̂; m; δ\\]" in out and "`code`" in out and "`a[i, j]`" in out and "[GRU][grukit.GRU]" in out
