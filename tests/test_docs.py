@@ -110,3 +110,13 @@ def test_docstring_conversion():
     assert "`torch.nn.GRU`" in out and "`GRUTrace`" in out and ":class:" not in out
     assert "```text\n    h' = (1 - z) n + z h\n    ```" in out and ".. math::" not in out
     assert "\\[x̂; m; δ\\]" in out and "`code`" in out and "`a[i, j]`" in out and "[GRU][grukit.GRU]" in out
+
+
+def test_readme_links_resolve():
+    """README's relative links point at files of the repository (the site checks its own links)."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text)
+    assert links, "README.md should link into docs/"
+    for link in links:
+        assert "://" not in link, f"README.md links outside the repository: {link}"
+        assert (ROOT / link).exists(), f"README.md links to {link}, which does not exist"
