@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.grukit-installed
 # downloads); --strict turns every warning into an error. `make test` runs it too.
 DOCS   := NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
-.PHONY: demo test test-all lint bench clean venv docs
+.PHONY: demo test test-all lint bench clean venv docs browser
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,16 +22,20 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
+# Headless Chromium (Debian's package) opens `grukit inspect`'s report.html in the tests.
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
 demo: $(STAMP)
 	$(VENV)/bin/grukit demo
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-cache
 	$(DOCS)
 	$(PY) -m pytest -q --durations=15
 
-test-all: $(STAMP)
+test-all: $(STAMP) browser
 	$(PY) -m pytest -q -m "slow or not slow"
 
 docs: $(STAMP)
