@@ -16,6 +16,7 @@ from grukit.tasks.clinical import ClinicalTask
 from grukit.tasks.copy import CopyTask
 from grukit.tasks.digits import DigitsTask
 from grukit.tasks.epidemic import EpidemicTask
+from grukit.tasks.flipflop import FlipFlopTask
 from grukit.tasks.guidance import GuidanceTask
 from grukit.tasks.imputation import ImputationTask
 from grukit.tasks.kalman import KalmanTask
@@ -25,13 +26,13 @@ from grukit.tasks.text import TextTask
 
 TASKS: dict[str, type[Task]] = {
     "adding": AddingTask, "agreement": AgreementTask, "clinical": ClinicalTask, "copy": CopyTask, "digits": DigitsTask,
-    "epidemic": EpidemicTask, "guidance": GuidanceTask, "imputation": ImputationTask, "kalman": KalmanTask,
-    "masked": MaskedTask, "observations": ObservationsTask, "text": TextTask,
+    "epidemic": EpidemicTask, "flipflop": FlipFlopTask, "guidance": GuidanceTask, "imputation": ImputationTask,
+    "kalman": KalmanTask, "masked": MaskedTask, "observations": ObservationsTask, "text": TextTask,
 }
 
 __all__ = ["TASKS", "AddingTask", "AgreementTask", "ClinicalTask", "CopyTask", "DigitsTask", "EpidemicTask",
-           "GuidanceTask", "ImputationTask", "KalmanTask", "MaskedTask", "ObservationsTask", "Split", "Task",
-           "TaskData", "TextTask", "make_task"]
+           "FlipFlopTask", "GuidanceTask", "ImputationTask", "KalmanTask", "MaskedTask", "ObservationsTask", "Split",
+           "Task", "TaskData", "TextTask", "make_task"]
 
 
 def make_task(name: str, **overrides) -> Task:
