@@ -20,20 +20,13 @@ from __future__ import annotations
 import numpy as np
 
 from grukit.errors import InputError, check_choice
-
-_TORCH_ORDER = ("r", "z", "n")
-_KERAS_ORDER = ("z", "r", "n")
+from grukit.io.gates import reorder_gate_blocks
 
 
 def _numpy(array) -> np.ndarray:
     if hasattr(array, "detach"):
         array = array.detach().cpu().numpy()
     return np.asarray(array)
-
-
-def _reorder(blocks: np.ndarray, source: tuple, target: tuple, axis: int) -> np.ndarray:
-    parts = dict(zip(source, np.split(blocks, 3, axis=axis), strict=True))
-    return np.concatenate([parts[name] for name in target], axis=axis)
 
 
 def torch_gru_to_keras(weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, reset: str = "after") -> list:
@@ -44,14 +37,14 @@ def torch_gru_to_keras(weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, rese
         raise InputError(
             f"expected weight_ih (3H, I) and weight_hh (3H, H), got {w_ih.shape} and {w_hh.shape}"
         )
-    kernel = _reorder(w_ih, _TORCH_ORDER, _KERAS_ORDER, 0).T  # (I, 3H)
-    recurrent_kernel = _reorder(w_hh, _TORCH_ORDER, _KERAS_ORDER, 0).T  # (H, 3H)
+    kernel = reorder_gate_blocks(w_ih, "torch", "keras").T  # (I, 3H)
+    recurrent_kernel = reorder_gate_blocks(w_hh, "torch", "keras").T  # (H, 3H)
     if (bias_ih is None) != (bias_hh is None):
         raise InputError("give both bias_ih and bias_hh, or neither")
     if bias_ih is None:
         return [np.ascontiguousarray(kernel), np.ascontiguousarray(recurrent_kernel)]
-    b_ih = _reorder(_numpy(bias_ih), _TORCH_ORDER, _KERAS_ORDER, 0)
-    b_hh = _reorder(_numpy(bias_hh), _TORCH_ORDER, _KERAS_ORDER, 0)
+    b_ih = reorder_gate_blocks(_numpy(bias_ih), "torch", "keras")
+    b_hh = reorder_gate_blocks(_numpy(bias_hh), "torch", "keras")
     bias = np.stack([b_ih, b_hh]) if reset == "after" else b_ih + b_hh  # (2, 3H) or (3H,)
     return [np.ascontiguousarray(kernel), np.ascontiguousarray(recurrent_kernel), bias]
 
@@ -65,8 +58,8 @@ def keras_gru_to_torch(kernel, recurrent_kernel, bias=None, *, reset: str = "aft
             f"expected kernel (I, 3H) and recurrent_kernel (H, 3H), got {k.shape} and {rk.shape}"
         )
     out = {
-        "weight_ih": np.ascontiguousarray(_reorder(k.T, _KERAS_ORDER, _TORCH_ORDER, 0)),
-        "weight_hh": np.ascontiguousarray(_reorder(rk.T, _KERAS_ORDER, _TORCH_ORDER, 0)),
+        "weight_ih": np.ascontiguousarray(reorder_gate_blocks(k.T, "keras", "torch")),
+        "weight_hh": np.ascontiguousarray(reorder_gate_blocks(rk.T, "keras", "torch")),
     }
     if bias is None:
         return out
@@ -80,8 +73,8 @@ def keras_gru_to_torch(kernel, recurrent_kernel, bias=None, *, reset: str = "aft
         if b.shape != (three_h,):
             raise InputError(f"reset_after=False bias must be ({three_h},), got {b.shape}")
         b_ih, b_hh = b, np.zeros_like(b)
-    out["bias_ih"] = _reorder(b_ih, _KERAS_ORDER, _TORCH_ORDER, 0)
-    out["bias_hh"] = _reorder(b_hh, _KERAS_ORDER, _TORCH_ORDER, 0)
+    out["bias_ih"] = reorder_gate_blocks(b_ih, "keras", "torch")
+    out["bias_hh"] = reorder_gate_blocks(b_hh, "keras", "torch")
     return out
 
 
