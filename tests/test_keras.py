@@ -34,4 +34,3 @@ def test_gru_equals_keras(reset, use_bias):
             np.testing.assert_allclose(ours, theirs, atol=1e-6)
         else:
             np.testing.assert_array_equal(ours, theirs)
-
