@@ -30,7 +30,10 @@ def _numpy(array) -> np.ndarray:
 
 
 def torch_gru_to_keras(weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, reset: str = "after") -> list:
-    """[kernel, recurrent_kernel(, bias)] for Keras `GRU(reset_after=(reset == "after"))`."""
+    """[kernel (I, 3H), recurrent_kernel (H, 3H)(, bias)] for Keras `GRU(reset_after=(reset == "after"))`
+    from torch's weight_ih (3H, I), weight_hh (3H, H) and optional bias_ih, bias_hh (3H,); bias is
+    (2, 3H) for reset="after", (3H,) = bias_ih + bias_hh for "before". Raises InputError for other
+    shapes, for one bias without the other, and for an unknown reset."""
     check_choice("reset", reset, ("after", "before"))
     w_ih, w_hh = _numpy(weight_ih), _numpy(weight_hh)
     if w_ih.ndim != 2 or w_ih.shape[0] % 3 or w_hh.shape != (w_ih.shape[0], w_ih.shape[0] // 3):
@@ -50,7 +53,10 @@ def torch_gru_to_keras(weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, rese
 
 
 def keras_gru_to_torch(kernel, recurrent_kernel, bias=None, *, reset: str = "after") -> dict:
-    """{weight_ih, weight_hh(, bias_ih, bias_hh)} as NumPy arrays from Keras GRU weights."""
+    """{weight_ih (3H, I), weight_hh (3H, H)(, bias_ih, bias_hh (3H,))} as NumPy arrays from Keras GRU
+    weights kernel (I, 3H), recurrent_kernel (H, 3H) and optional bias ((2, 3H) for reset="after",
+    (3H,) for "before", which lands whole in bias_ih, bias_hh zero). Raises InputError for other
+    shapes and for an unknown reset."""
     check_choice("reset", reset, ("after", "before"))
     k, rk = _numpy(kernel), _numpy(recurrent_kernel)
     if k.ndim != 2 or k.shape[1] % 3 or rk.shape != (k.shape[1] // 3, k.shape[1]):
@@ -85,7 +91,9 @@ def gru_to_keras(module, *, layer: int = 0, direction: int = 0) -> list:
 
 
 def load_keras_weights(module, weights, *, layer: int = 0, direction: int = 0) -> None:
-    """Copy Keras `GRU.get_weights()` into one layer and direction of a grukit GRU, in place."""
+    """Copy Keras `GRU.get_weights()` into one layer and direction of a grukit GRU, in place (read
+    with the module's reset variant). Raises InputError when the weights have a bias and the
+    module not (or the reverse), or a shape or parameter does not match the module."""
     import torch
 
     arrays = keras_gru_to_torch(*weights, reset=module.reset)

@@ -21,7 +21,8 @@ from grukit.io.gates import reorder_gate_blocks
 
 
 def gru_to_onnx(gru, *, opset: int = 14) -> bytes:
-    """The serialised ONNX model of a `grukit.GRU` (requires the `onnx` package)."""
+    """The serialised ONNX model of a `grukit.GRU` (float32 or float64, either reset variant, stacked
+    and bidirectional), checked by `onnx.checker`. Raises ImportError without the `onnx` package."""
     try:
         import onnx
         from onnx import TensorProto, helper, numpy_helper
