@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -342,17 +343,13 @@ def _one_step(kind: StepKind, x, h, weights: tuple, *, reset: Reset, caches: dic
     return gru_step(F.linear(x, w_ih, b_ih), h, w_hh, b_hh, reset=reset)[0]
 
 
-_GRU_SCAN = []  # grukit.kernels.gru_scan once imported
-
-
+@functools.cache
 def _gru_scan():
     """grukit.kernels.gru_scan, imported on first use (`import grukit` stays free of numba) and kept:
     an import statement per step would cost a tenth of a small step."""
-    if not _GRU_SCAN:
-        from grukit.kernels import gru_scan
+    from grukit.kernels import gru_scan
 
-        _GRU_SCAN.append(gru_scan)
-    return _GRU_SCAN[0]
+    return gru_scan
 
 
 def _weights(module: nn.Module, names: tuple) -> tuple:
