@@ -13,7 +13,8 @@ the data's own units, beside two baselines on the same origins:
 
 → forecast the h steps after the last row and write forecast.csv (time, median, lower, upper)
 and forecast.png (history, test-period fit, forecast and its 80% interval). Both files are
-written at the end, each atomically, and an existing one is never replaced without overwrite.
+written at the end, each to a staging file beside it, and renamed into place together once both
+are written (`io.atomic.staged_file`); an existing one is never replaced without overwrite.
 """
 
 from __future__ import annotations
