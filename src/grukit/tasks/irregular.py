@@ -69,7 +69,9 @@ def irregular_task_data(data, *, name: str, seed: int, description: str, splits=
     standardised with the training sequences' observed mean and std (so GRU-D's x̄ is 0; missing
     entries 0); inputs (N, T, 3V) = [values; mask; gaps δ], δ in units of the training split's mean
     gap (`gap_scale`: unit-free decay rates and δ inputs); targets the label's class ids
-    (classes: the sorted distinct labels). Metric: AUROC for two classes, accuracy for more."""
+    (classes: the sorted distinct labels). Metric: AUROC for two classes, accuracy for more.
+    Raises InputError for data without labels, for a label with one value in the training split,
+    and (with no `splits`) for fewer than MIN_SEQUENCES sequences."""
     if data.labels is None:
         raise InputError("the sequences need a label column to train a classifier on")
     train, validation, test = sequence_splits(len(data), seed=seed, splits=splits)
@@ -88,7 +90,8 @@ def irregular_task_data(data, *, name: str, seed: int, description: str, splits=
 
 
 def sequence_splits(count: int, *, seed: int, splits=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(train, validation, test) sequence indices: `splits` as given, else a seeded 70/15/15 split."""
+    """(train, validation, test) sequence indices: `splits` as given, else a seeded 70/15/15 split
+    (`split_three`). Raises InputError for fewer than MIN_SEQUENCES sequences to split."""
     if splits is not None:
         return tuple(torch.as_tensor(part, dtype=torch.int64) for part in splits)
     if count < MIN_SEQUENCES:
