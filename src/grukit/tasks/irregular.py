@@ -70,7 +70,7 @@ def irregular_task_data(data, *, name: str, seed: int, description: str, splits=
     entries 0); inputs (N, T, 3V) = [values; mask; gaps δ], δ in units of the training split's mean
     gap (`gap_scale`: unit-free decay rates and δ inputs); targets the label's class ids
     (classes: the sorted distinct labels). Metric: AUROC for two classes, accuracy for more.
-    Raises InputError for data without labels, for a label with one value in the training split,
+    Raises InputError for data without labels, for a label with one value in every sequence,
     and (with no `splits`) for fewer than MIN_SEQUENCES sequences."""
     if data.labels is None:
         raise InputError("the sequences need a label column to train a classifier on")
