@@ -1,5 +1,7 @@
 """grukit forecast: a malformed CSV ends in one line and writes nothing; a good one gives the files."""
 
+import os
+import stat
 import subprocess
 import sys
 
@@ -95,7 +97,15 @@ def test_forecast_end_to_end_writes_both_files_and_never_overwrites(tmp_path):
     write_series(path, n=150)
     config = ForecastConfig(target="cases", covariates=("rain",), horizon=6, lookback=24, season=12,
                             hidden_size=8, epochs=3)
-    result = run_forecast(path, config, out_dir=tmp_path / "out", run_dir=tmp_path / "run", progress=False)
+    previous_umask = os.umask(0o027)
+    try:
+        result = run_forecast(path, config, out_dir=tmp_path / "out", run_dir=tmp_path / "run", progress=False)
+    finally:
+        os.umask(previous_umask)
+    # the user's permissions (0o666 less the umask), not the staging files' private 0o600
+    for written in ("out/forecast.csv", "out/forecast.png", "run/forecast_metrics.json"):
+        assert stat.S_IMODE((tmp_path / written).stat().st_mode) == 0o640, written
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["forecast.csv", "forecast.png"]
     table = pd.read_csv(tmp_path / "out" / "forecast.csv")
     assert list(table.columns) == ["date", "cases_median", "cases_lower_10", "cases_upper_90"]
     assert len(table) == 6 and table["date"].iloc[0] == "2020-05-30"  # the day after the last row

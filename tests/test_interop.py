@@ -62,3 +62,18 @@ def test_baselines_round_trip_through_torch():
         back = ours.to_torch()
         assert isinstance(back, peer)
         assert type(ours).from_torch(back).state_dict().keys() == ours.state_dict().keys()
+
+
+def test_one_gate_reorder_for_keras_and_onnx():
+    from grukit.io.gates import reorder_gate_blocks
+
+    torch_rows = np.repeat(np.array([[1.0], [2.0], [3.0]]), 2, axis=0)  # r, z, n blocks of H = 2 rows
+    assert reorder_gate_blocks(torch_rows, "torch", "keras")[:, 0].tolist() == [2, 2, 1, 1, 3, 3]
+    assert np.array_equal(reorder_gate_blocks(torch_rows, "torch", "onnx"),
+                          reorder_gate_blocks(torch_rows, "torch", "keras"))
+    kernel = reorder_gate_blocks(torch_rows, "torch", "keras").T  # Keras' (I, 3H) columns
+    assert np.array_equal(reorder_gate_blocks(kernel, "keras", "torch", axis=1), torch_rows.T)
+    with pytest.raises(grukit.InputError, match="'tf'"):
+        reorder_gate_blocks(torch_rows, "torch", "tf")
+    with pytest.raises(grukit.InputError, match="three gate blocks"):
+        reorder_gate_blocks(np.zeros(4), "torch", "keras")

@@ -81,3 +81,53 @@ def test_load_never_unpickles(tmp_path, monkeypatch):
     monkeypatch.setattr(pickle, "load", lambda *a, **k: pytest.fail("unpickled"))
     monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("torch.load"))
     grukit.load(tmp_path / "m")
+
+
+@pytest.fixture
+def umask_027():
+    import os
+
+    previous = os.umask(0o027)
+    yield
+    os.umask(previous)
+
+
+def test_saved_files_have_the_users_permissions_not_a_private_staging_name(tmp_path, umask_027):
+    """0o666 / 0o777 less the umask, as open() and mkdir give; tempfile's own names are 0o600 / 0o700."""
+    import stat
+
+    from grukit.io.atomic import current_umask, staged_file, write_atomic, write_text_atomic
+
+    assert current_umask() == 0o027
+
+    def mode(path):
+        return stat.S_IMODE(path.stat().st_mode)
+
+    target = grukit.GRU(2, 3).save(tmp_path / "m")
+    assert mode(target) == 0o750
+    assert {p.name: mode(p) for p in target.iterdir()} == {"config.json": 0o640, "model.safetensors": 0o640}
+    grukit.GRU(2, 3).save(target, overwrite=True)
+    assert mode(target) == 0o750
+    assert mode(write_text_atomic(tmp_path / "a.txt", "a")) == 0o640
+    assert mode(write_atomic(tmp_path / "b.bin", lambda stream: stream.write(b"b"), mode="wb")) == 0o640
+    with staged_file(tmp_path / "c.csv") as staging:
+        staging.write_text("c")
+    assert mode(tmp_path / "c.csv") == 0o640 and (tmp_path / "c.csv").read_text() == "c"
+
+
+def test_staged_files_replace_together_or_not_at_all(tmp_path):
+    from grukit.io.atomic import staged_file, write_text_atomic
+
+    write_text_atomic(tmp_path / "a.csv", "old a")
+    with pytest.raises(OSError, match="disk full"):
+        with staged_file(tmp_path / "a.csv") as a, staged_file(tmp_path / "b.png") as b:
+            a.write_text("new a")
+            b.write_text("half")
+            raise OSError("disk full")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]  # no staging file left, b never appeared
+    assert (tmp_path / "a.csv").read_text() == "old a"
+    with staged_file(tmp_path / "a.csv") as a, staged_file(tmp_path / "b.png") as b:
+        a.write_text("new a")
+        b.write_text("b")
+    assert (tmp_path / "a.csv").read_text() == "new a" and (tmp_path / "b.png").read_text() == "b"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "b.png"]

@@ -151,34 +151,74 @@ def test_compiled_cell_sees_every_change_of_the_weights():
     check()
 
 
+@pytest.mark.parametrize("backend", ["auto", "fused", "torch", "reference"])
 @pytest.mark.parametrize("reset", ["after", "before"])
-def test_lean_streaming_call_equals_the_validated_path(monkeypatch, reset):
-    """GRUCell and GRU.step take a lean path for the plain streaming call (contiguous, no grad, state
-    given); it gives exactly what the validated path gives, and anything unusual leaves it."""
+def test_plain_streaming_call_equals_the_validated_path(monkeypatch, backend, reset):
+    """GRUCell and GRU.step skip the validation for the plain call (batched CPU tensors of the
+    module's dtype and shape, state given); the result is exactly the validated path's, and
+    anything unusual is validated."""
     import grukit.nn.gru
 
+    if backend == "torch" and reset == "before":
+        pytest.skip("GRUCell refuses backend='torch' with reset='before'")
     torch.manual_seed(0)
-    cell, gru = grukit.GRUCell(3, 4, reset=reset), grukit.GRU(3, 4, 2, reset=reset)
+    cell = grukit.GRUCell(3, 4, reset=reset, backend=backend)
+    gru = grukit.GRU(3, 4, 2, reset=reset, backend=backend)
     x, h, state = torch.randn(2, 3), torch.randn(2, 4), torch.randn(2, 2, 4)
-    taken = []
-    real = grukit.nn.gru._lean_step_kernel
-    monkeypatch.setattr(grukit.nn.gru, "_lean_step_kernel", lambda *a, **k: taken.append(real(*a, **k)) or taken[-1])
+    seen = []
+    real = grukit.nn.gru._is_plain
+    monkeypatch.setattr(grukit.nn.gru, "_is_plain", lambda *a, **k: seen.append(real(*a, **k)) or seen[-1])
     with torch.no_grad():
-        lean_cell, (lean_y, lean_state) = cell(x, h), gru.step(x, state)
-        assert all(kernel is not None for kernel in taken) and len(taken) == 2
-        monkeypatch.setattr(grukit.nn.gru, "_lean_step_kernel", lambda *a, **k: None)
-        torch.testing.assert_close(lean_cell, cell(x, h), rtol=0, atol=0)
-        y, s = gru.step(x, state)
-        torch.testing.assert_close((lean_y, lean_state), (y, s), rtol=0, atol=0)
-    monkeypatch.setattr(grukit.nn.gru, "_lean_step_kernel", real)
-    plain = dict(input_size=3, hidden_size=4, backend="auto")
-    with torch.no_grad():
-        assert real(x, h, cell._parameters, **plain) is not None  # the plain call qualifies, so each case below
-        for odd_x, odd_h, odd in ((x.double(), h, plain), (x.t().contiguous().t(), h, plain),  # dtype, layout
-                                  (x, h[:, :3], plain), (x, h, {**plain, "backend": "reference"})):  # shape, backend
-            assert real(odd_x, odd_h, cell._parameters, **odd) is None
-    assert real(x, h, cell._parameters, **plain) is None  # grad enabled, weights requiring it: autograd's path
-    with pytest.raises(grukit.InputError, match="input has a non-finite value"), torch.no_grad():
+        plain_cell, (plain_y, plain_state) = cell(x, h), gru.step(x, state)
+        assert seen == [True, True]
+        monkeypatch.setattr(grukit.nn.gru, "_is_plain", lambda *a, **k: False)
+        torch.testing.assert_close(plain_cell, cell(x, h), rtol=0, atol=0)
+        torch.testing.assert_close((plain_y, plain_state), gru.step(x, state), rtol=0, atol=0)
+    plain = dict(input_size=3, hidden_size=4, layers=None)
+    assert real(x, h, cell.weight_ih, **plain)  # the plain call qualifies, so each case below is what differs
+    assert real(x, state, gru.weight_ih_l0, **{**plain, "layers": 2})
+    for odd_x, odd_h, odd in ((x.double(), h, plain), (x, h.double(), plain), (x[0], h[0], plain),  # dtype, unbatched
+                              (x, h[:, :3], plain), (x[:1], h, plain), (x, h, {**plain, "input_size": 5}),  # shapes
+                              (x, state, plain), (x, state, {**plain, "layers": 3}),  # stack depth
+                              (x, torch.nn.Parameter(h), plain)):  # a subclass
+        assert not real(odd_x, odd_h, cell.weight_ih, **odd)
+    with pytest.raises(grukit.InputError, match=r"input has a non-finite value \(nan\)"), torch.no_grad():
         cell(torch.full((2, 3), float("nan")), h)
-    with pytest.raises(grukit.InputError, match="state has a non-finite value"), torch.no_grad():
+    with pytest.raises(grukit.InputError, match=r"state has a non-finite value \(inf\)"), torch.no_grad():
         gru.step(x, torch.full((2, 2, 4), float("inf")))
+
+
+@pytest.mark.parametrize("backend, grad, kind", [
+    ("auto", False, "compiled"), ("auto", True, "torch"), ("fused", False, "compiled"), ("fused", True, "scan"),
+    ("torch", False, "torch"), ("torch", True, "torch"), ("reference", False, "reference"),
+])
+def test_step_kind_per_backend(backend, grad, kind):
+    """One choice for GRUCell and GRU.step alike; "auto" leaves the compiled cell past STEP_MAX_UNITS,
+    and takes the reference for reset="before" where the compiled cell does not run (torch's cell
+    is reset-after)."""
+    from grukit.nn.gru import STEP_MAX_UNITS, step_kind
+
+    cell, gru = grukit.GRUCell(3, 4, backend=backend), grukit.GRU(3, 4, 2, backend=backend)
+    x, h = torch.randn(2, 3), torch.randn(2, 4)
+    with torch.set_grad_enabled(grad):
+        assert step_kind(x, h, (tuple(cell.parameters()),), reset="after", backend=backend) == kind
+        layers = tuple(gru.layer_weights(layer) for layer in range(2))
+        assert step_kind(x, h[None].expand(2, 2, 4), layers, reset="after", backend=backend) == kind
+    wide = torch.randn(1, STEP_MAX_UNITS + 1)
+    with torch.no_grad():
+        assert step_kind(x[:1], wide, (), reset="after", backend="auto") == "torch"
+        assert step_kind(x[:1], wide, (), reset="before", backend="auto") == "reference"
+        assert step_kind(x[:1], wide, (), reset="after", backend="fused") == "compiled"
+    with torch.enable_grad():
+        assert step_kind(x, h, (tuple(cell.parameters()),), reset="before", backend="auto") == "reference"
+
+
+def test_a_stack_whose_upper_layer_trains_streams_with_autograd():
+    """The choice reads every layer's weights: a frozen first layer does not send a trainable
+    second layer through the compiled cell (which has no gradient)."""
+    gru = grukit.GRU(3, 4, 2)
+    for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
+        getattr(gru, name).requires_grad_(False)
+    y, _ = gru.step(torch.randn(2, 3), torch.zeros(2, 2, 4))
+    y.sum().backward()
+    assert gru.weight_hh_l1.grad is not None and gru.weight_hh_l0.grad is None

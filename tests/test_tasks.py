@@ -254,7 +254,8 @@ def test_guidance_on_eustock_splits_by_time_with_its_baselines():
 
 
 def test_auroc_and_auprc_equal_scikit_learn_on_ties_and_imbalance():
-    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    import sklearn.metrics as sklearn_metrics
+
     from grukit.tasks.irregular import auprc, auroc
 
     generator = torch.Generator().manual_seed(0)
@@ -265,6 +266,29 @@ def test_auroc_and_auprc_equal_scikit_learn_on_ties_and_imbalance():
     assert auprc(distinct, labels) == pytest.approx(sklearn_metrics.average_precision_score(labels, distinct),
                                                     abs=1e-12)
     assert auroc(torch.tensor([0.1, 0.4, 0.35, 0.8]), torch.tensor([0, 0, 1, 1])) == 0.75
+    assert auprc(scores, labels) == pytest.approx(sklearn_metrics.average_precision_score(labels, scores), abs=1e-12)
+
+
+def test_tied_scores_form_one_threshold_whatever_their_order():
+    """By hand: scores 0.9, then a tie of three at 0.5 holding one positive, then 0.1 (positive).
+    Thresholds ≥ 0.9: P = 1, R = 1/3; ≥ 0.5: P = 2/4, R = 2/3; ≥ 0.1: P = 3/5, R = 1, so
+    AP = 1/3 + 1/3 · 1/2 + 1/3 · 3/5 = 7/10. Pairs positive > negative: 0.9 beats both negatives,
+    the tied positive ties both (½ each), 0.1 beats none: AUROC = (2 + 1 + 0) / 6 = 1/2.
+    Breaking the tie by position instead gives 0.8667, 0.7556 or 0.7 for AP, by the tie's order."""
+    import sklearn.metrics as sklearn_metrics
+
+    from grukit.tasks.irregular import auprc, auroc
+
+    for scores, labels in ((torch.tensor([0.9, 0.5, 0.5, 0.5, 0.1]), torch.tensor([1, 0, 1, 0, 1])),
+                           (torch.tensor([0.5, 0.5, 0.9, 0.1, 0.5]), torch.tensor([1, 0, 1, 1, 0])),
+                           (torch.tensor([0.5, 0.5, 0.9, 0.1, 0.5]), torch.tensor([0, 0, 1, 1, 1]))):
+        assert auprc(scores, labels) == pytest.approx(0.7, abs=1e-12)
+        assert auroc(scores, labels) == pytest.approx(0.5, abs=1e-12)
+        assert auprc(scores, labels) == pytest.approx(sklearn_metrics.average_precision_score(labels, scores),
+                                                      abs=1e-12)
+    assert auroc(torch.tensor([50.0, 60.0, 70.0]), torch.tensor([0, 1, 1])) == 1.0  # any scale, no squashing
+    assert math.isnan(auroc(torch.tensor([0.2, 0.3]), torch.tensor([1, 1])))
+    assert math.isnan(auprc(torch.tensor([0.2, 0.3]), torch.tensor([0, 0])))
 
 
 def test_clinical_stays_are_irregular_informative_and_read_by_the_grud_family():

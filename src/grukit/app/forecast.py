@@ -13,14 +13,13 @@ the data's own units, beside two baselines on the same origins:
 
 → forecast the h steps after the last row and write forecast.csv (time, median, lower, upper)
 and forecast.png (history, test-period fit, forecast and its 80% interval). Both files are
-written at the end, each atomically, and an existing one is never replaced without overwrite.
+written at the end, each to a staging file beside it, and renamed into place together once both
+are written (`io.atomic.staged_file`); an existing one is never replaced without overwrite.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time as clock
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,7 @@ from grukit.data.series import Series, read_panel, read_series
 from grukit.errors import InputError
 from grukit.forecasting.baselines import ets_forecasts, seasonal_naive
 from grukit.forecasting.windows import ForecastConfig, Windows, minimum_rows, standardised_windows
-from grukit.io.atomic import write_text_atomic
+from grukit.io.atomic import staged_file, write_text_atomic
 from grukit.tasks.base import QUANTILES, Split, TaskData
 from grukit.tasks.forecast import ForecastTask, window_split
 
@@ -163,7 +162,7 @@ PLOTTED_GROUPS = 4  # forecast.png shows the first few groups of a panel, one pa
 def _write_outputs(files, panel: dict[str, Series], config: ForecastConfig, futures: dict, test_origins: dict,
                    fitted: dict):
     """forecast.csv (with a group column for a panel) and forecast.png, each to a staging file
-    beside it, then renamed over it."""
+    beside it (`atomic.staged_file`); both are renamed into place only once both are written."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -171,7 +170,6 @@ def _write_outputs(files, panel: dict[str, Series], config: ForecastConfig, futu
     import pandas as pd
 
     csv_path, png_path = files
-    csv_path.parent.mkdir(parents=True, exist_ok=True)
     first = next(iter(panel.values()))
     frames = []
     for name, table in futures.items():
@@ -205,17 +203,9 @@ def _write_outputs(files, panel: dict[str, Series], config: ForecastConfig, futu
         axis.set_xlabel(series.time_name or "step")
         axis.legend(loc="upper left", fontsize=8)
     figure.tight_layout()
-    staged = []
     try:
-        for target, write in ((csv_path, lambda p: frame.to_csv(p, index=False)),
-                              (png_path, lambda p: figure.savefig(p, dpi=110, format="png"))):
-            handle, staging = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-            os.close(handle)
-            staged.append((staging, target))
-            write(staging)
-        for staging, target in staged:
-            os.replace(staging, target)
+        with staged_file(csv_path) as csv_staging, staged_file(png_path) as png_staging:
+            frame.to_csv(csv_staging, index=False)
+            figure.savefig(png_staging, dpi=110, format="png")
     finally:
         plt.close(figure)
-        for staging, _ in staged:
-            Path(staging).unlink(missing_ok=True)

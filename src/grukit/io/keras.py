@@ -20,9 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from grukit.errors import InputError, check_choice
-
-_TORCH_ORDER = ("r", "z", "n")
-_KERAS_ORDER = ("z", "r", "n")
+from grukit.io.gates import reorder_gate_blocks
 
 
 def _numpy(array) -> np.ndarray:
@@ -31,33 +29,34 @@ def _numpy(array) -> np.ndarray:
     return np.asarray(array)
 
 
-def _reorder(blocks: np.ndarray, source: tuple, target: tuple, axis: int) -> np.ndarray:
-    parts = dict(zip(source, np.split(blocks, 3, axis=axis), strict=True))
-    return np.concatenate([parts[name] for name in target], axis=axis)
-
-
 def torch_gru_to_keras(weight_ih, weight_hh, bias_ih=None, bias_hh=None, *, reset: str = "after") -> list:
-    """[kernel, recurrent_kernel(, bias)] for Keras `GRU(reset_after=(reset == "after"))`."""
+    """[kernel (I, 3H), recurrent_kernel (H, 3H)(, bias)] for Keras `GRU(reset_after=(reset == "after"))`
+    from torch's weight_ih (3H, I), weight_hh (3H, H) and optional bias_ih, bias_hh (3H,); bias is
+    (2, 3H) for reset="after", (3H,) = bias_ih + bias_hh for "before". Raises InputError for other
+    shapes, for one bias without the other, and for an unknown reset."""
     check_choice("reset", reset, ("after", "before"))
     w_ih, w_hh = _numpy(weight_ih), _numpy(weight_hh)
     if w_ih.ndim != 2 or w_ih.shape[0] % 3 or w_hh.shape != (w_ih.shape[0], w_ih.shape[0] // 3):
         raise InputError(
             f"expected weight_ih (3H, I) and weight_hh (3H, H), got {w_ih.shape} and {w_hh.shape}"
         )
-    kernel = _reorder(w_ih, _TORCH_ORDER, _KERAS_ORDER, 0).T  # (I, 3H)
-    recurrent_kernel = _reorder(w_hh, _TORCH_ORDER, _KERAS_ORDER, 0).T  # (H, 3H)
+    kernel = reorder_gate_blocks(w_ih, "torch", "keras").T  # (I, 3H)
+    recurrent_kernel = reorder_gate_blocks(w_hh, "torch", "keras").T  # (H, 3H)
     if (bias_ih is None) != (bias_hh is None):
         raise InputError("give both bias_ih and bias_hh, or neither")
     if bias_ih is None:
         return [np.ascontiguousarray(kernel), np.ascontiguousarray(recurrent_kernel)]
-    b_ih = _reorder(_numpy(bias_ih), _TORCH_ORDER, _KERAS_ORDER, 0)
-    b_hh = _reorder(_numpy(bias_hh), _TORCH_ORDER, _KERAS_ORDER, 0)
+    b_ih = reorder_gate_blocks(_numpy(bias_ih), "torch", "keras")
+    b_hh = reorder_gate_blocks(_numpy(bias_hh), "torch", "keras")
     bias = np.stack([b_ih, b_hh]) if reset == "after" else b_ih + b_hh  # (2, 3H) or (3H,)
     return [np.ascontiguousarray(kernel), np.ascontiguousarray(recurrent_kernel), bias]
 
 
 def keras_gru_to_torch(kernel, recurrent_kernel, bias=None, *, reset: str = "after") -> dict:
-    """{weight_ih, weight_hh(, bias_ih, bias_hh)} as NumPy arrays from Keras GRU weights."""
+    """{weight_ih (3H, I), weight_hh (3H, H)(, bias_ih, bias_hh (3H,))} as NumPy arrays from Keras GRU
+    weights kernel (I, 3H), recurrent_kernel (H, 3H) and optional bias ((2, 3H) for reset="after",
+    (3H,) for "before", which lands whole in bias_ih, bias_hh zero). Raises InputError for other
+    shapes and for an unknown reset."""
     check_choice("reset", reset, ("after", "before"))
     k, rk = _numpy(kernel), _numpy(recurrent_kernel)
     if k.ndim != 2 or k.shape[1] % 3 or rk.shape != (k.shape[1] // 3, k.shape[1]):
@@ -65,8 +64,8 @@ def keras_gru_to_torch(kernel, recurrent_kernel, bias=None, *, reset: str = "aft
             f"expected kernel (I, 3H) and recurrent_kernel (H, 3H), got {k.shape} and {rk.shape}"
         )
     out = {
-        "weight_ih": np.ascontiguousarray(_reorder(k.T, _KERAS_ORDER, _TORCH_ORDER, 0)),
-        "weight_hh": np.ascontiguousarray(_reorder(rk.T, _KERAS_ORDER, _TORCH_ORDER, 0)),
+        "weight_ih": np.ascontiguousarray(reorder_gate_blocks(k.T, "keras", "torch")),
+        "weight_hh": np.ascontiguousarray(reorder_gate_blocks(rk.T, "keras", "torch")),
     }
     if bias is None:
         return out
@@ -80,8 +79,8 @@ def keras_gru_to_torch(kernel, recurrent_kernel, bias=None, *, reset: str = "aft
         if b.shape != (three_h,):
             raise InputError(f"reset_after=False bias must be ({three_h},), got {b.shape}")
         b_ih, b_hh = b, np.zeros_like(b)
-    out["bias_ih"] = _reorder(b_ih, _KERAS_ORDER, _TORCH_ORDER, 0)
-    out["bias_hh"] = _reorder(b_hh, _KERAS_ORDER, _TORCH_ORDER, 0)
+    out["bias_ih"] = reorder_gate_blocks(b_ih, "keras", "torch")
+    out["bias_hh"] = reorder_gate_blocks(b_hh, "keras", "torch")
     return out
 
 
@@ -92,7 +91,9 @@ def gru_to_keras(module, *, layer: int = 0, direction: int = 0) -> list:
 
 
 def load_keras_weights(module, weights, *, layer: int = 0, direction: int = 0) -> None:
-    """Copy Keras `GRU.get_weights()` into one layer and direction of a grukit GRU, in place."""
+    """Copy Keras `GRU.get_weights()` into one layer and direction of a grukit GRU, in place (read
+    with the module's reset variant). Raises InputError when the weights have a bias and the
+    module not (or the reverse), or a shape or parameter does not match the module."""
     import torch
 
     arrays = keras_gru_to_torch(*weights, reset=module.reset)

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import numpy as np
 
-TORCH_TO_ONNX_GATES = [1, 0, 2]  # ONNX block k holds torch's block TORCH_TO_ONNX_GATES[k]: z, r, n
+from grukit.io.gates import reorder_gate_blocks
 
 
 def gru_to_onnx(gru, *, opset: int = 14) -> bytes:
-    """The serialised ONNX model of a `grukit.GRU` (requires the `onnx` package)."""
+    """The serialised ONNX model of a `grukit.GRU` (float32 or float64, either reset variant, stacked
+    and bidirectional), checked by `onnx.checker`. Raises ImportError without the `onnx` package."""
     try:
         import onnx
         from onnx import TensorProto, helper, numpy_helper
@@ -38,11 +39,11 @@ def gru_to_onnx(gru, *, opset: int = 14) -> bytes:
         for direction in range(directions):
             w_ih, w_hh, b_ih, b_hh = (None if t is None else t.detach().numpy()
                                       for t in gru.layer_weights(layer, direction))
-            w.append(_reorder(w_ih, hidden))
-            r.append(_reorder(w_hh, hidden))
+            w.append(reorder_gate_blocks(w_ih, "torch", "onnx"))
+            r.append(reorder_gate_blocks(w_hh, "torch", "onnx"))
             zeros = np.zeros(3 * hidden, dtype=dtype)
-            b.append(np.concatenate([_reorder(zeros if b_ih is None else b_ih, hidden),
-                                     _reorder(zeros if b_hh is None else b_hh, hidden)]))
+            b.append(np.concatenate([reorder_gate_blocks(zeros if b_ih is None else b_ih, "torch", "onnx"),
+                                     reorder_gate_blocks(zeros if b_hh is None else b_hh, "torch", "onnx")]))
         names = [f"W_l{layer}", f"R_l{layer}", f"B_l{layer}"]
         for name, blocks in zip(names, (w, r, b)):
             initializers.append(numpy_helper.from_array(np.stack(blocks).astype(dtype), name))
@@ -74,8 +75,3 @@ def gru_to_onnx(gru, *, opset: int = 14) -> bytes:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="grukit")
     onnx.checker.check_model(model)
     return model.SerializeToString()
-
-
-def _reorder(blocks: np.ndarray, hidden: int) -> np.ndarray:
-    """torch's (r, z, n) row blocks → ONNX's (z, r, h)."""
-    return np.concatenate([blocks[k * hidden : (k + 1) * hidden] for k in TORCH_TO_ONNX_GATES])

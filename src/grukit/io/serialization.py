@@ -4,18 +4,15 @@ A saved model is a directory:
     config.json        {"format": "grukit-model", "grukit_version": …, "class": "GRU", "config": {…}}
     model.safetensors  the state_dict, tensors by their torch.nn names
 
-The directory is written under a temporary name beside the target and renamed into place,
-so a reader never sees half a model, and an existing directory is replaced only with
-``overwrite=True`` (the old one is moved aside first and removed once the new one is in place).
-Loading reads JSON and safetensors only: nothing in the files is executed.
+The directory is written under a staging name beside the target and renamed into place
+(`atomic.staged_directory`), so a reader never sees half a model, and an existing directory is
+replaced only with ``overwrite=True`` (the old one is moved aside first and removed once the new
+one is in place). Loading reads JSON and safetensors only: nothing in the files is executed.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
@@ -23,6 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from grukit.errors import InputError
+from grukit.io.atomic import staged_directory
 from grukit.registry import MODULES, module_class
 
 FORMAT = "grukit-model"
@@ -31,7 +29,10 @@ WEIGHTS_FILE = "model.safetensors"
 
 
 def save(module: torch.nn.Module, directory, *, overwrite: bool = False) -> Path:
-    """Write `module` to `directory` atomically; returns the directory's path."""
+    """Write `module` to `directory` atomically; returns the directory's path.
+
+    Raises InputError for a module grukit does not save, FileExistsError if `directory` exists
+    and overwrite is False."""
     from grukit import __version__
 
     name = type(module).__name__
@@ -47,30 +48,18 @@ def save(module: torch.nn.Module, directory, *, overwrite: bool = False) -> Path
         "class": name,
         "config": asdict(config) if is_dataclass(config) else dict(config),
     }
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
+    with staged_directory(target) as staging:
         tensors = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
         save_file(tensors, str(staging / WEIGHTS_FILE), metadata={"format": FORMAT})
         (staging / CONFIG_FILE).write_text(json.dumps(header, indent=2) + "\n")
-        for path in staging.iterdir():
-            with open(path, "rb") as handle:
-                os.fsync(handle.fileno())
-        if target.exists():
-            backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-            os.replace(target, backup / "previous")
-            os.replace(staging, target)
-            shutil.rmtree(backup)
-        else:
-            os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return target
 
 
 def load(directory, *, device=None, dtype=None) -> torch.nn.Module:
-    """Rebuild a module saved by `save`. Reads JSON and safetensors only."""
+    """Rebuild a module saved by `save`. Reads JSON and safetensors only; dtype defaults to the
+    saved tensors' one (when they share one). Raises InputError for a directory that is not a
+    saved grukit model (a file missing, invalid JSON, another format, a class grukit does not
+    know)."""
     source = Path(directory)
     config_path, weights_path = source / CONFIG_FILE, source / WEIGHTS_FILE
     for path in (config_path, weights_path):

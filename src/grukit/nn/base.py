@@ -199,6 +199,12 @@ class RecurrentBase(nn.Module):
         return tuple(part.unsqueeze(1) if batch.unbatched else part for part in parts)
 
     def forward(self, input, hx=None, *, lengths=None, return_gates: bool = False):
+        """The forward contract of the module docstring, by the backend `_resolve_backend` picks.
+
+        Raises InputError for an input, hx or lengths that does not fit (shape, dtype, device, NaN
+        or inf in a valid step, a length outside [1, T]), for return_gates=True on a module without
+        gates, and for a backend asked for by name that cannot run the call (it never falls back).
+        """
         weight = self.weight_ih_l0
         batch = sequence_batch(
             input,

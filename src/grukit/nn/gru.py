@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -16,17 +18,13 @@ from grukit.nn.cells import Reset, check_reset, gru_step
 from grukit.nn.trace import GRUTrace
 from grukit.nn.validation import check_device, check_finite, check_float_dtype, check_state
 
-# backend="auto" on the CPU uses the fused kernel (reset="after", no trace) up to these sizes: the
-# whole grid `grukit bench` measures on 2 cores (B ≤ 256, H ≤ 512), where it was faster everywhere
-# (ratios fused / torch.nn.GRU, float32, the README's grid, with batch rows split across threads):
-#   training:  0.02–0.23 at B = 1; 0.1–0.75 at B = 32; 0.38–0.91 at B = 256 (0.91 at H = 512)
-#   inference: 0.03–0.7 at B = 1; 0.15–0.73 at B = 32; 0.47–0.87 at B = 256
-# Beyond the grid (B·H > 131072 or H > 512) nothing was measured: torch's op.
+# backend="auto" on the CPU uses the fused kernel (reset="after", no trace) up to these sizes: the grid
+# `grukit bench` measures (B ≤ 256, H ≤ 512), on which it was the faster choice everywhere (the measured
+# ratios are on the benchmark page). Beyond the grid (B·H > 131072 or H > 512) nothing was measured: torch's op.
 FUSED_MAX_UNITS_TRAIN = 131072
 FUSED_MAX_HIDDEN_TRAIN = 512
 FUSED_MAX_UNITS_INFERENCE = 131072
 FUSED_MAX_HIDDEN_INFERENCE = 512
-STEP_MAX_UNITS = 2048  # backend="auto": single steps without autograd use the compiled cell up to B·H
 
 
 @dataclass(frozen=True)
@@ -95,7 +93,8 @@ class GRU(RecurrentBase):
         )
         super().__init__(config, device=device, dtype=dtype)
         self.reset = reset
-        self._step_caches: dict = {}  # layer → fused.CellWeights, for step() without autograd
+        self._step_caches: dict = {}  # layer → gru_scan.CellWeights, the compiled cell's prepared weights
+        self._step_names = tuple(tuple(stem + f"_l{layer}" for stem in WEIGHT_STEMS) for layer in range(num_layers))
 
     def _native_refusal(self) -> str | None:
         if self.reset == "before":
@@ -145,73 +144,38 @@ class GRU(RecurrentBase):
         return step
 
     def step(self, x_t: torch.Tensor, state: torch.Tensor | None = None):
-        """One streaming step through every layer: x_t (B, I) or (I,), state (L, B, H) or (L, H).
+        """One streaming step through every layer: x_t (B, I) or (I,), state (L, B, H) or (L, H),
+        zeros when omitted → (y_t, state'), y_t the top layer's new state (B, H) or (H,).
 
-        Returns (y_t, state') with y_t the top layer's new state (B, H). Unidirectional only:
-        a reverse direction needs the whole sequence. Each layer's step runs as `GRUCell` with
-        this module's backend would (see there).
+        Layer k reads layer k − 1's new state (through dropout in training, as forward does), so
+        streaming a sequence step by step gives forward's output and h_n. Which code runs the
+        layers is `step_kind`'s choice for the backend, as for `GRUCell`.
+
+        Raises InputError for a bidirectional module (a reverse direction needs the whole
+        sequence); for an input or state of the wrong shape, dtype or device, or holding NaN or
+        inf (naming the first such entry); and for backend="fused" where its kernel cannot run.
         """
         if self.bidirectional:
             raise InputError("step() streams forward in time; a bidirectional GRU needs the whole sequence")
-        lean = self._plain_compiled_step(x_t, state)
-        if lean is not None:
-            return lean
-        x_t, state, unbatched = _cell_inputs(
-            x_t, state, input_size=self.input_size, hidden_size=self.hidden_size,
-            leading=(self.num_layers,), weight=self.weight_ih_l0,
-        )
-        path = _step_path(x_t, state[0], self.layer_weights(0), reset=self.reset, backend=self.backend)
-        if path != "compiled":  # the compiled cell checks for itself
-            self._check_step_finite(x_t, state)
-        states = []
-        for layer in range(self.num_layers):
-            if layer > 0 and self.dropout > 0 and self.training:
-                x_t = F.dropout(x_t, p=self.dropout, training=True)
-            h = _one_step(path, x_t, state[layer], self.layer_weights(layer), reset=self.reset,
-                          caches=self._step_caches, layer=layer)
-            if h is None:
-                self._check_step_finite(x_t, state)  # raises, naming the NaN or inf
-            states.append(h)
-            x_t = h
-        new_state = torch.stack(states)  # (L, B, H)
-        if unbatched:
-            return x_t.squeeze(0), new_state.squeeze(1)
-        return x_t, new_state
-
-    def _plain_compiled_step(self, x_t, state):
-        """(y_t, state') by `_lean_step_kernel`'s path through every layer, or None: then the general
-        path runs (also for dropout in training, and for a NaN or inf met on the way)."""
-        if self.dropout > 0 and self.training and self.num_layers > 1:
-            return None
-        if state is None or state.dim() != 3 or state.shape[0] != self.num_layers:
-            return None
-        params = self._parameters
-        kernel = _lean_step_kernel(x_t, state, params, input_size=self.input_size, hidden_size=self.hidden_size,
-                                   backend=self.backend)
-        if kernel is None:
-            return None
-        new_state = torch.empty_like(state)
-        for layer in range(self.num_layers):
-            cache = self._step_caches.get(layer) or self._step_caches.setdefault(layer, kernel.CellWeights())
-            weights = cache.get(*_plain_weights(params, f"_l{layer}"))
-            if kernel.fused_cell_step(x_t, state[layer], weights, reset=self.reset, out=new_state[layer]) is None:
-                return None
-            x_t = new_state[layer]
-        return x_t, new_state
-
-    @staticmethod
-    def _check_step_finite(x_t, state) -> None:
-        check_finite(x_t, name="input", axes=("b", "feature"))
-        check_finite(state, name="state", axes=("layer", "b", "unit"))
+        layers = tuple(_weights(self, names) for names in self._step_names)
+        return stream_step(x_t, state, layers, stacked=True, reset=self.reset, backend=self.backend,
+                           input_size=self.input_size, hidden_size=self.hidden_size, caches=self._step_caches,
+                           dropout=self.dropout if self.training else 0.0)
 
 
 class GRUCell(nn.Module):
     r"""One GRU step, a drop-in for :class:`torch.nn.GRUCell`:  h' = (1 − z) ⊙ n + z ⊙ h.
 
-    The gates are those of :class:`GRU`. input (B, I) or (I,), hx (B, H) or (H,), zeros when
-    omitted → h' (B, H) or (H,). Weights: weight_ih (3H, I), weight_hh (3H, H), bias_ih,
-    bias_hh (3H), rows r, z, n, all U(−1/√H, 1/√H). ``gates(input, hx)`` returns the step's
-    (r, z, n) beside h'.
+    The gates are those of :class:`GRU` (``reset="after"``: torch's form; ``"before"``: Cho et
+    al.'s). input (B, I) or (I,), hx (B, H) or (H,), zeros when omitted → h' (B, H) or (H,).
+    Weights: weight_ih (3H, I), weight_hh (3H, H), bias_ih, bias_hh (3H), rows r, z, n, all
+    U(−1/√H, 1/√H). ``gates(input, hx)`` returns the step's (r, z, n) beside h'. Which code runs
+    the step is `step_kind`'s choice for the backend.
+
+    Raises InputError for an unknown backend and for backend="torch" with reset="before" (torch's
+    cell is reset-after); forward raises it for an input or hx of the wrong shape, dtype or
+    device or holding NaN or inf (naming the first such entry), and for backend="fused" where its
+    kernel cannot run.
     """
 
     def __init__(
@@ -234,7 +198,7 @@ class GRUCell(nn.Module):
             raise InputError("backend='torch' cannot run reset='before': torch's GRU cell is reset-after")
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
         self.reset, self.backend = reset, backend
-        self._step_caches: dict = {}  # {0: fused.CellWeights}, for forward() without autograd
+        self._step_caches: dict = {}  # {0: gru_scan.CellWeights}, the compiled cell's prepared weights
         factory = {"device": device, "dtype": dtype}
         self.weight_ih = nn.Parameter(torch.empty(3 * hidden_size, input_size, **factory))
         self.weight_hh = nn.Parameter(torch.empty(3 * hidden_size, hidden_size, **factory))
@@ -260,34 +224,17 @@ class GRUCell(nn.Module):
         return f"{self.input_size}, {self.hidden_size}, bias={self.bias}, reset={self.reset!r}"
 
     def forward(self, input: torch.Tensor, hx: torch.Tensor | None = None) -> torch.Tensor:
-        h_new = self._plain_compiled_step(input, hx)
-        if h_new is not None:
-            return h_new
-        x, h, unbatched = _cell_inputs(input, hx, input_size=self.input_size,
-                                       hidden_size=self.hidden_size, leading=(), weight=self.weight_ih)
-        weights = (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
-        path = _step_path(x, h, weights, reset=self.reset, backend=self.backend)
-        if path != "compiled":  # the compiled cell checks for itself
-            _check_cell_finite(x, h)
-        h_new = _one_step(path, x, h, weights, reset=self.reset, caches=self._step_caches, layer=0)
-        if h_new is None:
-            _check_cell_finite(x, h)  # raises, naming the NaN or inf
-        return h_new.squeeze(0) if unbatched else h_new
-
-    def _plain_compiled_step(self, x, h) -> torch.Tensor | None:
-        """h' by `_lean_step_kernel`'s path, or None: then the general path runs."""
-        kernel = _lean_step_kernel(x, h, self._parameters, input_size=self.input_size, hidden_size=self.hidden_size,
-                                   backend=self.backend)
-        if kernel is None:
-            return None
-        cache = self._step_caches.get(0) or self._step_caches.setdefault(0, kernel.CellWeights())
-        return kernel.fused_cell_step(x, h, cache.get(*_plain_weights(self._parameters, "")), reset=self.reset)
+        """h' (B, H) or (H,) for input (B, I) or (I,) and hx (B, H) or (H,), zeros when omitted."""
+        _, h_new = stream_step(input, hx, (_weights(self, WEIGHT_STEMS),), stacked=False, reset=self.reset,
+                               backend=self.backend, input_size=self.input_size, hidden_size=self.hidden_size,
+                               caches=self._step_caches, dropout=0.0)
+        return h_new
 
     def gates(self, input: torch.Tensor, hx: torch.Tensor | None = None):
         """(h', GRUGates(reset, keep, candidate)) for one step, always by the reference code."""
-        x, h, unbatched = _cell_inputs(input, hx, input_size=self.input_size,
+        x, h, unbatched = _step_inputs(input, hx, input_size=self.input_size,
                                        hidden_size=self.hidden_size, leading=(), weight=self.weight_ih)
-        _check_cell_finite(x, h)
+        _check_step_finite(x, h, stacked=False)
         h_new, gates = gru_step(F.linear(x, self.weight_ih, self.bias_ih), h, self.weight_hh,
                                 self.bias_hh, reset=self.reset)
         if unbatched:
@@ -298,10 +245,140 @@ class GRUCell(nn.Module):
         return save(self, directory, overwrite=overwrite)
 
 
-def _cell_inputs(x, state, *, input_size: int, hidden_size: int, leading: tuple, weight):
+# -- streaming: one step of a GRUCell, or of every layer of a GRU -------------------------------------
+
+WEIGHT_STEMS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+STEP_MAX_UNITS = 2048  # backend="auto": single steps without autograd use the compiled cell up to B·H
+StepKind = Literal["compiled", "scan", "torch", "reference"]
+
+
+def stream_step(x, state, layers: tuple, *, stacked: bool, reset: Reset, backend: Backend, input_size: int,
+                hidden_size: int, caches: dict, dropout: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step of a stack of GRU cells, layer k reading layer k − 1's new state: the one streaming
+    path, of `GRU.step` (stacked=True) and of `GRUCell.forward` (stacked=False, one layer).
+
+    x (B, I) or (I,); state (L, B, H) or (L, H) when stacked, else (B, H) or (H,), or None for
+    zeros; layers: each layer's (W_ih, W_hh, b_ih, b_hh), biases None without bias; caches: the
+    module's {layer: gru_scan.CellWeights}; dropout: the probability applied to the input of
+    every layer but the first (0 outside training). Returns (y, state'): the top layer's h'
+    (B, H) and the new state, shaped as the given one (unbatched input, unbatched results).
+
+    x and state are validated (`_step_inputs`) unless `_is_plain` sees that validation would pass
+    them unchanged; `step_kind` then picks the code for the backend, one for all layers. The
+    compiled cell checks x and h for NaN and inf itself, before any arithmetic; every other kind
+    is checked here first. Either way a NaN or inf raises InputError naming its first entry.
+    """
+    w_ih = layers[0][0]
+    if _is_plain(x, state, w_ih, input_size=input_size, hidden_size=hidden_size,
+                 layers=len(layers) if stacked else None):
+        unbatched = False
+    else:
+        x, state, unbatched = _step_inputs(x, state, input_size=input_size, hidden_size=hidden_size,
+                                           leading=(len(layers),) if stacked else (), weight=w_ih)
+    kind = step_kind(x, state, layers, reset=reset, backend=backend)
+    if kind != "compiled":  # the compiled cell checks for itself
+        _check_step_finite(x, state, stacked=stacked)
+    layer_states = state if stacked else (state,)
+    new_states = []
+    for layer, weights in enumerate(layers):
+        if layer > 0 and dropout > 0:
+            x = F.dropout(x, p=dropout, training=True)
+        h = _one_step(kind, x, layer_states[layer], weights, reset=reset, caches=caches, layer=layer)
+        if h is None:  # the compiled cell met a NaN or inf
+            _check_step_finite(x, state, stacked=stacked)  # raises, naming it
+        new_states.append(h)
+        x = h
+    if not stacked:
+        h = x.squeeze(0) if unbatched else x
+        return h, h
+    new_state = new_states[0].unsqueeze(0) if len(new_states) == 1 else torch.stack(new_states)  # (L, B, H)
+    if unbatched:
+        return x.squeeze(0), new_state.squeeze(1)
+    return x, new_state
+
+
+def step_kind(x, h, layers: tuple, *, reset: Reset, backend: Backend) -> StepKind:
+    """Which code runs one streaming step of x (B, I) and h (…, B, H) through `layers`, each
+    (W_ih, W_hh, b_ih, b_hh), for each backend:
+
+    "compiled"   the compiled cell (`gru_scan.fused_cell_step`), on the CPU with nothing needing a
+                 gradient: backend "fused", and "auto" up to B·H = STEP_MAX_UNITS;
+    "scan"       backend "fused" with autograd: the sequence kernel for T = 1 (compiled backward);
+    "torch"      torch's GRU cell op, for reset="after": backend "torch", and "auto" where the
+                 compiled cell does not run;
+    "reference"  the reference cell (`cells.gru_step`): backend "reference", and "torch" or "auto"
+                 for reset="before", which torch's cell does not implement.
+
+    Raises InputError for backend "fused" where its kernel cannot run (off the CPU, or without numba).
+    """
+    if backend in ("auto", "fused"):
+        refusal = _gru_scan().refusal(x)
+        if backend == "fused" and refusal is not None:
+            raise InputError(f"backend='fused' cannot run here: {refusal}")
+        if refusal is None:
+            differentiable = torch.is_grad_enabled() and (x.requires_grad or h.requires_grad or any(
+                t is not None and t.requires_grad for weights in layers for t in weights))
+            if not differentiable and (backend == "fused" or x.shape[0] * h.shape[-1] <= STEP_MAX_UNITS):
+                return "compiled"
+            if backend == "fused":
+                return "scan"
+    return "torch" if backend != "reference" and reset == "after" else "reference"
+
+
+def _one_step(kind: StepKind, x, h, weights: tuple, *, reset: Reset, caches: dict, layer: int):
+    """h' (B, H) of one layer by the `step_kind` chosen, from x (B, I) and h (B, H); None if the
+    compiled cell met a NaN or inf. caches: the module's {layer: gru_scan.CellWeights}."""
+    w_ih, w_hh, b_ih, b_hh = weights
+    if kind == "compiled":
+        kernel = _gru_scan()
+        cache = caches.get(layer) or caches.setdefault(layer, kernel.CellWeights())
+        return kernel.fused_cell_step(x, h, cache.get(w_ih, w_hh, b_ih, b_hh), reset=reset)
+    if kind == "scan":
+        lengths = torch.ones(x.shape[0], dtype=torch.int64)
+        _, h_new, _ = _gru_scan().fused_scan(x[None], h, w_ih, b_ih, w_hh, b_hh, lengths, reverse=False,
+                                             reset=reset, record=False)
+        return h_new
+    if kind == "torch":
+        return _VF.gru_cell(x, h, w_ih, w_hh, b_ih, b_hh)
+    return gru_step(F.linear(x, w_ih, b_ih), h, w_hh, b_hh, reset=reset)[0]
+
+
+@functools.cache
+def _gru_scan():
+    """grukit.kernels.gru_scan, imported on first use (`import grukit` stays free of numba) and kept:
+    an import statement per step would cost a tenth of a small step."""
+    from grukit.kernels import gru_scan
+
+    return gru_scan
+
+
+def _weights(module: nn.Module, names: tuple) -> tuple:
+    """The module's tensors `names` (None where absent), read from its _parameters where they are:
+    per step, nn.Module.__getattr__ would cost as much as the arithmetic at small sizes."""
+    params = module._parameters
+    return tuple([params[name] if name in params else getattr(module, name, None) for name in names])
+
+
+def _is_plain(x, state, weight, *, input_size: int, hidden_size: int, layers: int | None) -> bool:
+    """Whether `_step_inputs` would pass x and state unchanged: batched CPU tensors of the weights'
+    floating dtype, x (B, I) and state (layers, B, H), or (B, H) for layers=None. A cheap test, so
+    that the common streaming call skips a validation that has nothing to say."""
+    dtype = weight.dtype
+    return (
+        type(x) is torch.Tensor and type(state) is torch.Tensor and dtype.is_floating_point
+        and x.dtype is dtype and state.dtype is dtype and x.is_cpu and state.is_cpu and weight.is_cpu
+        and x.dim() == 2 and x.shape[1] == input_size
+        and state.dim() == (2 if layers is None else 3) and state.shape[-2] == x.shape[0]
+        and state.shape[-1] == hidden_size and (layers is None or state.shape[0] == layers)
+    )
+
+
+def _step_inputs(x, state, *, input_size: int, hidden_size: int, leading: tuple, weight):
     """Validate one step's input and state; add the batch dimension to unbatched input.
 
-    x (B, I) or (I,); state leading + (B, H) or leading + (H,), or None for zeros.
+    x (B, I) or (I,); state leading + (B, H) or leading + (H,), or None for zeros → (x (B, I),
+    state leading + (B, H), unbatched). Raises InputError naming what does not fit; NaN and inf
+    are checked apart (`_check_step_finite`).
     """
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
         raise InputError(f"input must be a floating-point torch.Tensor, got {getattr(x, 'dtype', type(x).__name__)}")
@@ -327,94 +404,11 @@ def _cell_inputs(x, state, *, input_size: int, hidden_size: int, leading: tuple,
     return x, state, unbatched
 
 
-def _step_path(x, h, weights, *, reset: Reset, backend: Backend) -> str:
-    """Which code runs one step of x (B, I), h (B, H) with weights (W_ih, W_hh, b_ih, b_hh):
-
-    "compiled"  no autograd on the CPU, backend "fused" (or "auto" up to B·H = STEP_MAX_UNITS):
-                the compiled cell, which checks x and h for NaN/inf itself;
-    "scan"      backend "fused" with autograd: the sequence kernel for T = 1 (compiled backward);
-    "torch"     torch's GRU cell op (reset="after", backends "auto" and "torch");
-    "reference" the reference cell (`cells.gru_step`).
-    """
-    if backend in ("auto", "fused"):
-        from grukit.kernels.gru_scan import refusal as fused_refusal
-
-        refusal = fused_refusal(x)
-        if backend == "fused" and refusal is not None:
-            raise InputError(f"backend='fused' cannot run here: {refusal}")
-        if refusal is None:
-            differentiable = torch.is_grad_enabled() and any(
-                t is not None and t.requires_grad for t in (x, h, *weights))
-            if not differentiable and (backend == "fused" or x.shape[0] * h.shape[1] <= STEP_MAX_UNITS):
-                return "compiled"
-            if backend == "fused":
-                return "scan"
-    return "torch" if backend != "reference" and reset == "after" else "reference"
-
-
-def _one_step(path: str, x, h, weights, *, reset: Reset, caches: dict, layer: int):
-    """h' (B, H) by the `_step_path` chosen; None if the compiled cell met a NaN or inf.
-    caches: the module's {layer: fused.CellWeights}, the compiled cell's prepared weights."""
-    w_ih, w_hh, b_ih, b_hh = weights
-    if path == "compiled":
-        from grukit.kernels.gru_scan import CellWeights, fused_cell_step
-
-        cache = caches.get(layer) or caches.setdefault(layer, CellWeights())
-        return fused_cell_step(x, h, cache.get(w_ih, w_hh, b_ih, b_hh), reset=reset)
-    if path == "scan":
-        from grukit.kernels.gru_scan import fused_scan
-
-        lengths = torch.ones(x.shape[0], dtype=torch.int64)
-        _, h_new, _ = fused_scan(x[None], h, w_ih, b_ih, w_hh, b_hh, lengths, reverse=False, reset=reset,
-                                 record=False)
-        return h_new
-    if path == "torch":
-        return _VF.gru_cell(x, h, w_ih, w_hh, b_ih, b_hh)
-    return gru_step(F.linear(x, w_ih, b_ih), h, w_hh, b_hh, reset=reset)[0]
-
-
-_COMPILED_BACKENDS = ("auto", "fused")
-_COMPILED_DTYPES = (torch.float32, torch.float64)
-
-
-def _plain_weights(params: dict, suffix: str) -> tuple:
-    """(w_ih, w_hh, b_ih, b_hh) from a module's _parameters (nn.Module.__getattr__ is slow for a
-    per-step call)."""
-    return tuple(params.get(stem + suffix) for stem in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
-
-
-def _lean_step_kernel(x, h, params: dict, *, input_size: int, hidden_size: int, backend: str):
-    """The streaming call, lean: grukit.kernels.gru_scan when the compiled cell may run x (B, I) and h
-    (B, H), or (L, B, H) for a stack, with no further checks — contiguous CPU tensors of the
-    weights' dtype, nothing needing a gradient, the backend picking "compiled" (`_step_path`);
-    None in every other case, which then takes the general path (validation, error messages,
-    other backends). The kernel itself still refuses NaN and inf (the caller then takes the
-    general path, which names them). params: the module's _parameters (every layer's), the first
-    being the (first layer's) W_ih. Measured in `grukit bench`'s streaming table."""
-    w_ih = next(iter(params.values()))
-    dtype = w_ih.dtype
-    if not (
-        backend in _COMPILED_BACKENDS and type(x) is torch.Tensor and type(h) is torch.Tensor
-        and x.dtype is dtype and h.dtype is dtype and dtype in _COMPILED_DTYPES
-        and x.dim() == 2 and h.dim() >= 2 and x.shape[1] == input_size
-        and h.shape[-2] == x.shape[0] and h.shape[-1] == hidden_size
-        and x.is_cpu and h.is_cpu and w_ih.is_cpu and x.is_contiguous() and h.is_contiguous()
-        and (backend == "fused" or x.shape[0] * hidden_size <= STEP_MAX_UNITS)
-        and not (torch.is_grad_enabled() and (x.requires_grad or h.requires_grad or any(
-            w is not None and w.requires_grad for w in params.values())))
-    ):
-        return None
-    return _compiled_cell()
-
-
-def _compiled_cell():
-    """grukit.kernels.gru_scan when its kernel can run (imported on first use: `import grukit` stays free of
-    numba), else None."""
-    from grukit.kernels import gru_scan as fused
-
-    return fused if fused.unavailable_reason() is None else None
-
-
-def _check_cell_finite(x, h) -> None:
+def _check_step_finite(x, state, *, stacked: bool) -> None:
+    """Raise InputError naming the first NaN or inf of x (B, I), else of the state: GRU.step's
+    "state" (L, B, H) when stacked, GRUCell's "hx" (B, H) otherwise."""
     check_finite(x, name="input", axes=("b", "feature"))
-    check_finite(h, name="hx", axes=("b", "unit"))
+    if stacked:
+        check_finite(state, name="state", axes=("layer", "b", "unit"))
+    else:
+        check_finite(state, name="hx", axes=("b", "unit"))

@@ -36,7 +36,8 @@ __all__ = ["TASKS", "AddingTask", "AgreementTask", "ClinicalTask", "CopyTask", "
 
 
 def make_task(name: str, **overrides) -> Task:
-    """A task by name with some of its fields changed, e.g. make_task("adding", steps=200)."""
+    """A task by name with some of its fields changed, e.g. make_task("adding", steps=200). Raises
+    InputError for an unknown name or a field the task does not have (naming the ones it has)."""
     if name not in TASKS:
         raise InputError(f"unknown task {name!r}; choose one of {', '.join(TASKS)}")
     task_class = TASKS[name]

@@ -18,10 +18,8 @@ from grukit.tasks.base import Split, Task, TaskData, split_three
 
 def load_digit_images() -> tuple[torch.Tensor, torch.Tensor]:
     """images (1797, 8, 8) in [0, 1], labels (1797,) — from scikit-learn, which ships them."""
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError as error:
-        raise InputError("the digits task needs scikit-learn: pip install 'grukit[data]'") from error
+    from sklearn.datasets import load_digits  # a dependency of grukit
+
     images, labels = load_digits(return_X_y=True)
     return torch.tensor(images, dtype=torch.float32).reshape(-1, 8, 8) / 16.0, torch.tensor(labels)
 

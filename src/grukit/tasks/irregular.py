@@ -4,8 +4,8 @@
 `irregular_task_data` turns an `IrregularDataset` with one label per sequence into TaskData whose
 inputs are [values; mask; gaps δ] — the layout the GRU-D family of `SequenceModel` reads, and a
 plain recurrence can read too; `IrregularClassification` gives such tasks their metrics (AUROC and
-AUPRC for two classes, checked against scikit-learn), their baselines, and the models
-`grukit compare` trains on them.
+AUPRC for two classes, scikit-learn's), their baselines, and the models `grukit compare` trains on
+them.
 """
 
 from __future__ import annotations
@@ -19,27 +19,28 @@ from grukit.tasks.base import Split, Task, TaskData, split_three, standard_metri
 
 
 def auroc(scores: torch.Tensor, labels: torch.Tensor) -> float:
-    """Area under the ROC curve: P(score of a positive > score of a negative), ties counting ½
-    (the Mann–Whitney statistic, from average ranks)."""
-    scores, labels = scores.double(), labels.bool()
-    positives, negatives = int(labels.sum()), int((~labels).sum())
-    if positives == 0 or negatives == 0:
+    """Area under the ROC curve of `scores` (N,) for binary `labels` (N,): P(score of a positive >
+    score of a negative), a tie counting ½ — scikit-learn's `roc_auc_score`, in float64. NaN when
+    one class is absent (scikit-learn raises there)."""
+    from sklearn.metrics import roc_auc_score
+
+    labels = labels.bool()
+    if bool(labels.all()) or not bool(labels.any()):
         return float("nan")
-    _, tie_group, counts = scores.unique(return_inverse=True, return_counts=True)  # distinct values, sorted
-    below = counts.cumsum(0) - counts  # entries ranked under each distinct value
-    average_rank = below + (counts + 1) / 2  # a tie group shares the mean of its ranks
-    ranks = average_rank.double()[tie_group]
-    return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+    return float(roc_auc_score(labels.numpy(), scores.double().numpy()))
 
 
 def auprc(scores: torch.Tensor, labels: torch.Tensor) -> float:
-    """Average precision: Σ_k (recall_k − recall_{k−1}) precision_k over the scores, highest first."""
-    order = scores.double().argsort(descending=True)
-    hits = labels.bool()[order].double()
-    if hits.sum() == 0:
+    """Average precision of `scores` (N,) for binary `labels` (N,): Σ_k (R_k − R_{k−1}) P_k over the
+    distinct scores, highest first, with P_k and R_k the precision and recall of "score ≥ the k-th"
+    — scikit-learn's `average_precision_score`, in float64. Tied scores form one threshold, so the
+    result does not depend on their order. NaN without positives."""
+    from sklearn.metrics import average_precision_score
+
+    labels = labels.bool()
+    if not bool(labels.any()):
         return float("nan")
-    precision = hits.cumsum(0) / torch.arange(1, len(hits) + 1, dtype=torch.float64)
-    return float((precision * hits).sum() / hits.sum())
+    return float(average_precision_score(labels.numpy(), scores.double().numpy()))
 
 
 class IrregularClassification(Task):
@@ -68,7 +69,9 @@ def irregular_task_data(data, *, name: str, seed: int, description: str, splits=
     standardised with the training sequences' observed mean and std (so GRU-D's x̄ is 0; missing
     entries 0); inputs (N, T, 3V) = [values; mask; gaps δ], δ in units of the training split's mean
     gap (`gap_scale`: unit-free decay rates and δ inputs); targets the label's class ids
-    (classes: the sorted distinct labels). Metric: AUROC for two classes, accuracy for more."""
+    (classes: the sorted distinct labels). Metric: AUROC for two classes, accuracy for more.
+    Raises InputError for data without labels, for a label with one value in every sequence,
+    and (with no `splits`) for fewer than MIN_SEQUENCES sequences."""
     if data.labels is None:
         raise InputError("the sequences need a label column to train a classifier on")
     train, validation, test = sequence_splits(len(data), seed=seed, splits=splits)
@@ -87,7 +90,8 @@ def irregular_task_data(data, *, name: str, seed: int, description: str, splits=
 
 
 def sequence_splits(count: int, *, seed: int, splits=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(train, validation, test) sequence indices: `splits` as given, else a seeded 70/15/15 split."""
+    """(train, validation, test) sequence indices: `splits` as given, else a seeded 70/15/15 split
+    (`split_three`). Raises InputError for fewer than MIN_SEQUENCES sequences to split."""
     if splits is not None:
         return tuple(torch.as_tensor(part, dtype=torch.int64) for part in splits)
     if count < MIN_SEQUENCES:
