@@ -67,3 +67,32 @@ def write_report(report: Report, figure, out_dir) -> Report:
     final = Report(**{**asdict(report), "files": (png, numbers)})
     write_text_atomic(out / numbers, json.dumps(_clean(asdict(final)), indent=2, ensure_ascii=False) + "\n")
     return final
+
+
+def docs_page(reports: list[Report], *, command: str) -> str:
+    """The experiments page of the docs: every report's claim, figure and verdict as measured."""
+    passed = sum(r.verdict == "PASS" for r in reports)
+    lines = [
+        "# Experiments",
+        "",
+        "Each experiment measures one claim of the GRU literature on a model built or trained by grukit, and",
+        "reports PASS or FAIL against a criterion fixed in its code before it runs. A FAIL is a finding, not",
+        "an error: it is shown here as measured. This page is written by",
+        "",
+        "```bash",
+        command,
+        "```",
+        "",
+        f"{passed} of {len(reports)} passed" + (" (at `--quick` size: a few minutes each on two cores)."
+                                               if reports and reports[0].quick else "."),
+        "",
+        "| experiment | verdict | measured | seconds |",
+        "|---|---|---|---:|",
+    ]
+    lines += [f"| [{r.name}](#{r.name}) | {r.verdict} | {r.measured.replace('|', '/')} | {r.seconds:.0f} |"
+              for r in reports]
+    for r in reports:
+        lines += ["", f"## {r.name}", "", f"**Claim.** {r.claim}", "", f"**Criterion.** {r.criterion}", "",
+                  f"**Measured.** {r.measured}", "", f"**Verdict: {r.verdict}**", "",
+                  f"![{r.name}](experiments/{r.name}.png)"]
+    return "\n".join(lines) + "\n"

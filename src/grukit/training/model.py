@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from grukit.errors import InputError
+from grukit.nn.init import chrono_init_
 from grukit.registry import model_entry, module_class
 
 Readout = Literal["last", "sequence"]
@@ -45,6 +46,7 @@ class ModelConfig:
     reset: Literal["after", "before"] = "after"  # GRU only: where the reset gate acts
     backend: str = "auto"  # grukit kernel backend (GRU: auto/reference/torch/fused)
     token_inputs: bool = False  # inputs are symbol ids (B, T), read one-hot over input_size symbols
+    chrono: float = 0.0  # > 0: chrono initialisation of the gate biases with this T_max (grukit.chrono_init_)
 
     def __post_init__(self) -> None:
         entry = model_entry(self.cell)
@@ -79,6 +81,8 @@ class SequenceModel(nn.Module):
             self.recurrent = make(config.input_size, config.hidden_size, num_layers=config.num_layers,
                                   batch_first=True, dropout=config.dropout, bidirectional=config.bidirectional,
                                   **entry.options, **settings)
+        if config.chrono:
+            chrono_init_(self.recurrent, config.chrono)
         directions = 2 if config.bidirectional else 1
         self.drop = nn.Dropout(config.head_dropout)
         self.head = nn.Linear(directions * config.hidden_size, config.output_size)
