@@ -17,8 +17,9 @@ import typer.core
 
 
 class _Untagged:
-    """Help without type tags (<str>, <int range>, <bool>, x>=1): a value option shows its
-    metavar (N, FILE, …), flags, arguments and --help show none."""
+    """Help without typer's type tags (<str>, <int>, <bool>): a value option shows its metavar
+    (N, FILE, …); flags, arguments and --help show none. Bounds are checked by `_at_least`
+    callbacks rather than typer's min=, which would add an [x>=1] tag."""
 
     def format_help(self, ctx, formatter) -> None:
         for param in self.get_params(ctx):
@@ -30,6 +31,7 @@ class _Untagged:
 
 
 def _no_type(ctx=None) -> None:
+    """An argument's type shown in help: none (its metavar, TASK or CSV, names it)."""
     return None
 
 
