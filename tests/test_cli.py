@@ -103,8 +103,19 @@ def test_demo_prints_its_results_and_nothing_else(tmp_path):
     _assert_quiet(stdout, stderr)
     assert stderr == ""
     for text in ("Adding problem", "constant 1.0", "vanilla RNN", "test MSE", "Epidemic forecasting",
-                 "seasonal naive (m=7)", "ETS", "GRU (median)", "forecast.png"):
+                 "seasonal naive (m=7)", "ETS", "GRU (median)", "forecast.png", "Next: grukit train"):
         assert text in stdout
+    stdout, stderr = _run("forecast", str(tmp_path / "demo" / "epidemic.csv"), "--target", "cases", "--horizon", "7",
+                          "--lookback", "14", "--season", "7", "--hidden-size", "4", "--epochs", "1", "--out",
+                          str(tmp_path), "--run-dir", str(tmp_path / "run"))
+    _assert_quiet(stdout, stderr)
+    assert stderr == "" and "GRU (median)" in stdout and "wrote" in stdout
+
+
+def test_compare_prints_its_table_and_nothing_else(tmp_path):
+    stdout, stderr = _run("compare", "adding", *TINY_ADDING, "--out", str(tmp_path))
+    _assert_quiet(stdout, stderr)
+    assert stderr == "" and "vanilla RNN" in stdout and "LSTM" in stdout and "comparison.csv" in stdout
 
 
 def test_train_is_quiet_and_verbose_brings_the_library_lines_back(tmp_path):

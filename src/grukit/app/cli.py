@@ -217,6 +217,8 @@ def demo(
         run(DemoConfig(steps=steps, hidden_size=hidden_size, train_steps=train_steps, seed=seed), console)
         if epidemic_epochs:
             epidemic_forecast(console, out_dir=out, epochs=epidemic_epochs, seed=seed)
+    console.print("\nNext: grukit train TASK, grukit compare TASK, grukit forecast FILE.csv --target COLUMN "
+                  "(grukit COMMAND --help for each).", highlight=False)
 
 
 def _parse_options(pairs: list[str]) -> dict:
