@@ -116,12 +116,14 @@ def test_compare_prints_its_table_and_nothing_else(tmp_path):
     stdout, stderr = _run("compare", "adding", *TINY_ADDING, "--out", str(tmp_path))
     _assert_quiet(stdout, stderr)
     assert stderr == "" and "vanilla RNN" in stdout and "LSTM" in stdout and "comparison.csv" in stdout
+    assert "hidden size 4, 1 epoch, seed 0" in stdout
 
 
 def test_train_is_quiet_and_verbose_brings_the_library_lines_back(tmp_path):
     stdout, stderr = _run("train", "adding", *TINY_ADDING, "--run-dir", str(tmp_path / "quiet"))
     _assert_quiet(stdout, stderr)
     assert stderr == "" and "constant 1.0" in stdout and "run directory" in stdout
+    assert "(1 epoch, 1 step," in stdout  # 64 examples, batch 64
     stdout, stderr = _run("train", "adding", *TINY_ADDING, "--run-dir", str(tmp_path / "verbose"), "--verbose")
     assert "GPU available" in stderr and "`Trainer.fit` stopped" in stderr
     assert "constant 1.0" in stdout

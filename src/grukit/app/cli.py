@@ -305,7 +305,7 @@ def train(
                                    head_dropout=head_dropout)
         result = fit(built, task_data, model_config, config, directory, resume=resume)
         _print_metrics(task_data.description, task_data.metric, result.test, result.baselines, directory,
-                       f"{result.epochs} epochs, {result.steps} steps, {result.seconds:.1f} s")
+                       f"{_count(result.epochs, 'epoch')}, {_count(result.steps, 'step')}, {result.seconds:.1f} s")
 
 
 @app.command(cls=_Command)
@@ -425,8 +425,8 @@ def compare(
         console = Console(width=110)
         seed_note = f"seed {seed}" if seeds == 1 else f"seeds {seed}–{seed + seeds - 1}"
         dropped = f", head dropout {head_dropout:g}" if head_dropout else ""
-        console.print(f"[bold]{data.description}[/bold]: hidden size {hidden_size}{dropped}, {epochs} epochs, "
-                      f"{seed_note}")
+        console.print(f"[bold]{data.description}[/bold]: hidden size {hidden_size}{dropped}, "
+                      f"{_count(epochs, 'epoch')}, {seed_note}")
         table = Table()
         for column in rows[0]:
             table.add_column(column, justify="left" if column == "model" else "right")
@@ -443,6 +443,11 @@ def evaluate(run_dir: str = typer.Argument(..., metavar="RUN_DIR", help="A direc
 
     data, metrics, baselines = evaluate_run(run_dir)
     _print_metrics(data.description, data.metric, metrics, baselines, run_dir, "best checkpoint")
+
+
+def _count(number: int, noun: str) -> str:
+    """'1 epoch', '3 epochs'."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _print_metrics(description: str, metric: str, test: dict, baselines: dict, run_dir, note: str) -> None:
