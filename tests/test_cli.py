@@ -1,5 +1,6 @@
 """The command line: instant help, version, a short demo run, quiet output, and one-line errors."""
 
+import os
 import re
 import subprocess
 import sys
@@ -84,8 +85,7 @@ def test_task_keys_read_from_the_sources_equal_the_dataclass_fields():
 
 
 def _run(*args: str):
-    result = subprocess.run([*GRUKIT, *args], capture_output=True, text=True, env={
-        **__import__("os").environ, "COLUMNS": "100"})
+    result = subprocess.run([*GRUKIT, *args], capture_output=True, text=True, env={**os.environ, "COLUMNS": "100"})
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout, result.stderr
 
