@@ -85,7 +85,10 @@ def test_task_keys_read_from_the_sources_equal_the_dataclass_fields():
 
 
 def _run(*args: str):
-    result = subprocess.run([*GRUKIT, *args], capture_output=True, text=True, env={**os.environ, "COLUMNS": "100"})
+    """The command in a subprocess, its output redirected as to a log file (no setting forcing a terminal)."""
+    forcing = {"FORCE_COLOR", "FORCE_TERMINAL", "TTY_COMPATIBLE", "TTY_INTERACTIVE"}
+    env = {key: value for key, value in os.environ.items() if key not in forcing} | {"COLUMNS": "100"}
+    result = subprocess.run([*GRUKIT, *args], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout, result.stderr
 
