@@ -1,5 +1,7 @@
-"""The command line: instant help, version, a short demo run, and one-line errors."""
+"""The command line: instant help, version, a short demo run, quiet output, and one-line errors."""
 
+import os
+import re
 import subprocess
 import sys
 
@@ -9,6 +11,13 @@ from typer.testing import CliRunner
 from grukit.app.cli import app
 
 runner = CliRunner()
+GRUKIT = [sys.executable, "-c", "from grukit.app.cli import main; main()"]
+TINY_ADDING = ["--set", "steps=10", "--set", "train_size=64", "--set", "validation_size=16", "--set", "test_size=16",
+               "--epochs", "1", "--hidden-size", "4"]
+# what Lightning and the libraries print unasked, and what a progress bar leaves in redirected output
+LIBRARY_LINES = ("GPU available", "TPU available", "Tip", "LitLogger", "litlogger", "Warning", "warn", "deprecated",
+                 "`Trainer.fit` stopped", "LOCAL_RANK", "exists and is not empty", "it/s", "v_num")
+PROGRESS_MARKS = ("\r", "\x1b[", "╺", "╸", "epoch 1/")
 
 
 def test_help_does_not_import_torch():
@@ -21,6 +30,128 @@ def test_help_does_not_import_torch():
 def test_version():
     result = runner.invoke(app, ["version"])
     assert result.exit_code == 0 and result.output.startswith("grukit 0.1.0")
+    option = runner.invoke(app, ["--version"])
+    assert option.exit_code == 0 and option.output == result.output
+
+
+def _flat(text: str) -> str:
+    """Help text with the panels' borders and the line wrapping taken out."""
+    return " ".join(text.replace("│", " ").split())
+
+
+@pytest.mark.parametrize("command", ["", "version", "demo", "train", "forecast", "dataset", "compare", "evaluate",
+                                     "bench"])
+def test_help_shows_no_type_tags_and_describes_every_option(command):
+    result = runner.invoke(app, [*command.split(), "--help"], env={"COLUMNS": "100"})
+    assert result.exit_code == 0, result.output
+    from rich.cells import cell_len
+
+    assert max(cell_len(line) for line in result.output.splitlines()) <= 100  # columns, not code points
+    for tag in ("<bool>", "<str>", "<int", "<float", "<list", "TEXT", "INTEGER", "FLOAT", "BOOLEAN", "x>=", "range"):
+        assert tag not in result.output, tag
+    options = re.findall(r"^│ [ *]*(--[a-z-]+)(.*)$", result.output, re.MULTILINE)
+    assert options
+    for name, rest in options:  # a description beside every option, on its first line
+        assert re.search(r"[A-Za-z]{3}", rest.split(maxsplit=1)[-1] if rest.split() else ""), name
+
+
+def test_train_help_lists_the_registry_models_and_each_tasks_keys():
+    import dataclasses
+
+    from grukit.registry import MODELS
+    from grukit.tasks import TASKS
+
+    result = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "100"})
+    assert result.exit_code == 0, result.output
+    text = _flat(result.output)
+    for name, entry in MODELS.items():
+        assert f"{name}: {entry.summary}" in text
+    for name, task in TASKS.items():
+        keys = [f.name for f in dataclasses.fields(task) if f.name != "name"]
+        if name != "observations":  # its keys are train --data's own options
+            assert f"{name}: {', '.join(keys)}" in text
+    compare = _flat(runner.invoke(app, ["compare", "--help"], env={"COLUMNS": "100"}).output)
+    assert "clinical: stays, hours" in compare
+
+
+def test_task_keys_read_from_the_sources_equal_the_dataclass_fields():
+    import dataclasses
+
+    from grukit.app.cli import TASK_KEYS
+    from grukit.tasks import TASKS
+
+    assert TASK_KEYS == {name: tuple(f.name for f in dataclasses.fields(task) if f.name != "name")
+                         for name, task in TASKS.items()}
+
+
+def _run(*args: str):
+    """The command in a subprocess, its output redirected as to a log file (no setting forcing a terminal)."""
+    forcing = {"FORCE_COLOR", "FORCE_TERMINAL", "TTY_COMPATIBLE", "TTY_INTERACTIVE"}
+    env = {key: value for key, value in os.environ.items() if key not in forcing} | {"COLUMNS": "100"}
+    result = subprocess.run([*GRUKIT, *args], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout, result.stderr
+
+
+def _assert_quiet(stdout: str, stderr: str) -> None:
+    for text in LIBRARY_LINES + PROGRESS_MARKS:
+        assert text not in stdout + stderr, f"{text!r} in the output:\n{stdout}{stderr}"
+    assert not re.search(r"━+ *\d+/\d+", stdout), stdout  # a bar's last frame
+
+
+def test_demo_prints_its_results_and_nothing_else(tmp_path):
+    """Redirected, as in a log file: the results, no line from Lightning, no warning, no progress bar."""
+    stdout, stderr = _run("demo", "--train-steps", "5", "--steps", "12", "--hidden-size", "8", "--epidemic-epochs",
+                          "1", "--out", str(tmp_path / "demo"))
+    _assert_quiet(stdout, stderr)
+    assert stderr == ""
+    for text in ("Adding problem", "constant 1.0", "vanilla RNN", "test MSE", "Epidemic forecasting",
+                 "seasonal naive (m=7)", "ETS", "GRU (median)", "forecast.png", "Next: grukit train"):
+        assert text in stdout
+    stdout, stderr = _run("forecast", str(tmp_path / "demo" / "epidemic.csv"), "--target", "cases", "--horizon", "7",
+                          "--lookback", "14", "--season", "7", "--hidden-size", "4", "--epochs", "1", "--out",
+                          str(tmp_path), "--run-dir", str(tmp_path / "run"))
+    _assert_quiet(stdout, stderr)
+    assert stderr == "" and "GRU (median)" in stdout and "wrote" in stdout
+
+
+def test_compare_prints_its_table_and_nothing_else(tmp_path):
+    stdout, stderr = _run("compare", "adding", *TINY_ADDING, "--out", str(tmp_path))
+    _assert_quiet(stdout, stderr)
+    assert stderr == "" and "vanilla RNN" in stdout and "LSTM" in stdout and "comparison.csv" in stdout
+    assert "hidden size 4, 1 epoch, seed 0" in stdout
+
+
+def test_train_is_quiet_and_verbose_brings_the_library_lines_back(tmp_path):
+    stdout, stderr = _run("train", "adding", *TINY_ADDING, "--run-dir", str(tmp_path / "quiet"))
+    _assert_quiet(stdout, stderr)
+    assert stderr == "" and "constant 1.0" in stdout and "run directory" in stdout
+    assert "(1 epoch, 1 step," in stdout  # 64 examples, batch 64
+    stdout, stderr = _run("train", "adding", *TINY_ADDING, "--run-dir", str(tmp_path / "verbose"), "--verbose")
+    assert "GPU available" in stderr and "`Trainer.fit` stopped" in stderr
+    assert "constant 1.0" in stdout
+    for text in PROGRESS_MARKS:  # verbose, yet no bar in redirected output
+        assert text not in stdout + stderr
+
+
+def test_quiet_libraries_hides_library_warnings_not_grukits():
+    import logging
+    import warnings
+
+    from grukit.training.model import ModelConfig, SequenceModel
+    from grukit.training.trainer import quiet_libraries
+
+    before = logging.getLogger("lightning.pytorch").level
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with quiet_libraries():
+            warnings.warn_explicit("a library's warning", UserWarning, "library.py", 1, module="lightning.pytorch.x")
+            SequenceModel(ModelConfig(input_size=2, hidden_size=4, dropout=0.5))  # grukit warns: one layer
+            assert logging.getLogger("lightning.pytorch").getEffectiveLevel() > logging.WARNING
+    messages = [str(w.message) for w in caught]
+    assert any("has no effect with num_layers=1" in m for m in messages), messages
+    assert not any("a library's warning" in m for m in messages)
+    assert logging.getLogger("lightning.pytorch").level == before
 
 
 def test_short_demo_prints_the_comparison(tmp_path):

@@ -112,3 +112,50 @@ def test_head_dropout_drops_the_head_features_while_training_only():
     torch.testing.assert_close(dropped[kept], features[kept] / 0.5)  # kept ones scaled by 1/(1 − p)
     with pytest.raises(InputError, match="head_dropout"):
         ModelConfig(head_dropout=1.0)
+
+
+def test_no_progress_bar_where_output_is_redirected(tmp_path, capfd):
+    """progress=True draws a bar only on a terminal: captured output gets none, and nothing else."""
+    from grukit.training.trainer import TerminalProgressBar
+
+    assert not TerminalProgressBar.drawable()
+    fit(TASK, DATA, MODEL, TrainConfig(max_epochs=1, progress=True, tensorboard=False, batch_size=16), tmp_path / "r")
+    out, _ = capfd.readouterr()
+    assert "epoch" not in out and "━" not in out and "\r" not in out
+
+
+def test_progress_bar_on_a_terminal_is_erased_when_training_ends(tmp_path):
+    """On a terminal the bar shows the epoch, batches and losses, and is erased (rich transient)
+    before anything printed after `fit`."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    script = ("from grukit.tasks import make_task\n"
+              "from grukit.training.model import ModelConfig\n"
+              "from grukit.training.trainer import TrainConfig, fit, quiet_libraries\n"
+              "task = make_task('adding', steps=8, train_size=64, validation_size=16, test_size=16)\n"
+              "with quiet_libraries():\n"
+              f"    fit(task, task.build(seed=0), ModelConfig(hidden_size=4), TrainConfig(max_epochs=2, batch_size=16,"
+              f" tensorboard=False), {str(tmp_path / 'r')!r})\n"
+              "print('after fit')\n")
+    leader, follower = pty.openpty()
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=follower, stderr=follower, close_fds=True)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closes once the child has exited
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    assert child.wait(timeout=120) == 0
+    raw = b"".join(chunks).decode("utf-8", "replace")
+    assert "epoch 1/2" in raw and "epoch 2/2" in raw and "train loss" in raw and "val loss" in raw
+    last_frame, after = raw[:raw.index("after fit")].rsplit("epoch 2/2", 1)[1], raw[raw.index("after fit"):]
+    assert "\x1b[1A\x1b[2K" in last_frame  # back up to the bar's line and erase it, before the next output
+    assert "GPU available" not in raw and "Warning" not in raw and "━" not in after

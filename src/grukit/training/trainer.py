@@ -15,18 +15,27 @@ Determinism: the training order is a permutation drawn from (seed, epoch) alone,
     (gradients averaged across processes = the mean over the combined batch).
 A NaN or inf loss stops the run with `TrainingDiverged` naming the step; the checkpoints keep the
 last good state.
+
+Output: with `progress`, one line tracks the run (epoch, batches, latest losses) while the bar can
+be drawn, on a terminal or in a notebook, and is erased when training ends; redirected output gets
+none. Lightning's own lines (accelerators found, tips, why `fit` stopped) and the libraries'
+warnings are left as Lightning makes them; `quiet_libraries()` hides them for a block of code, as
+the command line does unless `--verbose`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, ProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
@@ -59,7 +68,7 @@ class TrainConfig:
     strategy: str = "auto"  # Lightning strategy: "ddp", "ddp_spawn", …
     num_nodes: int = 1
     num_workers: int = 0  # DataLoader workers
-    progress: bool = True  # progress bar
+    progress: bool = True  # progress bar, where one can be drawn (a terminal, a notebook)
     tensorboard: bool = True  # also write TensorBoard logs
 
     def __post_init__(self) -> None:
@@ -168,6 +177,102 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         return torch.load(path, map_location=map_location or "cpu", weights_only=True)
 
 
+class TerminalProgressBar(ProgressBar):
+    """One line while training — epoch e/E, the epoch's batches, the latest losses, time elapsed —
+    drawn by rich and erased when training ends (transient), so the run's summary follows the
+    command, not the bar's last frame. Only where a bar can be drawn (`drawable`); rank 0 only."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._enabled = True
+        self._progress = None
+        self._task = None
+
+    @staticmethod
+    def drawable() -> bool:
+        """Whether standard output is a terminal or a notebook (redirected output gets no bar)."""
+        from rich.console import Console
+
+        console = Console()
+        return console.is_terminal or console.is_jupyter
+
+    def disable(self) -> None:
+        self._enabled = False
+
+    def enable(self) -> None:
+        self._enabled = True
+
+    def _stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress, self._task = None, None
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        if not self._enabled:
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                  TextColumn("{task.fields[losses]}"), TimeElapsedColumn(), transient=True)
+        self._task = None
+        self._progress.start()
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        if self._progress is None:
+            return
+        total = self.total_train_batches
+        total = total if total != float("inf") else None
+        description = f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs}"
+        if self._task is None:
+            self._task = self._progress.add_task(description, total=total, losses="")
+        else:
+            self._progress.reset(self._task, total=total, description=description)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self._task is not None:
+            self._progress.update(self._task, advance=1, losses=self._losses(trainer))
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if self._task is not None and not trainer.sanity_checking:
+            self._progress.update(self._task, losses=self._losses(trainer))
+
+    @staticmethod
+    def _losses(trainer) -> str:
+        metrics = trainer.progress_bar_metrics
+        return "  ".join(f"{name.replace('_', ' ')} {float(value):.4g}" for name, value in metrics.items())
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._stop()
+
+    def on_exception(self, trainer, pl_module, exception) -> None:
+        self._stop()
+
+    def teardown(self, trainer, pl_module, stage) -> None:
+        self._stop()
+
+
+LIBRARY_LOGGERS = ("lightning.pytorch", "lightning.fabric")  # the loggers of Lightning's info lines
+
+
+@contextlib.contextmanager
+def quiet_libraries():
+    """Within the block, Lightning's info lines (accelerators found, tips, why `fit` stopped) and
+    every warning raised outside grukit are hidden: Lightning's loggers are raised to ERROR and
+    warnings attributed to a module not under `grukit` are ignored. grukit's own warnings pass
+    through to the filters already in place. Both are restored on leaving the block."""
+    loggers = [logging.getLogger(name) for name in LIBRARY_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module=r"(?!grukit(\.|$))")
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels):
+                logger.setLevel(level)
+
+
 def fit(task: Task, data: TaskData, model_config: ModelConfig, config: TrainConfig, run_dir, *,
         resume: bool = False) -> FitResult:
     """Train on `data` (built by `task`), keep the best checkpoint by validation loss, score it on the
@@ -207,6 +312,9 @@ def fit(task: Task, data: TaskData, model_config: ModelConfig, config: TrainConf
     latest = ModelCheckpoint(dirpath=checkpoints, filename="last", monitor=None, save_top_k=1,
                              enable_version_counter=False)
     callbacks = [best, latest]
+    show_progress = config.progress and TerminalProgressBar.drawable()
+    if show_progress:
+        callbacks.append(TerminalProgressBar())
     if config.early_stopping is not None:
         callbacks.append(EarlyStopping(monitor="val_loss", mode="min", patience=config.early_stopping))
     # logs/csv/version_N, one N per start or resume: a resumed run never rewrites earlier logs
@@ -217,7 +325,7 @@ def fit(task: Task, data: TaskData, model_config: ModelConfig, config: TrainConf
         max_epochs=config.max_epochs, max_steps=config.max_steps, accelerator=config.accelerator,
         devices=config.devices, strategy=config.strategy, num_nodes=config.num_nodes, precision=config.precision,
         gradient_clip_val=config.gradient_clip, callbacks=callbacks, logger=loggers,
-        enable_progress_bar=config.progress, enable_model_summary=False, deterministic=True,
+        enable_progress_bar=show_progress, enable_model_summary=False, deterministic=True,
         default_root_dir=run_dir, plugins=[AtomicCheckpointIO()], log_every_n_steps=1,
         use_distributed_sampler=False,  # the module's loaders shard by rank themselves
     )
