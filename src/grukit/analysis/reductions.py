@@ -61,7 +61,8 @@ def residual_form_error(gru: GRU, inputs: torch.Tensor) -> float:
     run: how far the GRU's states are from the residual form (rounding only)."""
     if gru.num_layers != 1 or gru.bidirectional:
         raise InputError("residual_form_error reads one layer, one direction")
-    output, _, trace = gru(inputs, return_gates=True)
+    with torch.no_grad():
+        output, _, trace = gru(inputs, return_gates=True)
     states = output if not gru.batch_first else output.transpose(0, 1)  # (T, B, H)
     previous = torch.cat([torch.zeros_like(states[:1]), states[:-1]])
     update = trace.update[0].transpose(0, 1)  # (T, B, H)

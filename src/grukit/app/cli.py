@@ -261,6 +261,9 @@ def train(
                                        help="Read each sequence both ways."),
     head_dropout: float = typer.Option(0.0, metavar="P",
                                        help="Dropout on the features the linear head reads (training)."),
+    chrono: float = typer.Option(0.0, metavar="T_MAX",
+                                 help="Chrono initialisation of the gate biases for memories up to T_MAX steps "
+                                      "(Tallec & Ollivier 2018; 0: torch's default initialisation)."),
     epochs: int = typer.Option(20, metavar="N", callback=_at_least(1), help="Passes over the training split."),
     max_steps: int = typer.Option(-1, metavar="N", help="Stop after this many optimiser steps (-1: epochs decide)."),
     batch_size: int = typer.Option(64, metavar="N", callback=_at_least(1),
@@ -302,7 +305,7 @@ def train(
                              strategy=strategy)
         directory = run_dir or f"runs/{task}-{model}-seed{seed}"
         model_config = ModelConfig(cell=model, hidden_size=hidden_size, num_layers=layers, bidirectional=bidirectional,
-                                   head_dropout=head_dropout)
+                                   head_dropout=head_dropout, chrono=chrono)
         result = fit(built, task_data, model_config, config, directory, resume=resume)
         _print_metrics(task_data.description, task_data.metric, result.test, result.baselines, directory,
                        f"{_count(result.epochs, 'epoch')}, {_count(result.steps, 'step')}, {result.seconds:.1f} s")
@@ -443,6 +446,74 @@ def evaluate(run_dir: str = typer.Argument(..., metavar="RUN_DIR", help="A direc
 
     data, metrics, baselines = evaluate_run(run_dir)
     _print_metrics(data.description, data.metric, metrics, baselines, run_dir, "best checkpoint")
+
+
+@app.command(cls=_Command)
+def generate(
+    run_dir: str = typer.Argument(..., metavar="RUN_DIR", help="A directory written by `grukit train text`."),
+    prompt: str = typer.Option("", metavar="TEXT", help="Text the sample continues (read first)."),
+    length: int = typer.Option(200, metavar="N", callback=_at_least(1), help="Characters to sample."),
+    temperature: float = typer.Option(0.8, metavar="T",
+                                      help="Softmax temperature: lower is more likely text, 1 the model's own."),
+    seed: int = typer.Option(0, metavar="N", help="Seed of the sampling."),
+) -> None:
+    """Sample text from a character-level model trained with `grukit train text`."""
+    from grukit.app.generate import generate as sample
+
+    typer.echo(prompt + sample(run_dir, prompt=prompt, length=length, temperature=temperature, seed=seed))
+
+
+@app.command(cls=_Command)
+def inspect(
+    run_dir: str = typer.Argument(..., metavar="RUN_DIR", help="A directory written by `grukit train`."),
+    out: str = typer.Option(None, metavar="DIR",
+                            help="Where the pictures and report.html go (default RUN_DIR/inspect)."),
+    overwrite: bool = typer.Option(False, "--overwrite", show_default=False,
+                                   help="Replace an earlier report in the output directory."),
+) -> None:
+    """Pictures of what a trained model's gates do, and one self-contained report.html."""
+    from grukit.app.inspect import inspect_run
+
+    written = inspect_run(run_dir, out_dir=out, overwrite=overwrite)
+    typer.echo("wrote " + ", ".join(str(p) for p in written))
+
+
+def _experiment_help() -> str:
+    from grukit.experiments import EXPERIMENTS  # torch-free: the names and one line each
+
+    return _lines("The experiment to run, or all:", *(f"{name}: {line}." for name, line in EXPERIMENTS.items()))
+
+
+@app.command(cls=_Command)
+def experiment(
+    name: str = typer.Argument(..., metavar="NAME", help=_experiment_help()),
+    quick: bool = typer.Option(False, "--quick", show_default=False,
+                               help="Sized for a few minutes each on two cores."),
+    seed: int = typer.Option(0, metavar="N", help="Seed of data, initialisation and training."),
+    out: str = typer.Option("experiments", metavar="DIR", help="Where NAME.png, NAME.json and runs/ go."),
+    write_docs: bool = typer.Option(False, "--write-docs", show_default=False,
+                                    help="Also write docs/experiments.md and its figures from these reports."),
+    verbose: bool = typer.Option(False, "--verbose", show_default=False, help=VERBOSE_HELP),
+) -> None:
+    """Measure one of the articles' claims (or all): the claim, the measured figure, the criterion, PASS or FAIL."""
+    with _library_output(verbose):
+        from grukit.experiments import EXPERIMENTS, run_experiment
+        from grukit.experiments import write_docs as write_page
+
+        names = list(EXPERIMENTS) if name == "all" else [name]
+        reports = []
+        for each in names:
+            report = run_experiment(each, quick=quick, seed=seed, out_dir=out)
+            reports.append(report)
+            typer.echo("\n".join(report.lines()) + f"\n  wrote {out}/{report.name}.png, {out}/{report.name}.json "
+                       f"({report.seconds:.0f} s)")
+        if len(reports) > 1:
+            passed = sum(r.verdict == "PASS" for r in reports)
+            typer.echo(f"{passed} of {len(reports)} passed: " + ", ".join(f"{r.name} {r.verdict}" for r in reports))
+        if write_docs:
+            command = "grukit experiment " + " ".join([name, *(["--quick"] if quick else []),
+                                                      *([f"--seed {seed}"] if seed else []), "--write-docs"])
+            typer.echo(f"wrote {write_page(reports, out_dir=out, docs_dir='docs', command=command)}")
 
 
 def _count(number: int, noun: str) -> str:
