@@ -336,3 +336,15 @@ def test_compare_scores_baselines_on_every_seeds_data(tmp_path):
         assert row["std over seeds"] == pytest.approx(statistics.stdev(values))
     assert {r["model"] for r in rows} >= {"GRU-D", "GRU-Mean", "GRU-Forward", "GRU-Simple"}
     assert not peer_available(task)  # PyPOTS' GRU-D row is a classifier: not for imputation
+
+
+def test_train_with_two_ddp_processes_finishes_and_reports_once(tmp_path):
+    run_dir = tmp_path / "ddp"
+    result = subprocess.run(
+        [sys.executable, "-m", "grukit.app.cli", "train", "adding", "--devices", "2", "--epochs", "1",
+         "--hidden-size", "8", "--set", "steps=10", "--set", "train_size=256", "--set", "validation_size=64",
+         "--set", "test_size=64", "--run-dir", str(run_dir)],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("run directory:") == 1
+    assert (run_dir / "metrics.json").exists()

@@ -287,7 +287,7 @@ def train(
         from grukit.errors import InputError
         from grukit.tasks import make_task
         from grukit.training.model import ModelConfig
-        from grukit.training.trainer import TrainConfig, fit
+        from grukit.training.trainer import TrainConfig, fit, launched_worker
 
         if (task is None) == (data is None):
             raise InputError("name a built-in task or give --data FILE (one of the two)")
@@ -307,6 +307,8 @@ def train(
         model_config = ModelConfig(cell=model, hidden_size=hidden_size, num_layers=layers, bidirectional=bidirectional,
                                    head_dropout=head_dropout, chrono=chrono)
         result = fit(built, task_data, model_config, config, directory, resume=resume)
+        if launched_worker():  # a DDP process the launcher started: the first process reports
+            return
         _print_metrics(task_data.description, task_data.metric, result.test, result.baselines, directory,
                        f"{_count(result.epochs, 'epoch')}, {_count(result.steps, 'step')}, {result.seconds:.1f} s")
 

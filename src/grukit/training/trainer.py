@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import logging
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -289,7 +290,14 @@ def fit(task: Task, data: TaskData, model_config: ModelConfig, config: TrainConf
     model_config = _fit_to_task(model_config, data)
     settings = {"task": {"name": data.name, **_task_fields(task)}, "model": model_config.as_dict(),
                 "train": asdict(config)}
-    if resume:
+    if launched_worker():
+        # a process Lightning's DDP launcher started by re-running the command: the first process has
+        # checked and written config.json already; this one only checks it is training the same run
+        saved = json.loads((run_dir / "config.json").read_text())
+        changed = _changed(saved, json.loads(json.dumps(settings)), resumable=())
+        if changed:
+            raise InputError(f"DDP worker sees a different run in {run_dir}: {', '.join(changed)}")
+    elif resume:
         if not last.exists():
             raise InputError(f"cannot resume: {last} does not exist")
         saved = json.loads((run_dir / "config.json").read_text())
@@ -299,7 +307,8 @@ def fit(task: Task, data: TaskData, model_config: ModelConfig, config: TrainConf
                              f"(only {', '.join(RESUMABLE_CHANGES)} may change on resume)")
     elif (run_dir / "config.json").exists():
         raise InputError(f"{run_dir} already holds a run; choose a new directory or resume it")
-    write_text_atomic(run_dir / "config.json", json.dumps(settings, indent=2))
+    if not launched_worker():
+        write_text_atomic(run_dir / "config.json", json.dumps(settings, indent=2))
 
     pl.seed_everything(config.seed, workers=True, verbose=False)
     module = SequenceTaskModule(model_config.as_dict(), asdict(config),
@@ -384,12 +393,18 @@ def evaluate(task: Task, data: TaskData, model: SequenceModel, split: Split, *, 
 RESUMABLE_CHANGES = ("max_epochs", "max_steps", "progress", "early_stopping")  # train longer, watch differently
 
 
-def _changed(saved: dict, now: dict) -> list[str]:
-    """Settings that differ between a run's config.json and a resume request, other than RESUMABLE_CHANGES."""
+def launched_worker() -> bool:
+    """Whether this process is a worker that Lightning's DDP launcher started by re-running the command
+    (LOCAL_RANK > 0), not the process the user started."""
+    return int(os.environ.get("LOCAL_RANK", "0")) > 0
+
+
+def _changed(saved: dict, now: dict, *, resumable: tuple[str, ...] = RESUMABLE_CHANGES) -> list[str]:
+    """Settings that differ between a run's config.json and a resume request, other than `resumable`."""
     changed = []
     for section in ("task", "model", "train"):
         for key in sorted(set(saved.get(section, {})) | set(now[section])):
-            if section == "train" and key in RESUMABLE_CHANGES:
+            if section == "train" and key in resumable:
                 continue
             if saved.get(section, {}).get(key) != now[section].get(key):
                 changed.append(f"{section}.{key}")
