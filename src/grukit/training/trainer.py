@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import logging
+import os
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
