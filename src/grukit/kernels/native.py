@@ -7,7 +7,9 @@ The fast path calls into libraries torch has already loaded:
   * MKL's MKL_Set_Num_Threads_Local, which keeps one thread's products on that thread
     (`blas.gemm_threads`); without it batch rows are not split (`rows.row_parts`);
   * GOMP_parallel of torch's OpenMP runtime, which runs row parts on torch's own OpenMP threads
-    (`rows.run_rows`, executor "openmp-team").
+    (`rows.run_rows`, executor "openmp-team"); not where torch runs one thread when the path is
+    chosen (rows are not split then; a forked DataLoader worker's OpenMP team may not survive the
+    fork) nor in a child forked after the path was chosen.
 
 The plain path: numba's np.dot for the products (SciPy's BLAS), no MKL thread pinning (so one row
 part), and grukit's own threads (executor "threads") for row parts asked for explicitly. Both paths
@@ -45,6 +47,8 @@ import os
 import threading
 import warnings
 from dataclasses import dataclass, replace
+
+from grukit.errors import InputError
 
 ENVIRONMENT_VARIABLE = "GRUKIT_PLAIN_KERNELS"
 _NOLOAD = getattr(os, "RTLD_NOLOAD", 0)  # POSIX; on Windows a loaded DLL is returned, never loaded twice
@@ -131,11 +135,27 @@ class OpenMPTeam:
         self.lib.GOMP_parallel(self.CALLBACK(callback), None, threads, 0)
 
 
+_FORKED = False  # set in a child forked after this module was imported
+
+
+def _mark_forked() -> None:
+    global _FORKED
+    _FORKED = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_mark_forked)
+
+
 def find_team() -> tuple[OpenMPTeam | None, str | None]:
-    """(torch's OpenMP runtime, None), or (None, why not — None when torch's threads are not OpenMP's)."""
+    """(torch's OpenMP runtime, None), or (None, why not — None when torch's threads are not OpenMP's,
+    when torch runs one thread (rows are never split then: a DataLoader worker, a forked child, whose
+    OpenMP team may not survive the fork), or in a child forked after grukit found its libraries)."""
     import torch
 
     if "OpenMP" not in torch.__config__.parallel_info().split("ATen parallel backend:")[-1]:
+        return None, None
+    if torch.get_num_threads() == 1 or _FORKED:
         return None, None
     runtimes = [lib["filepath"] for lib in loaded_libraries() if lib.get("internal_api") == "openmp"]
     folder = os.path.realpath(torch_library_folder())
@@ -182,8 +202,6 @@ def use_plain_path(plain: bool | None = True) -> bool | None:
     Returns the previous setting, to restore it."""
     global _FORCED, _CURRENT
     if plain is not None and not isinstance(plain, bool):
-        from grukit.errors import InputError
-
         raise InputError(f"use_plain_path takes True, False or None, got {plain!r}")
     with _LOCK:
         previous, _FORCED, _CURRENT = _FORCED, plain, None
@@ -196,8 +214,6 @@ def simulate_self_check_failure(stage: str | None) -> None:
     is moved by 1 before the comparison); None clears it. The path is chosen anew at the next use."""
     global _FAULT, _CURRENT
     if stage is not None and stage not in FAULT_STAGES:
-        from grukit.errors import InputError
-
         raise InputError(f"stage must be one of {FAULT_STAGES} or None, got {stage!r}")
     with _LOCK:
         _FAULT, _CURRENT = stage, None
