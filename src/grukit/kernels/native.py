@@ -51,7 +51,7 @@ from dataclasses import dataclass, replace
 from grukit.errors import InputError
 
 ENVIRONMENT_VARIABLE = "GRUKIT_PLAIN_KERNELS"
-_NOLOAD = getattr(os, "RTLD_NOLOAD", 0)  # POSIX; on Windows a loaded DLL is returned, never loaded twice
+_NOLOAD = getattr(os, "RTLD_NOLOAD", 0)  # POSIX; Windows has none (there a DLL not yet loaded would load)
 _LAZY = getattr(os, "RTLD_LAZY", 0)
 FAULT_STAGES = ("gemm", "rows")
 
