@@ -29,8 +29,7 @@ except Exception as error:  # noqa: BLE001 - any broken numba install means: no 
 
 # float32 activations: a [13/6] minimax rational approximation of tanh on [−7.905, 7.905] (the
 # coefficients Eigen uses for its float tanh), max abs error 3.4e-7 against float64 tanh, i.e. a few
-# float32 ulps — 4× faster than libm's tanhf per element here. float64 keeps the exact libm
-# functions, so float64 results stay within 1e-10 of torch.
+# float32 ulps. float64 keeps the exact libm functions, so float64 results stay within 1e-10 of torch.
 _CLAMP = np.float32(7.90531110763549805)
 _HALF = np.float32(0.5)
 _A1, _A3, _A5, _A7, _A9, _A11, _A13 = (np.float32(v) for v in (

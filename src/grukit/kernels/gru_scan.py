@@ -17,11 +17,17 @@ backward reads it back from the output (or h0).
 
 Lengths follow `recurrence.scan`: at t ≥ length_b the state is left untouched and the output is 0.
 Arrays are shared with torch without copies (`Tensor.numpy()` on contiguous CPU tensors).
+
+The compiled loops take their arrays in small bundles, each a NamedTuple here (`ScanInputs`,
+`ForwardWeights`, `Gates`, `BackwardWeights`, `ChunkGradients`, `Block`) passed to numba as a plain
+tuple (`tuple(bundle)`: numba types a NamedTuple argument through a slower Python path on every
+call) and unpacked in the loop under the same field names, in the same order (tested).
 """
 
 from __future__ import annotations
 
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -29,8 +35,8 @@ import torch
 from grukit.kernels.activations import NUMBA_ERROR, njit, sigmoid, tanh
 
 if NUMBA_ERROR is None:
-    from grukit.kernels.blas import gemm_for, gemm_threads, matmul_into, small_product
-    from grukit.kernels.rows import row_parts, run_rows
+    from grukit.kernels.blas import check_blas_sizes, gemm_for, gemm_threads, matmul_into, small_product
+    from grukit.kernels.rows import kernel_path, row_parts, run_rows
 
 
 def unavailable_reason() -> str | None:
@@ -48,19 +54,80 @@ def refusal(x: torch.Tensor, *, what: str = "input") -> str | None:
     return unavailable_reason()
 
 
+class ScanInputs(NamedTuple):
+    """What one layer-direction's scan reads and never writes."""
+
+    x: np.ndarray  # (T, B, I)
+    lengths: np.ndarray  # (B,) int64
+    reverse: bool  # run the steps descending
+    reset_after: bool  # reset="after": r multiplies W_hn h + b_hn; "before": W_hn (r ⊙ h)
+
+
+class ForwardWeights(NamedTuple):
+    """One layer-direction's weights as the forward loop multiplies by them (transposed)."""
+
+    w_ih_t: np.ndarray  # W_ihᵀ (I, 3H)
+    b_ih: np.ndarray  # (3H,)
+    w_hh_t: np.ndarray  # W_hhᵀ (H, 3H)
+    w_rz_t: np.ndarray  # its r, z columns (H, 2H)
+    w_n_t: np.ndarray  # its n columns (H, H)
+    b_hh: np.ndarray  # (3H,)
+
+
+class Gates(NamedTuple):
+    """What the forward writes, each (T, B, H) (r, z, n, ghn may be (1, B, H) scratch: `_forward`),
+    and the backward reads."""
+
+    out: np.ndarray
+    r: np.ndarray
+    z: np.ndarray
+    n: np.ndarray
+    ghn: np.ndarray  # W_hn h + b_hn (reset="after"; (1, 0, 0) for reset="before")
+
+
+class BackwardWeights(NamedTuple):
+    """W_hh as the backward loop multiplies by it (untransposed)."""
+
+    w_hh: np.ndarray  # (3H, H)
+    w_rz: np.ndarray  # its r, z rows (2H, H)
+    w_n: np.ndarray  # its n rows (H, H)
+
+
+class ChunkGradients(NamedTuple):
+    """What the backward writes for one chunk of C steps and R rows (`_backward`)."""
+
+    x_rows: np.ndarray  # (C, R, I)
+    d_gi: np.ndarray  # (C, R, 3H)
+    d_ghn: np.ndarray  # (C, R, H), reset="after"
+    prev: np.ndarray  # (C, R, H)
+    rh: np.ndarray  # (C, R, H), reset="before" (the same buffer as d_ghn)
+    d_bias: np.ndarray  # (4H,), added to
+
+
+class Block(NamedTuple):
+    """The steps [begin, end) and batch rows [first, last) one call runs."""
+
+    begin: int
+    end: int
+    first: int
+    last: int
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
-def _forward(gemm, x, w_ih_t, b_ih, begin, end, h, w_t, w_rz_t, w_n_t, b_hh, lengths, reverse, reset_after, out,
-             r_all, z_all, n_all, ghn_all, first, last):
+def _forward(gemm, inputs, weights, h, gates, block):
     """Steps begin … end − 1 of one direction (run descending for reverse) for batch rows
     first … last − 1 (rows are independent: `rows.run_rows` runs disjoint ranges at once).
-    x (T, B, I); w_ih_t = W_ihᵀ (I, 3H); b_ih (3H,): the chunk's input projections
-    gi = W_ih x + b_ih come first, as one product over its (C·R) rows, C = end − begin, R = last − first.
-    h (B, H) the state before the chunk, updated in place; w_t = W_hhᵀ (H, 3H); w_rz_t (H, 2H),
-    w_n_t (H, H) its blocks; b_hh (3H,); lengths (B,); gemm: see `blas.matmul_into`.
-    Writes out, r, z, n, ghn = W_hn h + b_hn (reset="after"), each (T, B, H) at those steps. When
-    nothing will read r, z, n, ghn (inference without a trace) they may be (1, B, H) scratch rows,
-    overwritten each step: the memory written is then out's alone. Inner loops run over one
-    contiguous row of H units, so LLVM vectorises them."""
+    inputs `ScanInputs`, weights `ForwardWeights`, gates `Gates`, block `Block`, each a plain tuple;
+    gemm: see `blas.matmul_into`. The chunk's input projections gi = W_ih x + b_ih come first, as
+    one product over its (C·R) rows, C = end − begin, R = last − first. h (B, H) the state before
+    the chunk, updated in place. Writes out, r, z, n, ghn = W_hn h + b_hn (reset="after"), each
+    (T, B, H) at those steps. When nothing will read r, z, n, ghn (inference without a trace) they
+    may be (1, B, H) scratch rows, overwritten each step: the memory written is then out's alone.
+    Inner loops run over one contiguous row of H units, so LLVM vectorises them."""
+    x, lengths, reverse, reset_after = inputs
+    w_ih_t, b_ih, w_t, w_rz_t, w_n_t, b_hh = weights
+    out, r_all, z_all, n_all, ghn_all = gates
+    begin, end, first, last = block
     chunk, rows = end - begin, last - first
     three_h = w_t.shape[1]
     hidden = three_h // 3
@@ -141,12 +208,13 @@ def candidate_gradient(dh, d_n, d_out, z_all, n_all, lengths, t, first, last):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _backward(gemm, d_out, dh, begin, h0, out, r_all, z_all, n_all, ghn_all, w, w_rz, w_n, lengths, reverse,
-              reset_after, x, x_rows, d_gi, d_ghn, prev, rh, d_bias, first, last):
-    """BPTT of `_forward` over steps begin … begin + C − 1 (in the reverse of the forward order),
-    C = len(d_gi), for batch rows first … last − 1 (R = last − first of them).
-    dh (B, H) = ∂L/∂h after them, updated in place to ∂L/∂h before them.
-    w = W_hh (3H, H); w_rz (2H, H), w_n (H, H) its blocks; h0 (B, H) the initial state.
+def _backward(gemm, inputs, weights, h0, gates, d_out, dh, grads, block):
+    """BPTT of `_forward` over steps begin … end − 1 (in the reverse of the forward order),
+    C = end − begin = len(d_gi), for batch rows first … last − 1 (R = last − first of them).
+    inputs `ScanInputs`, weights `BackwardWeights` (W_hh and its blocks), gates the forward's
+    `Gates`, grads `ChunkGradients`, block `Block`, each a plain tuple. d_out (T, B, H) = ∂L/∂out;
+    dh (B, H) = ∂L/∂h after the steps, updated in place to ∂L/∂h before them; h0 (B, H) the
+    initial state.
     The state before step t is read back, not stored: out[t − 1] (out[t + 1] in reverse) while that
     step is inside the sequence, else h0. Writes for the chunk and those rows, each (C, R, ·):
     d_gi (3H) = ∂L/∂(W_ih x + b_ih); d_ghn (H) = ∂L/∂(W_hn h + b_hn) = r ⊙ ∂L/∂n̂ (reset="after";
@@ -154,6 +222,11 @@ def _backward(gemm, d_out, dh, begin, h0, out, r_all, z_all, n_all, ghn_all, w, 
     prev (H) the state before each step and, for reset="before", rh (H) = r ⊙ prev — the inputs
     of W_hh's gradient; x_rows (I) those rows of x (T, B, I), the input of W_ih's. Rows of finished
     sequences are zero. Adds the bias gradients to d_bias (4H): Σ d_gi, then Σ d_ghn (reset="after")."""
+    x, lengths, reverse, reset_after = inputs
+    w, w_rz, w_n = weights
+    out, r_all, z_all, n_all, ghn_all = gates
+    x_rows, d_gi, d_ghn, prev, rh, d_bias = grads
+    begin, _, first, last = block
     chunk, _, hidden = prev.shape
     dtype = prev.dtype
     rows = last - first
@@ -358,17 +431,24 @@ class FusedGRUScan(torch.autograd.Function):
         ghn = torch.empty(steps if differentiable else 1, batch, hidden, dtype=dtype) if reset_after else \
             torch.empty(1, 0, 0, dtype=dtype)
         h = h0.detach().clone().contiguous()
-        arrays = (_np(x), w_ih.detach().t().contiguous().numpy(), (zeros if b_ih is None else b_ih.detach()).numpy())
-        state = (h.numpy(), w_t.numpy(), w_rz_t.numpy(), w_n_t.numpy(), bias.numpy(), lengths.numpy(), reverse,
-                 reset_after, out.numpy(), r.numpy(), z.numpy(), n.numpy(), ghn.numpy())
-        gemm = gemm_for(out.numpy().dtype)
-        small = small_product(batch, 3 * hidden, hidden)
+        x_np = _np(x)
         ranges = chunks(steps, batch, hidden, reverse=reverse)
+        check_blas_sizes(batch_size=batch, input_size=x_np.shape[2], gate_units=3 * hidden,
+                         chunk_rows=max(end - begin for begin, end in ranges) * batch)
+        inputs = tuple(ScanInputs(x_np, lengths.numpy(), reverse, reset_after))
+        weights = tuple(ForwardWeights(w_ih.detach().t().contiguous().numpy(),
+                                       (zeros if b_ih is None else b_ih.detach()).numpy(),
+                                       w_t.numpy(), w_rz_t.numpy(), w_n_t.numpy(), bias.numpy()))
+        gates = tuple(Gates(out.numpy(), r.numpy(), z.numpy(), n.numpy(), ghn.numpy()))
+        h_np = h.numpy()
+        path = kernel_path()
+        gemm = gemm_for(path, out.numpy().dtype)
+        small = small_product(batch, 3 * hidden, hidden)
 
         def forward_rows(first: int, last: int) -> None:
             for begin, end in ranges:
-                with gemm_threads(single=small):
-                    _forward(gemm, *arrays, begin, end, *state, first, last)
+                with gemm_threads(path, single=small):
+                    _forward(gemm, inputs, weights, h_np, gates, tuple(Block(begin, end, first, last)))
 
         run_rows(forward_rows, row_parts(batch, hidden))
         ctx.save_for_backward(x, h0, w_ih, w_hh, out, r, z, n, ghn, lengths)
@@ -388,12 +468,15 @@ class FusedGRUScan(torch.autograd.Function):
         inputs = x_np.shape[2]
         wants_d_x = ctx.needs_input_grad[0]  # a first layer's input usually needs no gradient
         d_x = torch.empty(x.shape, dtype=dtype) if wants_d_x else None  # contiguous, whatever x's layout
-        saved = (out.numpy(), r.numpy(), z.numpy(), n.numpy(), ghn.numpy(), w.numpy(), w_rz.numpy(), w_n.numpy(),
-                 lengths.numpy(), reverse, reset_after, x_np)
-        gemm = gemm_for(out.numpy().dtype)
+        inputs_np = tuple(ScanInputs(x_np, lengths.numpy(), reverse, reset_after))
+        weights = tuple(BackwardWeights(w.numpy(), w_rz.numpy(), w_n.numpy()))
+        gates = tuple(Gates(out.numpy(), r.numpy(), z.numpy(), n.numpy(), ghn.numpy()))
+        path = kernel_path()
+        gemm = gemm_for(path, out.numpy().dtype)
         small = small_product(batch, 3 * hidden, hidden)
         ranges = chunks(steps, batch, hidden, reverse=reverse)
         size = max(end - begin for begin, end in ranges)
+        check_blas_sizes(batch_size=batch, input_size=inputs, gate_units=3 * hidden, chunk_rows=size * batch)
         sums = {}  # first row → that part's (∂L/∂W_ih, ∂L/∂W_hh, bias sums)
 
         def backward_rows(first: int, last: int) -> None:
@@ -408,9 +491,11 @@ class FusedGRUScan(torch.autograd.Function):
                 steps_here = end - begin
                 d_gi, prev, side, x_rows = (buffer[:steps_here] for buffer in (d_gi_buffer, prev_buffer, side_buffer,
                                                                                x_buffer))
-                with gemm_threads(single=small):
-                    _backward(gemm, d_out_np, dh_np, begin, initial, *saved, x_rows.numpy(), d_gi.numpy(),
-                              side.numpy(), prev.numpy(), side.numpy(), d_bias.numpy(), first, last)
+                grads = tuple(ChunkGradients(x_rows.numpy(), d_gi.numpy(), side.numpy(), prev.numpy(), side.numpy(),
+                                             d_bias.numpy()))
+                with gemm_threads(path, single=small):
+                    _backward(gemm, inputs_np, weights, initial, gates, d_out_np, dh_np, grads,
+                              tuple(Block(begin, end, first, last)))
                 # this chunk's share of the gradients, as matmuls over its (C·R) rows
                 flat_gi = d_gi.view(-1, 3 * hidden)
                 if wants_d_x:
