@@ -57,15 +57,29 @@ def test_unavailable_fused_kernel_falls_back_with_a_warning(monkeypatch):
         grukit.GRU(3, 4, backend="fused")(torch.randn(5, 2, 3))
 
 
-def test_compiled_kernels_are_cached_on_disk():
-    from pathlib import Path
+def test_compiled_kernels_are_cached_on_disk(tmp_path):
+    """A fresh cache directory (so no file from an earlier run can stand in): the first process compiles
+    and writes the kernels' cache, a second one loads them from it instead of compiling."""
+    import os
+    import subprocess
+    import sys
 
-    gru = grukit.GRU(3, 4, backend="fused")
-    out, _ = gru(torch.randn(4, 2, 3))
-    out.sum().backward()
-    for kernel in (grukit.kernels.gru_scan._forward, grukit.kernels.gru_scan._backward):
-        cache_dir = Path(kernel._cache._cache_path)
-        assert any(cache_dir.glob(f"*{kernel.__name__}*.nbi")), f"no on-disk cache for {kernel.__name__}"
+    code = """
+import sys, torch, grukit, grukit.kernels.gru_scan as scan
+gru = grukit.GRU(3, 4, backend="fused")
+out, _ = gru(torch.randn(4, 2, 3))
+out.sum().backward()
+hits = sum(sum(k.stats.cache_hits.values()) for k in (scan._forward, scan._backward))
+misses = sum(sum(k.stats.cache_misses.values()) for k in (scan._forward, scan._backward))
+print(hits, misses)
+"""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    first = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert first.stdout.split() == ["0", "2"], first.stdout  # compiled both, found nothing cached
+    for name in ("_forward", "_backward"):
+        assert list(tmp_path.rglob(f"*{name}*.nbi")), f"no on-disk cache for {name}"
+    second = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert second.stdout.split() == ["2", "0"], second.stdout  # both loaded from the cache
 
 
 def test_import_does_not_load_numba():

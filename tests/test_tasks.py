@@ -18,6 +18,8 @@ SMALL = {
     "copy": dict(delay=12, symbols=4, alphabet=5, train_size=64, validation_size=16, test_size=16),
     "digits": dict(order="rows"),
     "epidemic": dict(days=200, lookback=21, horizon=7),
+    "flipflop": dict(steps=30, train_size=64, validation_size=16, test_size=16),
+    "text": dict(tweets=300, min_count=5),
     "imputation": dict(source="clinical", stays=120, hours=8),
     "guidance": dict(min_tokens=3, max_tokens=9, train_size=64, validation_size=16, test_size=16),
     "kalman": dict(steps=40, train_size=64, validation_size=16, test_size=16),
@@ -41,11 +43,14 @@ def test_builder_shapes_and_determinism(name, observations_csv):
     first, again, other = task.build(seed=3), task.build(seed=3), task.build(seed=4)
     for split in ("train", "validation", "test"):
         a, b = getattr(first, split), getattr(again, split)
-        assert a.inputs.shape[-1] == first.input_size and a.inputs.dim() == 3
+        if first.token_inputs:  # symbol ids (N, T), read one-hot over input_size symbols
+            assert a.inputs.dim() == 2 and 0 <= int(a.inputs.min()) and int(a.inputs.max()) < first.input_size
+        else:
+            assert a.inputs.shape[-1] == first.input_size and a.inputs.dim() == 3
         assert len(a.targets) == len(a.inputs)
         torch.testing.assert_close(a.inputs, b.inputs, rtol=0, atol=0)
         torch.testing.assert_close(a.targets, b.targets, rtol=0, atol=0, equal_nan=True)
-    if name not in ("digits", "observations"):  # one fixed data set (or file): the seed only moves the split
+    if name not in ("digits", "observations", "text"):  # one fixed data set (or file): the seed only moves the split
         assert not torch.equal(first.train.inputs, other.train.inputs)
     else:
         assert not torch.equal(first.train.targets, other.train.targets)
