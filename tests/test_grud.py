@@ -310,3 +310,21 @@ def test_arrays_with_unsorted_times_or_a_never_observed_variable_are_named():
     torch.testing.assert_close(data.empirical_mean(), torch.tensor([1.5, 3.0], dtype=torch.float64))
     with pytest.raises(grukit.InputError, match="variable 'b' is never observed"):
         data.empirical_mean([0])
+
+
+def test_gaps_from_times_pass_gradients_to_the_mask_and_times_on_both_backends():
+    torch.manual_seed(0)
+    x = torch.randn(2, 6, 3, dtype=torch.float64)
+    times = torch.cumsum(torch.rand(2, 6, dtype=torch.float64) + 0.1, dim=1)
+    grads = {}
+    for backend in ("reference", "fused"):
+        torch.manual_seed(1)
+        model = grukit.GRUD(3, 4, batch_first=True, backend=backend, dtype=torch.float64)
+        mask = (torch.rand(2, 6, 3, generator=torch.Generator().manual_seed(2)) > 0.3).double().requires_grad_()
+        stamps = times.clone().requires_grad_()
+        out, _ = model(x, mask=mask, times=stamps)
+        out.sum().backward()
+        grads[backend] = (mask.grad, stamps.grad)
+    for a, b in zip(grads["reference"], grads["fused"], strict=True):
+        assert a is not None and torch.isfinite(a).all()
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-10)

@@ -43,12 +43,11 @@ def check_times(times: torch.Tensor, *, lengths: torch.Tensor | None = None) -> 
 
 def time_gaps(mask: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
     """δ (B, T, V) from mask (B, T, V) and times (B, T), by the recursion above."""
-    steps = mask.shape[1]
-    gaps = torch.zeros(mask.shape, dtype=times.dtype, device=times.device)
-    for t in range(1, steps):
+    gaps = [torch.zeros(mask.shape[0], mask.shape[2], dtype=times.dtype, device=times.device)]  # δ_1 = 0
+    for t in range(1, mask.shape[1]):
         elapsed = (times[:, t] - times[:, t - 1])[:, None]  # (B, 1): the same for every variable
-        gaps[:, t] = elapsed + (1 - mask[:, t - 1].to(times.dtype)) * gaps[:, t - 1]
-    return gaps
+        gaps.append(elapsed + (1 - mask[:, t - 1].to(times.dtype)) * gaps[-1])
+    return torch.stack(gaps, dim=1)  # built step by step, not in place: the mask and times may need gradients
 
 
 def last_observed(values: torch.Tensor, mask: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
