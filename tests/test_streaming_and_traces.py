@@ -151,17 +151,15 @@ def test_compiled_cell_sees_every_change_of_the_weights():
     check()
 
 
-@pytest.mark.parametrize("backend", ["auto", "fused", "torch", "reference"])
-@pytest.mark.parametrize("reset", ["after", "before"])
+@pytest.mark.parametrize(("backend", "reset"), [(b, r) for b in ("auto", "fused", "torch", "reference")
+                                                 for r in ("after", "before") if (b, r) != ("torch", "before")])
 def test_plain_streaming_call_equals_the_validated_path(monkeypatch, backend, reset):
     """GRUCell and GRU.step skip the validation for the plain call (batched CPU tensors of the
     module's dtype and shape, state given); the result is exactly the validated path's, and
     anything unusual is validated."""
     import grukit.nn.gru
 
-    if backend == "torch" and reset == "before":
-        pytest.skip("GRUCell refuses backend='torch' with reset='before'")
-    torch.manual_seed(0)
+    torch.manual_seed(0)  # (torch's op has no reset="before": GRUCell refuses that pair, tested elsewhere)
     cell = grukit.GRUCell(3, 4, reset=reset, backend=backend)
     gru = grukit.GRU(3, 4, 2, reset=reset, backend=backend)
     x, h, state = torch.randn(2, 3), torch.randn(2, 4), torch.randn(2, 2, 4)

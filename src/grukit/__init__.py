@@ -15,7 +15,8 @@ import contract in pyproject.toml is checked by the tests):
     tasks              the benchmarks and applications: data, metric, baselines
     training           the task model, the Lightning trainer, comparisons
     analysis           gradient flow, Jacobians, timescales and the other analyses
-    app                the command line, the demo, the forecasting pipeline, benchmarks
+    experiments        the literature's claims, each measured end to end (`grukit experiment`)
+    app                the command line, the demo, the forecasting pipeline, inspect, benchmarks
 """
 
 from __future__ import annotations

@@ -150,7 +150,7 @@ def _newton_polish(step, states: torch.Tensor, held: torch.Tensor, *, steps: int
 
 def plot_fixed_points(points: FixedPoints, *, visited: torch.Tensor | None = None, ax=None):
     """Fixed points on the first two principal components of the visited states (or of the points):
-    filled for stable, open for unstable."""
+    filled for stable, open for unstable, crosses for slow points."""
     import matplotlib.pyplot as plt
 
     ax = ax or plt.subplots(figsize=(4.5, 4.5))[1]
@@ -160,12 +160,14 @@ def plot_fixed_points(points: FixedPoints, *, visited: torch.Tensor | None = Non
     project = lambda s: ((s - centre) @ v[:2].T).numpy()  # noqa: E731 - (N, S) → (N, 2)
     if visited is not None:
         ax.scatter(*project(visited).T, s=2, color="lightgrey", label="visited states")
-    stable = points.stable
-    if stable.any():
-        ax.scatter(*project(points.states[stable]).T, s=40, color="black", label="stable")
-    if (~stable).any():
-        ax.scatter(*project(points.states[~stable]).T, s=40, facecolors="none", edgecolors="red", label="unstable")
+    fixed, slow = ~points.slow, points.slow
+    groups = ((fixed & points.stable, dict(s=40, color="black", label="stable fixed point")),
+              (fixed & ~points.stable, dict(s=40, facecolors="none", edgecolors="red", label="unstable fixed point")),
+              (slow, dict(s=30, marker="x", color="tab:orange", label="slow point")))
+    for chosen, style in groups:
+        if chosen.any():
+            ax.scatter(*project(points.states[chosen]).T, **style)
     ax.set_xlabel("PC 1")
     ax.set_ylabel("PC 2")
-    ax.legend()
+    ax.legend(fontsize=8, framealpha=0.6, loc="best")
     return ax

@@ -513,9 +513,9 @@ def experiment(
             passed = sum(r.verdict == "PASS" for r in reports)
             typer.echo(f"{passed} of {len(reports)} passed: " + ", ".join(f"{r.name} {r.verdict}" for r in reports))
         if write_docs:
-            command = "grukit experiment " + " ".join([name, *(["--quick"] if quick else []),
-                                                      *([f"--seed {seed}"] if seed else []), "--write-docs"])
-            typer.echo(f"wrote {write_page(reports, out_dir=out, docs_dir='docs', command=command)}")
+            command = " ".join(["grukit experiment all", *(["--quick"] if quick else []),
+                                *([f"--seed {seed}"] if seed else []), "--write-docs"])
+            typer.echo(f"wrote {write_page(out_dir=out, docs_dir='docs', command=command)}")
 
 
 def _count(number: int, noun: str) -> str:

@@ -43,13 +43,24 @@ def run_experiment(name: str, *, quick: bool = False, seed: int = 0, out_dir="."
     return write_report(replace(report, seconds=time.perf_counter() - start, quick=quick), figure, out)
 
 
-def write_docs(reports: list[Report], *, out_dir, docs_dir, command: str) -> Path:
-    """docs/experiments.md from the reports, with their figures copied into docs/experiments/."""
+def write_docs(*, out_dir, docs_dir, command: str) -> Path:
+    """docs/experiments.md from every experiment's report in out_dir (NAME.json, in EXPERIMENTS' order),
+    with their figures copied into docs/experiments/: rerunning one experiment updates its section."""
+    import json
+
     from grukit.experiments.report import docs_page
     from grukit.io.atomic import write_atomic, write_text_atomic
 
-    docs = Path(docs_dir)
-    for report in reports:
-        png = (Path(out_dir) / f"{report.name}.png").read_bytes()
-        write_atomic(docs / "experiments" / f"{report.name}.png", lambda s, data=png: s.write(data), mode="wb")
+    out, docs = Path(out_dir), Path(docs_dir)
+    reports = []
+    for name in EXPERIMENTS:
+        numbers = out / f"{name}.json"
+        if not numbers.exists():
+            continue
+        saved = json.loads(numbers.read_text())
+        reports.append(Report(**{**saved, "files": tuple(saved["files"])}))
+        png = (out / f"{name}.png").read_bytes()
+        write_atomic(docs / "experiments" / f"{name}.png", lambda s, data=png: s.write(data), mode="wb")
+    if not reports:
+        raise InputError(f"no experiment reports in {out}: run `grukit experiment NAME` first")
     return write_text_atomic(docs / "experiments.md", docs_page(reports, command=command))

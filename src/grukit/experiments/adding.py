@@ -26,12 +26,12 @@ def run(*, quick: bool, seed: int, work_dir):
     lengths = (100, 200, 400)
     mse = {name: {} for name in MODELS}
     for steps in lengths:
-        task = AddingTask(steps=steps, train_size=1_500 if quick else 20_000, validation_size=300, test_size=500)
+        task = AddingTask(steps=steps, train_size=4_000 if quick else 20_000, validation_size=300, test_size=500)
         data = task.build(seed=seed)
         for name in MODELS:
             torch.manual_seed(seed)
             result, _ = train(task, data, ModelConfig(cell=name, hidden_size=32),
-                              TrainConfig(max_epochs=6 if quick else 30, batch_size=32, seed=seed),
+                              TrainConfig(max_epochs=10 if quick else 30, batch_size=32, seed=seed),
                               work_dir / f"{name}-T{steps}")
             mse[name][str(steps)] = result.test["mse"]
     solved = {name: [s for s, v in values.items() if v < SOLVED] for name, values in mse.items()}

@@ -23,13 +23,13 @@ def run(*, quick: bool, seed: int, work_dir):
     import matplotlib.pyplot as plt
 
     delay = 100 if quick else 500
-    task = CopyTask(delay=delay, train_size=2_000 if quick else 10_000, validation_size=200, test_size=500)
+    task = CopyTask(delay=delay, train_size=8_000 if quick else 10_000, validation_size=200, test_size=500)
     data = task.build(seed=seed)
     results, curves = {}, {}
     for name, chrono in (("default", 0.0), ("chrono", float(delay))):
         torch.manual_seed(seed)
         result, _ = train(task, data, ModelConfig(cell="gru", hidden_size=64, chrono=chrono),
-                          TrainConfig(max_epochs=6 if quick else 30, batch_size=32, seed=seed), work_dir / name)
+                          TrainConfig(max_epochs=10 if quick else 30, batch_size=32, seed=seed), work_dir / name)
         results[name] = result.test
         metrics = sorted((work_dir / name / "logs" / "csv").glob("version_*/metrics.csv"))
         if metrics:

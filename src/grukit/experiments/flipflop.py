@@ -27,11 +27,11 @@ HIDDEN = 16
 def run(*, quick: bool, seed: int, work_dir):
     import matplotlib.pyplot as plt
 
-    task = FlipFlopTask(train_size=1_000 if quick else 4_000)
+    task = FlipFlopTask(train_size=2_000 if quick else 4_000)
     data = task.build(seed=seed)
     torch.manual_seed(seed)
     result, model = train(task, data, ModelConfig(cell="gru", hidden_size=HIDDEN),
-                          TrainConfig(max_epochs=20 if quick else 60, batch_size=32, learning_rate=1e-2, seed=seed),
+                          TrainConfig(max_epochs=30 if quick else 60, batch_size=32, learning_rate=1e-2, seed=seed),
                           work_dir / "gru")
     gru = model.recurrent
     twin = type(gru).from_config(gru.config, dtype=torch.float64)
@@ -52,7 +52,7 @@ def run(*, quick: bool, seed: int, work_dir):
                                        valid=valid_steps(None, probe.shape[1], probe.shape[0]))[1:])
     figure, ax = plt.subplots(figsize=(5, 5))
     plot_fixed_points(points, visited=visited, ax=ax)
-    ax.set_title(f"{len(stable)} stable fixed points, {saddles} saddles")
+    ax.set_title(f"stable fixed points {len(stable)}, saddles {saddles}, slow points {int(points.slow.sum())}")
     report = Report(
         name="flipflop",
         claim="a recurrent network trained on the 3-bit flip-flop stores its 8 memories as stable fixed points, "

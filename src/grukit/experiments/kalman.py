@@ -32,7 +32,7 @@ def run(*, quick: bool, seed: int, work_dir):
         data = task.build(seed=seed)
         torch.manual_seed(seed)
         _, model = train(task, data, ModelConfig(cell="gru", hidden_size=4),
-                         TrainConfig(max_epochs=15 if quick else 40, batch_size=32, learning_rate=1e-2, seed=seed),
+                         TrainConfig(max_epochs=30 if quick else 60, batch_size=32, learning_rate=1e-2, seed=seed),
                          work_dir / f"q{q}")
         comparison = kalman_comparison(model, data.test.inputs, data.test.targets, state_variance=q)
         comparisons[q] = comparison

@@ -19,7 +19,7 @@ from grukit.training.trainer import TrainConfig
 
 
 def text_model(*, quick: bool, seed: int, runs_dir) -> tuple[TextTask, SequenceModel]:
-    task = TextTask(tweets=5_000 if quick else 20_761)
+    task = TextTask()  # all 20,761 tweets
     model = ModelConfig(cell="gru", hidden_size=128)
     config = TrainConfig(max_epochs=4 if quick else 20, batch_size=64, seed=seed)
     run_dir = Path(runs_dir) / f"text-gru-{'quick' if quick else 'full'}-seed{seed}"

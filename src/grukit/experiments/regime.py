@@ -40,7 +40,7 @@ def run(*, quick: bool, seed: int, work_dir):
     data = task.build(seed=seed)
     torch.manual_seed(seed)
     _, model = train(task, data, ModelConfig(cell="gru", hidden_size=32),
-                     TrainConfig(max_epochs=15 if quick else 60, batch_size=32, seed=seed, early_stopping=10),
+                     TrainConfig(max_epochs=40 if quick else 100, batch_size=32, seed=seed, early_stopping=10),
                      work_dir / "gru")
     inputs = torch.cat([data.train.inputs, data.validation.inputs, data.test.inputs])
     origins = torch.cat([data.train.groups, data.validation.groups, data.test.groups])

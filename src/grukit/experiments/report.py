@@ -72,6 +72,7 @@ def write_report(report: Report, figure, out_dir) -> Report:
 def docs_page(reports: list[Report], *, command: str) -> str:
     """The experiments page of the docs: every report's claim, figure and verdict as measured."""
     passed = sum(r.verdict == "PASS" for r in reports)
+    sizes = {r.quick for r in reports}
     lines = [
         "# Experiments",
         "",
@@ -83,8 +84,11 @@ def docs_page(reports: list[Report], *, command: str) -> str:
         command,
         "```",
         "",
+        "(`grukit experiment NAME --write-docs` reruns one and updates its section.)",
+        "",
         f"{passed} of {len(reports)} passed" + (" (at `--quick` size: a few minutes each on two cores)."
-                                               if reports and reports[0].quick else "."),
+                                               if sizes == {True} else " (some at `--quick` size)."
+                                               if len(sizes) > 1 else "."),
         "",
         "| experiment | verdict | measured | seconds |",
         "|---|---|---|---:|",

@@ -26,6 +26,8 @@ TWEETS = 400  # test tweets, at most
 def paired(differences: torch.Tensor) -> dict:
     from scipy import stats
 
+    if not torch.isfinite(differences).all():
+        raise ValueError("a paired difference is not finite: a compared step lies outside its sequence")
     n = len(differences)
     mean, sd = float(differences.mean()), float(differences.std())
     half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
@@ -42,7 +44,8 @@ def run(*, quick: bool, seed: int, work_dir):
     letters = [c for c in vocabulary.characters[2:] if c.isprintable()]
     originals, random_spans, spliced, breaks = [], [], [], []
     for i, tweet in enumerate(tweets):
-        p = int(torch.randint(20, len(tweet) - 25, (1,), generator=generator))
+        read = min(len(tweet), task.max_chars)  # the model reads at most max_chars characters
+        p = int(torch.randint(20, read - 25, (1,), generator=generator))
         noise = "".join(letters[int(j)] for j in torch.randint(len(letters), (len(tweet) - p,), generator=generator))
         other = tweets[(i + 1) % len(tweets)]
         originals.append(tweet)  # the three versions share the first p characters

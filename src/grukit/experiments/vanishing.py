@@ -40,10 +40,10 @@ def fall(model: SequenceModel, inputs: torch.Tensor, targets: torch.Tensor) -> t
 def run(*, quick: bool, seed: int, work_dir):
     import matplotlib.pyplot as plt
 
-    task = AddingTask(steps=STEPS, train_size=1_000 if quick else 20_000, validation_size=500, test_size=500)
+    task = AddingTask(steps=STEPS, train_size=4_000 if quick else 20_000, validation_size=500, test_size=500)
     data = task.build(seed=seed)
     probe_inputs, probe_targets = data.test.inputs[:16].double(), data.test.targets[:16].double()
-    epochs = 3 if quick else 20
+    epochs = 8 if quick else 20
     falls, curves, mse = {}, {}, {}
     for name in MODELS:
         torch.manual_seed(seed)
