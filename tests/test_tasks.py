@@ -430,3 +430,13 @@ def test_imputation_options_are_checked():
         make_task("imputation", held_out=0.0)
     with pytest.raises(InputError, match="pattern must be one of"):
         make_task("imputation", pattern="mar")
+
+
+def test_kalman_with_varying_noise_reads_the_noise_level_and_its_filter_beats_the_last_value():
+    task = make_task("kalman", varying_noise=True, steps=80, train_size=32, validation_size=8, test_size=64)
+    data = task.build(seed=0)
+    assert data.input_size == 2 and data.train.inputs.shape == (32, 79, 2)
+    levels = data.train.inputs[..., 1].exp().unique()
+    torch.testing.assert_close(levels, torch.tensor([0.25, 4.0]))
+    baselines = task.baselines(data)
+    assert baselines["Kalman filter (optimal)"] < 0.8 * baselines["last value"]

@@ -9,7 +9,7 @@ and a GRU unit that reads y_t computes h' = (1 − u) h + u ñ: the same form, w
 When σ² varies in time (and the model is told it), so does the optimal gain: K_t = P_t / (P_t + σ²_t)
 falls where the observations are noisy.
 
-`steady_state_gain` is the formula (from `grukit.tasks.kalman`); `filter_gains` runs statsmodels'
+`steady_state_gain` is the formula and `filter_gains` (both from `grukit.tasks.kalman`) runs statsmodels'
 Kalman filter (`statsmodels.tsa.statespace.kalman_filter`) with
 the given variances, time-varying ones included; `kalman_comparison` sets a trained task model's
 mean update gate beside those gains, step by step, and scores both forecasts on the same targets.
@@ -23,33 +23,7 @@ import numpy as np
 import torch
 
 from grukit.errors import InputError
-from grukit.tasks.kalman import steady_state_gain
-
-
-def filter_gains(series: np.ndarray, *, state_variance: float,
-                 observation_variance: float | np.ndarray = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """Kalman gains K_t and one-step predictions E[y_{t+1} | y_1…y_t] for local-level series.
-
-    series (N, T); observation_variance a number or (N, T) (σ²_t per step). Returns gains (N, T)
-    (K_t weighs the innovation of y_t) and predictions (N, T) (prediction t is of y_{t+1})."""
-    from statsmodels.tsa.statespace.kalman_filter import KalmanFilter
-
-    y = np.asarray(series, dtype=float)
-    if y.ndim != 2:
-        raise InputError(f"series must be (N, T), got shape {y.shape}")
-    variance = np.broadcast_to(np.asarray(observation_variance, dtype=float), y.shape)
-    gains, predictions = np.empty_like(y), np.empty_like(y)
-    for row in range(y.shape[0]):
-        kf = KalmanFilter(k_endog=1, k_states=1)
-        kf.bind(y[row][None, :].copy())
-        kf["design"], kf["transition"], kf["selection"] = [[1.0]], [[1.0]], [[1.0]]
-        kf["state_cov"] = [[float(state_variance)]]
-        kf["obs_cov"] = variance[row][None, None, :].copy()  # (1, 1, T): time-varying
-        kf.initialize_approximate_diffuse()
-        result = kf.filter()
-        gains[row] = result.kalman_gain[0, 0]
-        predictions[row] = result.predicted_state[0, 1:]
-    return gains, predictions
+from grukit.tasks.kalman import filter_gains, steady_state_gain
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,12 @@ gain K = P/(P + σ²), where P = (q + √(q² + 4q))/2 σ² solves the Riccati e
 P = P σ²/(P + σ²) + q σ². A GRU's update gate u plays the part of K (the articles' claim that
 grukit's analysis checks). Baseline: statsmodels' `UnobservedComponents("llevel")` filtering each
 test series with the true variances (diffuse start), scored on the same steps.
+
+varying_noise=True: the observation noise's variance σ²_t switches between 0.25 and 4 (a two-state
+Markov chain that switches with probability 0.02 per step), and the model reads log σ²_t beside
+y_t, as a forecaster told how noisy each measurement is. The optimal gain then moves with it,
+K_t = P_t / (P_t + σ²_t); the baseline is statsmodels' Kalman filter with the true σ²_t
+(`filter_gains`).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from grukit.errors import InputError
@@ -27,6 +34,49 @@ def steady_state_gain(noise_ratio: float) -> float:
     q = noise_ratio
     prior = (q + math.sqrt(q * q + 4 * q)) / 2
     return prior / (prior + 1)
+
+
+NOISE_LEVELS = (0.25, 4.0)  # σ²_t of the varying-noise series
+NOISE_SWITCH = 0.02  # probability per step that σ²_t switches
+
+
+def filter_gains(series, *, state_variance: float, observation_variance=1.0):
+    """Kalman gains K_t and one-step predictions E[y_{t+1} | y_1…y_t] of local-level series by
+    statsmodels' Kalman filter (approximate diffuse start).
+
+    series (N, T); observation_variance a number or (N, T) (σ²_t per step). Returns numpy arrays
+    gains (N, T) (K_t weighs the innovation of y_t) and predictions (N, T) (prediction t is of y_{t+1})."""
+    from statsmodels.tsa.statespace.kalman_filter import KalmanFilter
+
+    y = np.asarray(series, dtype=float)
+    if y.ndim != 2:
+        raise InputError(f"series must be (N, T), got shape {y.shape}")
+    variance = np.broadcast_to(np.asarray(observation_variance, dtype=float), y.shape)
+    gains, predictions = np.empty_like(y), np.empty_like(y)
+    for row in range(y.shape[0]):
+        kf = KalmanFilter(k_endog=1, k_states=1)
+        kf.bind(y[row][None, :].copy())
+        kf["design"], kf["transition"], kf["selection"] = [[1.0]], [[1.0]], [[1.0]]
+        kf["state_cov"] = [[float(state_variance)]]
+        kf["obs_cov"] = variance[row][None, None, :].copy()  # (1, 1, T): time-varying
+        kf.initialize_approximate_diffuse()
+        result = kf.filter()
+        gains[row] = result.kalman_gain[0, 0]
+        predictions[row] = result.predicted_state[0, 1:]
+    return gains, predictions
+
+
+def make_varying_noise(count: int, steps: int, *, noise_ratio: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """y (N, T) and σ²_t (N, T): the level as in `make_local_level` (Var η = q), observed with noise of
+    variance σ²_t ∈ NOISE_LEVELS that switches with probability NOISE_SWITCH per step."""
+    generator = torch.Generator().manual_seed(seed)
+    level = torch.randn(count, 1, generator=generator) + torch.cumsum(
+        math.sqrt(noise_ratio) * torch.randn(count, steps, generator=generator), dim=1)
+    switches = torch.rand(count, steps, generator=generator) < NOISE_SWITCH
+    start = torch.rand(count, 1, generator=generator) < 0.5
+    high = (start ^ (torch.cumsum(switches.int(), dim=1) % 2).bool())  # (N, T): in the noisy state
+    variance = torch.where(high, NOISE_LEVELS[1], NOISE_LEVELS[0])
+    return level + variance.sqrt() * torch.randn(count, steps, generator=generator), variance
 
 
 def make_local_level(count: int, steps: int, *, noise_ratio: float, seed: int) -> torch.Tensor:
@@ -56,6 +106,7 @@ class KalmanTask(Task):
     train_size: int = 4_000
     validation_size: int = 500
     test_size: int = 500
+    varying_noise: bool = False  # σ²_t switching between 0.25 and 4, read as log σ²_t beside y_t
     name: str = "kalman"
 
     def build(self, *, seed: int) -> TaskData:
@@ -64,17 +115,28 @@ class KalmanTask(Task):
         if not self.noise_ratio > 0:
             raise InputError(f"noise_ratio must be positive, got {self.noise_ratio!r}")
         def make(size: int, split_seed: int) -> Split:
+            if self.varying_noise:  # inputs (N, T−1, 2): y_t and log σ²_t
+                y, variance = make_varying_noise(size, self.steps, noise_ratio=self.noise_ratio, seed=split_seed)
+                return Split(torch.stack([y[:, :-1], variance[:, :-1].log()], dim=-1), y[:, 1:, None])
             y = make_local_level(size, self.steps, noise_ratio=self.noise_ratio, seed=split_seed)
             return Split(y[:, :-1, None], y[:, 1:, None])  # (N, T−1, 1) each
 
         splits = seeded_splits(make, self, seed=seed)
-        return TaskData(self.name, *splits, input_size=1, output_size=1, loss="mse", readout="sequence",
-                        metric="mse", lower_is_better=True,
-                        description=f"local level, q={self.noise_ratio}: predict the next observation")
+        noise = "noise variance switching 0.25/4, given" if self.varying_noise else f"q={self.noise_ratio}"
+        return TaskData(self.name, *splits, input_size=2 if self.varying_noise else 1, output_size=1, loss="mse",
+                        readout="sequence", metric="mse", lower_is_better=True,
+                        description=f"local level, {noise}: predict the next observation")
 
     def baselines(self, data: TaskData) -> dict[str, float]:
         series = torch.cat([data.test.inputs[:, :1, 0], data.test.targets[..., 0]], dim=1)  # y_1 … y_T
-        kalman = kalman_one_step_predictions(series, noise_ratio=self.noise_ratio)
+        if self.varying_noise:  # the filter with the true σ²_t of the steps it reads (the last one unused)
+            variance = data.test.inputs[..., 1].double().exp()
+            variance = torch.cat([variance, variance[:, -1:]], dim=1)
+            _, predicted = filter_gains(series.double().numpy(), state_variance=self.noise_ratio,
+                                        observation_variance=variance.numpy())
+            kalman = torch.from_numpy(predicted[:, :-1]).to(series.dtype)
+        else:
+            kalman = kalman_one_step_predictions(series, noise_ratio=self.noise_ratio)
         last_value = data.test.inputs[..., 0]  # random-walk forecast: y_{t+1} ≈ y_t
         targets = data.test.targets[..., 0]
         return {"Kalman filter (optimal)": float(((kalman - targets) ** 2).mean()),
