@@ -114,9 +114,22 @@ def gate_trace(module, inputs: torch.Tensor, *, lengths: torch.Tensor | None = N
     if getattr(module, "trace_class", None) is None:
         return None
     if getattr(module, "backend", None) == "torch":
-        twin = type(module).from_config(replace(module.config, backend="reference"),
-                                        device=module.weight_ih_l0.device, dtype=module.weight_ih_l0.dtype)
-        twin.load_state_dict(module.state_dict())
-        module = twin.train(module.training)
+        module = twin(module, backend="reference")
     with torch.no_grad():
         return module(inputs, lengths=lengths, return_gates=True)[2]
+
+
+def twin(module, *, dtype: torch.dtype | None = None, **changes):
+    """A copy of a grukit GRU, RNN or LSTM with the same weights (cast to `dtype`, if given) and its
+    config changed by `changes` (e.g. backend="reference"), in the same training mode."""
+    weight = module.weight_ih_l0
+    copy = type(module).from_config(replace(module.config, **changes), device=weight.device,
+                                    dtype=dtype or weight.dtype)
+    copy.load_state_dict({name: value.to(dtype or value.dtype) for name, value in module.state_dict().items()})
+    return copy.train(module.training)
+
+
+def float64_copy(module):
+    """A float64 twin (same weights, same backend), for analyses whose small perturbations or long
+    products need the precision."""
+    return twin(module, dtype=torch.float64)

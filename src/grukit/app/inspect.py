@@ -32,6 +32,7 @@ from grukit.analysis import (
     plot_saturation,
     plot_timescales,
 )
+from grukit.analysis.step_map import float64_copy
 from grukit.errors import InputError
 from grukit.io.atomic import write_atomic, write_text_atomic
 from grukit.nn.base import RecurrentBase
@@ -188,9 +189,7 @@ def inspect_run(run_dir, *, out_dir=None, overwrite: bool = False) -> list[Path]
             figures.append(_timescales(trace))
     module = model.recurrent
     if isinstance(module, RecurrentBase) and not module.bidirectional:
-        twin = type(module).from_config(module.config, dtype=torch.float64)
-        twin.load_state_dict({k: v.double() for k, v in module.state_dict().items()})
-        figures.append(_gradient(twin, model.features(test.inputs).double(), test.lengths))
+        figures.append(_gradient(float64_copy(module), model.features(test.inputs).double(), test.lengths))
     elif isinstance(module, RecurrentBase):
         notes.append("gradient flow is shown for unidirectional models only (a reverse direction reads the future)")
     if isinstance(module, GRUD):

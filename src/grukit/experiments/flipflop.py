@@ -14,7 +14,7 @@ import itertools
 import torch
 
 from grukit.analysis import FixedPointConfig, fixed_points, plot_fixed_points
-from grukit.analysis.step_map import run_states, step_map, valid_steps
+from grukit.analysis.step_map import float64_copy, run_states, step_map, valid_steps
 from grukit.experiments.report import Report, verdict
 from grukit.experiments.training import train
 from grukit.tasks.flipflop import FlipFlopTask
@@ -33,9 +33,7 @@ def run(*, quick: bool, seed: int, work_dir):
     result, model = train(task, data, ModelConfig(cell="gru", hidden_size=HIDDEN),
                           TrainConfig(max_epochs=30 if quick else 60, batch_size=32, learning_rate=1e-2, seed=seed),
                           work_dir / "gru")
-    gru = model.recurrent
-    twin = type(gru).from_config(gru.config, dtype=torch.float64)
-    twin.load_state_dict({k: v.double() for k, v in gru.state_dict().items()})
+    twin = float64_copy(model.recurrent)
     probe = data.test.inputs.double()  # all 200 test sequences: every sign pattern is visited
     config = FixedPointConfig(initial_states=256 if quick else 1024, noise=0.05, iterations=1500 if quick else 4000,
                               learning_rate=0.01, tolerance=1e-12, slow_tolerance=1e-8, unique_distance=0.05)

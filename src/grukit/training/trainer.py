@@ -45,6 +45,7 @@ from grukit.errors import InputError
 from grukit.io.atomic import write_atomic, write_text_atomic
 from grukit.tasks.base import Split, Task, TaskData, loss_value
 from grukit.training.model import ModelConfig, SequenceModel
+from grukit.training.runs import load_run
 
 
 class TrainingDiverged(RuntimeError):
@@ -361,21 +362,9 @@ def fit(task: Task, data: TaskData, model_config: ModelConfig, config: TrainConf
 def evaluate_run(run_dir) -> tuple[TaskData, dict[str, float], dict[str, float]]:
     """Rebuild a run's task from its config.json, load its best checkpoint (weights only) and score
     it on the test split: (data, metrics, baselines)."""
-    from grukit.tasks import make_task
-
-    run_dir = Path(run_dir)
-    config_path, best = run_dir / "config.json", run_dir / "checkpoints" / "best.ckpt"
-    for path in (config_path, best):
-        if not path.exists():
-            raise InputError(f"{run_dir} is not a finished grukit run: {path.name} is missing")
-    settings = json.loads(config_path.read_text())
-    task_settings = dict(settings["task"])
-    task = make_task(task_settings.pop("name"), **task_settings)
-    data = task.build(seed=settings["train"]["seed"])
-    model = SequenceModel(ModelConfig(**settings["model"]))
-    state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
-    model.load_state_dict({key.removeprefix("model."): value for key, value in state.items()})
-    return data, evaluate(task, data, model, data.test), task.baselines(data)
+    run = load_run(run_dir)
+    data = run.task.build(seed=run.seed)
+    return data, evaluate(run.task, data, run.model, data.test), run.task.baselines(data)
 
 
 def evaluate(task: Task, data: TaskData, model: SequenceModel, split: Split, *, batch_size: int = 512):
