@@ -84,20 +84,29 @@ def measure(batch: int, steps: int, input_size: int, hidden: int, *, train: bool
     if not train and (runtime := _onnxruntime_peer(peer)) is not None:
         models["onnxruntime"] = runtime
     x = torch.randn(steps, batch, input_size, requires_grad=train)
-    for model in models.values():  # warm-up: compilation, allocator
-        _call(model, x, train)
-    times: dict[str, list[float]] = {name: [] for name in models}
-    names = list(models)
+    return interleaved_medians({name: partial(_call, model, x, train) for name, model in models.items()},
+                               repeats=repeats)
+
+
+def interleaved_medians(runs: dict, *, repeats: int, calls: int = 1, warmup: int = 1) -> dict[str, float]:
+    """Median seconds per call of each run (a callable), after `warmup` calls each (compilation,
+    allocator). Each repeat times `calls` calls of every run in turn, the order rotated from repeat to
+    repeat: whoever runs right after torch meets its OpenMP threads still spinning, so no run may
+    always hold the same place."""
+    for fn in runs.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    names = list(runs)
     for repeat in range(repeats):
-        # rotate the order each repeat: whoever runs right after torch meets its OpenMP threads
-        # still spinning, so no model may always hold the same place
         shift = repeat % len(names)
         for name in names[shift:] + names[:shift]:
-            model = models[name]
+            fn = runs[name]
             start = time.perf_counter()
-            _call(model, x, train)
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+            for _ in range(calls):
+                fn()
+            times[name].append((time.perf_counter() - start) / calls)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 class _OnnxRuntimeGRU:
@@ -183,21 +192,9 @@ def step_latency(sizes=STEP_SIZES, *, calls: int = 2000, repeats: int = 5) -> li
                 "torch.nn.GRU (2 layers, 1 step)": partial(peer_stack, x[None], state),
                 "GRU.step (2 layers)": partial(stack.step, x, state)}
         peers = {"GRUCell": "torch.nn.GRUCell", "GRU.step (2 layers)": "torch.nn.GRU (2 layers, 1 step)"}
-        times: dict[str, list[float]] = {name: [] for name in runs}
         with torch.no_grad():
-            for fn in runs.values():
-                for _ in range(100):
-                    fn()
-            names = list(runs)
-            for repeat in range(repeats):
-                shift = repeat % len(names)
-                for name in names[shift:] + names[:shift]:
-                    fn = runs[name]
-                    start = time.perf_counter()
-                    for _ in range(calls):
-                        fn()
-                    times[name].append((time.perf_counter() - start) / calls * 1e6)
-        medians = {name: statistics.median(values) for name, values in times.items()}
+            seconds = interleaved_medians(runs, repeats=repeats, calls=calls, warmup=100)
+        medians = {name: 1e6 * value for name, value in seconds.items()}  # µs per call
         for name, median in medians.items():
             rows.append(StepRow(input_size, hidden, name, median, median / medians[peers.get(name, name)]))
     return rows

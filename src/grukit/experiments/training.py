@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 from grukit.tasks.base import Task, TaskData
@@ -18,6 +19,6 @@ def train(task: Task, data: TaskData, model: ModelConfig, config: TrainConfig, r
     run_dir = Path(run_dir)
     if (run_dir / "config.json").exists():
         shutil.rmtree(run_dir)  # the experiment's own earlier run: experiments always start afresh
-    quiet = TrainConfig(**{**config.__dict__, "progress": False, "tensorboard": False})
+    quiet = replace(config, progress=False, tensorboard=False)
     result = fit(task, data, model, quiet, run_dir)
     return result, load_run(run_dir).model
