@@ -8,7 +8,7 @@ import torch
 
 import grukit
 from grukit import analysis
-from grukit.nn.init import chrono_init_
+from grukit.nn.init import chrono_init_, open_reset_gate_, scale_candidate_
 from grukit.nn.trace import GRUTrace
 
 DOUBLE = torch.float64
@@ -170,6 +170,38 @@ def test_chrono_biases_are_in_range_and_on_one_bias_vector_only():
         chrono_init_(grukit.GRU(2, 3), 2)
     with pytest.raises(grukit.InputError, match="no gates"):
         chrono_init_(grukit.RNN(2, 3), 10)
+
+
+@pytest.mark.parametrize("reset", ["after", "before"])
+@pytest.mark.parametrize("dtype", [torch.float32, DOUBLE])
+def test_a_pinned_open_reset_gate_is_exactly_one_and_stays_so_under_training(reset, dtype):
+    torch.manual_seed(0)
+    gru = open_reset_gate_(grukit.GRU(3, 6, 2, bidirectional=True, reset=reset, dtype=dtype))
+    optimiser = torch.optim.Adam(gru.parameters(), lr=0.1)
+    before = {name: value.detach().clone() for name, value in gru.named_parameters()}
+    for _ in range(3):
+        optimiser.zero_grad()
+        gru(torch.randn(5, 4, 3, dtype=dtype))[0].pow(2).sum().backward()
+        optimiser.step()
+    for name, value in gru.named_parameters():
+        assert torch.equal(value[:6], before[name][:6]), name  # the reset rows did not move
+        assert not torch.equal(value[6:], before[name][6:]), name  # the rest trained
+    trace = gru(torch.randn(5, 4, 3, dtype=dtype), return_gates=True)[2]
+    assert torch.equal(trace.reset, torch.ones_like(trace.reset))
+    with pytest.raises(grukit.InputError, match="GRU and GRUCell"):
+        open_reset_gate_(grukit.LSTM(2, 3))
+
+
+def test_the_candidate_matrix_is_rescaled_to_the_spectral_norm_asked_for():
+    gru = grukit.GRU(2, 8, 2, dtype=DOUBLE)
+    gates = {name: gru.get_parameter(f"weight_hh_{name}")[:16].detach().clone() for name in ("l0", "l1")}
+    scale_candidate_(gru, 16.0)
+    for name in ("l0", "l1"):
+        weight = gru.get_parameter(f"weight_hh_{name}")
+        assert float(torch.linalg.matrix_norm(weight[16:].detach(), ord=2)) == pytest.approx(16.0, rel=1e-12)
+        assert torch.equal(weight[:16], gates[name])  # the gates' rows untouched
+    with pytest.raises(grukit.InputError, match="must be positive"):
+        scale_candidate_(gru, 0.0)
 
 
 def _trace(reset, update):

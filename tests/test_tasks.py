@@ -322,6 +322,9 @@ def test_clinical_stays_are_irregular_informative_and_read_by_the_grud_family():
         assert model(data.test.inputs, data.test.lengths).shape == (len(data.test), 2)
     with pytest.raises(InputError, match="one layer and one direction"):
         ModelConfig(cell="grud", bidirectional=True)
+    for options in ({"open_reset": True}, {"candidate_norm": 4.0}):
+        with pytest.raises(InputError, match="apply to the GRU's gates"):
+            ModelConfig(cell="lstm", **options)
 
 
 @pytest.mark.parametrize("pattern", ["mcar", "mnar"])

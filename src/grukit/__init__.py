@@ -38,6 +38,8 @@ _EXPORTS = {
     "count_parameters": "grukit.nn.base",
     "state_update": "grukit.nn.cells",
     "chrono_init_": "grukit.nn.init",
+    "open_reset_gate_": "grukit.nn.init",
+    "scale_candidate_": "grukit.nn.init",
     "GRUTrace": "grukit.nn.trace",
     "LSTMTrace": "grukit.nn.trace",
     "InputError": "grukit.errors",

@@ -17,6 +17,7 @@ from grukit.experiments.report import Report, write_report
 EXPERIMENTS: dict[str, str] = {  # name → one line; the code is grukit.experiments.<name>
     "vanishing": "the tanh RNN's gradient vanishes over 100 steps, the GRU's and the LSTM's far less",
     "highway": "u → 0 makes the step Jacobian the identity: gradients survive 1,000 steps",
+    "exploding": "the reset gate learns to damp a large candidate matrix U_h, taming exploding gradients",
     "reductions": "the GRU reduces exactly to a vanilla RNN, to exponential smoothing and to a residual step",
     "timescale": "τ = −1/ln(1 − u) is the measured decay time of a unit with constant update gate",
     "chrono": "chrono initialisation learns a long copy delay sooner than the default initialisation",

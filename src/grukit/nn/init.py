@@ -1,4 +1,7 @@
-"""Chrono initialisation (Tallec & Ollivier 2018, "Can recurrent neural networks warp time?", sec. 4).
+"""Initialisations that set a GRU's gates or weights for a purpose: chrono, a pinned-open reset
+gate, a rescaled candidate matrix.
+
+Chrono initialisation (Tallec & Ollivier 2018, "Can recurrent neural networks warp time?", sec. 4).
 
 A gated unit that keeps a share z of its state each step remembers for about 1/(1 − z) steps. To
 spread the units' memories over 1 … T_max steps from the start, draw for each unit
@@ -9,6 +12,13 @@ spread the units' memories over 1 … T_max steps from the start, draw for each 
 torch's layout has two bias vectors (bias_ih and bias_hh) that add up, so the draw goes on bias_ih
 alone and the same block of bias_hh is set to 0; writing the draw into both, as common ports do,
 doubles the bias (memories of about U² steps instead of U).
+
+Pinned-open reset gate (`open_reset_gate_`): r ≡ 1, so the candidate reads the whole state,
+ñ = tanh(W_in x + b_in + W_hn h + b_hn) in either reset variant; the gate's rows stay fixed under
+training. The control that shows what the reset gate contributes.
+
+Rescaled candidate matrix (`scale_candidate_`): W_hn (the articles' U_h) ← ρ · W_hn / ‖W_hn‖₂,
+the large recurrent matrix that can make gradients explode.
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ import torch
 
 from grukit.errors import InputError
 from grukit.nn.baselines import LSTM, RNN
+from grukit.nn.gru import GRU, GRUCell
 
 
 def _bias_pairs(module) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -47,4 +58,57 @@ def chrono_init_(module, t_max: float, *, generator: torch.Generator | None = No
             if isinstance(module, LSTM):
                 bias_ih[:hidden] = -chrono
                 bias_hh[:hidden] = 0.0
+    return module
+
+
+OPEN_RESET_BIAS = 40.0  # σ(40) = 1 − 4·10⁻¹⁸: exactly 1.0 in float32 and in float64
+
+
+def _gru_layers(module, what: str) -> list[str]:
+    """The per-layer, per-direction suffixes ("l0", "l0_reverse", …) of a grukit GRU or GRUCell."""
+    if not isinstance(module, GRU | GRUCell):
+        raise InputError(f"{what} applies to grukit's GRU and GRUCell, got a {type(module).__name__}")
+    return [name.removeprefix("weight_hh") for name, _ in module.named_parameters() if name.startswith("weight_hh")]
+
+
+def open_reset_gate_(module):
+    """Pin the reset gate of a grukit GRU or GRUCell open (r ≡ 1) in place; returns it.
+
+    The reset rows (0…H) of weight_ih and weight_hh are set to 0, of bias_ih to 40 and of bias_hh
+    to 0, so r = σ(40) = 1 exactly in float32 and float64; a gradient hook on each of these
+    parameters zeroes those rows' gradients, so an optimiser without weight decay leaves them as
+    they are (with weight decay the bias shrinks by lr·wd a step: still σ = 1 for ~10⁵ steps)."""
+    hidden = module.hidden_size
+    keep = torch.ones(3 * hidden, 1)
+    keep[:hidden] = 0.0
+
+    def frozen_rows(grad: torch.Tensor) -> torch.Tensor:
+        mask = keep.to(grad.device, grad.dtype)
+        return grad * (mask if grad.dim() == 2 else mask[:, 0])
+
+    with torch.no_grad():
+        for suffix in _gru_layers(module, "open_reset_gate_"):
+            for kind, value in (("weight_ih", 0.0), ("weight_hh", 0.0), ("bias_ih", OPEN_RESET_BIAS),
+                                ("bias_hh", 0.0)):
+                parameter = getattr(module, kind + suffix, None)
+                if parameter is None:  # bias=False
+                    if kind == "bias_ih":
+                        raise InputError("pinning the reset gate open needs the bias (bias=True)")
+                    continue
+                parameter[:hidden] = value
+                parameter.register_hook(frozen_rows)
+    return module
+
+
+def scale_candidate_(module, norm: float):
+    """Rescale the candidate's recurrent matrix W_hn (rows 2H…3H of weight_hh) of every layer and
+    direction of a grukit GRU or GRUCell to spectral norm `norm`, in place; returns it."""
+    if not norm > 0:
+        raise InputError(f"the candidate matrix's spectral norm must be positive, got {norm!r}")
+    hidden = module.hidden_size
+    with torch.no_grad():
+        for suffix in _gru_layers(module, "scale_candidate_"):
+            weight = getattr(module, "weight_hh" + suffix)
+            block = weight[2 * hidden :]
+            block.mul_(norm / torch.linalg.matrix_norm(block.double(), ord=2).to(block.dtype))
     return module

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from grukit.errors import InputError
-from grukit.nn.init import chrono_init_
+from grukit.nn.init import chrono_init_, open_reset_gate_, scale_candidate_
 from grukit.registry import model_entry, module_class
 
 Readout = Literal["last", "sequence"]
@@ -47,6 +47,8 @@ class ModelConfig:
     backend: str = "auto"  # grukit kernel backend (GRU: auto/reference/torch/fused)
     token_inputs: bool = False  # inputs are symbol ids (B, T), read one-hot over input_size symbols
     chrono: float = 0.0  # > 0: chrono initialisation of the gate biases with this T_max (grukit.chrono_init_)
+    candidate_norm: float = 0.0  # > 0, GRU only: W_hn (U_h) rescaled to this spectral norm at initialisation
+    open_reset: bool = False  # GRU only: the reset gate pinned open, r ≡ 1, and not trained
 
     def __post_init__(self) -> None:
         entry = model_entry(self.cell)
@@ -54,6 +56,9 @@ class ModelConfig:
             raise InputError(f"readout must be 'last' or 'sequence', got {self.readout!r}")
         if not entry.stacks and (self.num_layers != 1 or self.bidirectional):
             raise InputError(f"the {self.cell} model has one layer and one direction (the paper's)")
+        if (self.candidate_norm or self.open_reset) and entry.module != "GRU":
+            raise InputError(f"candidate_norm and open_reset apply to the GRU's gates; the {self.cell} model has "
+                             "other ones")
         if not 0.0 <= self.head_dropout < 1.0:
             raise InputError(f"head_dropout must be in [0, 1), got {self.head_dropout}")
 
@@ -83,6 +88,10 @@ class SequenceModel(nn.Module):
                                   **entry.options, **settings)
         if config.chrono:
             chrono_init_(self.recurrent, config.chrono)
+        if config.candidate_norm:
+            scale_candidate_(self.recurrent, config.candidate_norm)
+        if config.open_reset:
+            open_reset_gate_(self.recurrent)
         directions = 2 if config.bidirectional else 1
         self.drop = nn.Dropout(config.head_dropout)
         self.head = nn.Linear(directions * config.hidden_size, config.output_size)
