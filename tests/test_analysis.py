@@ -113,7 +113,7 @@ def test_lstm_state_includes_the_cell_and_refusals_name_the_problem():
     assert jac.jacobians.shape == (1, 4, 6, 6) and jac.mean_update is None
     with pytest.raises(grukit.InputError, match="bidirectional"):
         analysis.step_jacobians(grukit.GRU(2, 3, bidirectional=True), torch.randn(4, 1, 2))
-    with pytest.raises(grukit.InputError, match="GRU, RNN and LSTM"):
+    with pytest.raises(grukit.InputError, match=r"GRU, RNN, LSTM and GRU-D; got a torch\.nn\.modules\.rnn\.GRU"):
         analysis.gradient_flow(torch.nn.GRU(2, 3), torch.randn(4, 1, 2))
     with pytest.raises(grukit.InputError, match="lengths must be"):
         analysis.gradient_flow(grukit.GRU(2, 3), torch.randn(4, 2, 2), lengths=torch.tensor([5, 1]))
@@ -224,3 +224,86 @@ def test_gate_events_find_a_planted_reset_drop_and_update_spike():
     update[0, 0, 12] = 0.9
     events = analysis.gate_events(_trace(reset, update))
     assert {(e.gate, e.sequence, e.step) for e in events} == {("reset", 1, 30), ("update", 0, 12)}
+
+
+def _irregular(batch=3, steps=12, variables=2, *, missing=0.4, seed=0):
+    """Time-major GRU-D inputs [values; mask; gaps δ] (T, B, 3V) with missing entries, float64."""
+    from grukit.nn.time_gaps import time_gaps
+
+    generator = torch.Generator().manual_seed(seed)
+    values = torch.randn(batch, steps, variables, generator=generator, dtype=DOUBLE)
+    mask = (torch.rand(batch, steps, variables, generator=generator) > missing).to(DOUBLE)
+    times = torch.cumsum(torch.rand(batch, steps, generator=generator, dtype=DOUBLE) + 0.2, dim=1)
+    gaps = time_gaps(mask, times)
+    return torch.cat([values * mask, mask, gaps], dim=-1).transpose(0, 1)
+
+
+def _grud(backend="reference", **options):
+    torch.manual_seed(0)
+    grud = grukit.GRUD(2, 5, dtype=DOUBLE, backend=backend, **options)
+    grud.set_empirical_mean(torch.tensor([0.3, -0.2]))
+    return grud
+
+
+@pytest.mark.parametrize("backend", ["reference", "fused"])
+def test_the_grud_step_map_gives_the_module_s_own_states_on_every_backend(backend):
+    from grukit.analysis.step_map import run_states, step_map, valid_steps
+
+    inputs = _irregular()
+    grud = _grud(backend)
+    step = step_map(grud)
+    lengths = torch.tensor([12, 7, 1])
+    states = run_states(step, step.drive(inputs), valid=valid_steps(lengths, 12, 3))
+    values, mask, gaps = inputs.chunk(3, dim=-1)
+    output, h_n = grud(values, mask=mask, gaps=gaps, lengths=lengths)
+    valid = valid_steps(lengths, 12, 3)[..., None]
+    torch.testing.assert_close(torch.stack(states[1:]) * valid, output, rtol=0, atol=1e-12)
+    torch.testing.assert_close(states[-1], h_n[0], rtol=0, atol=1e-12)
+
+
+def test_grud_analyses_equal_those_of_its_equivalent_gru():
+    """Nothing missing, no decays: GRU-D is a reset-before GRU reading [x; m] (tested in test_grud),
+    so every step-map analysis must give the GRU's numbers."""
+    inputs = _irregular(missing=0.0)
+    grud = _grud(imputation="forward", hidden_decay=False)
+    gru = grukit.GRU(4, 5, reset="before", backend="reference", dtype=DOUBLE)
+    with torch.no_grad():
+        gru.weight_ih_l0.copy_(torch.cat([grud.weight_ih, grud.weight_mh], 1))
+        gru.weight_hh_l0.copy_(grud.weight_hh)
+        gru.bias_ih_l0.copy_(grud.bias_ih)
+        gru.bias_hh_l0.copy_(grud.bias_hh)
+    values, mask, _ = inputs.chunk(3, dim=-1)
+    plain = torch.cat([values, mask], dim=-1)
+    ours, theirs = analysis.step_jacobians(grud, inputs), analysis.step_jacobians(gru, plain)
+    torch.testing.assert_close(ours.jacobians, theirs.jacobians, rtol=0, atol=1e-12)
+    torch.testing.assert_close(ours.mean_update, theirs.mean_update, rtol=0, atol=1e-12)
+    lengths = torch.tensor([12, 5, 9])
+    torch.testing.assert_close(analysis.gradient_flow(grud, inputs, lengths=lengths).loss_gradient,
+                               analysis.gradient_flow(gru, plain, lengths=lengths).loss_gradient, rtol=0, atol=1e-12,
+                               equal_nan=True)
+    torch.testing.assert_close(analysis.impulse_response(grud, inputs).response,
+                               analysis.impulse_response(gru, plain).response, rtol=0, atol=1e-8)
+    config = analysis.FixedPointConfig(initial_states=16, iterations=300)
+    held = torch.tensor([0.5, -0.5, 1.0, 1.0, 0.0, 0.0], dtype=DOUBLE)  # observed values, mask 1, δ 0
+    ours_points = analysis.fixed_points(grud, inputs, constant_input=held, config=config)
+    theirs_points = analysis.fixed_points(gru, plain, constant_input=held[:4], config=config)
+    torch.testing.assert_close(ours_points.states, theirs_points.states, rtol=0, atol=1e-10)
+
+
+def test_grud_analyses_are_the_same_on_the_reference_and_fused_backends():
+    inputs = _irregular(seed=1)
+    lengths = torch.tensor([12, 4, 10])
+    results = {}
+    for backend in ("reference", "fused"):
+        grud = _grud(backend)
+        flow = analysis.gradient_flow(grud, inputs, lengths=lengths)
+        trace = analysis.step_map.gate_trace(grud, inputs, lengths=lengths)
+        results[backend] = (flow.loss_gradient, flow.state_jacobian, analysis.step_jacobians(grud, inputs).jacobians,
+                            analysis.memory_timescales(trace).tau, analysis.gate_statistics(trace).left_saturated)
+    for ours, theirs in zip(results["reference"], results["fused"], strict=True):
+        if isinstance(ours, dict):
+            for name in ours:
+                torch.testing.assert_close(ours[name], theirs[name], rtol=0, atol=1e-10)
+        else:
+            torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-10, equal_nan=True)
+    assert torch.isfinite(results["reference"][0][0, 1, :4]).all()  # the short sequence's own distances

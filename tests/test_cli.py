@@ -222,6 +222,17 @@ def test_train_then_evaluate_a_task(tmp_path):
     assert evaluated.exit_code == 0, evaluated.output
     trained_line = next(line for line in result.output.splitlines() if line.startswith("│ model"))
     assert trained_line in evaluated.output  # the same figures, from the checkpoint alone
+    again = runner.invoke(app, args)
+    assert again.exit_code != 0 and "already holds a run" in str(again.exception)
+    replaced = runner.invoke(app, [*args, "--overwrite"])
+    assert replaced.exit_code == 0, replaced.output
+    assert len(list((run / "logs" / "csv").glob("version_*"))) == 1  # the earlier run is gone, not resumed
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    refused = runner.invoke(app, [*args[:-1], str(mine), "--overwrite"])
+    assert refused.exit_code != 0 and "not a grukit run" in str(refused.exception)
+    assert (mine / "notes.txt").read_text() == "keep"
 
 
 def test_train_grud_on_clinical_stays_then_evaluate(tmp_path):

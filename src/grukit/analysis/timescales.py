@@ -68,7 +68,7 @@ def impulse_response(model, inputs: torch.Tensor, *, step: int | None = None, ep
 
     inputs: the module's layout, full-length sequences. Use float64 for small ε."""
     one_step = step_map(model)
-    x = time_major(model, inputs)
+    x = one_step.drive(time_major(model, inputs))
     steps, batch = x.shape[0], x.shape[1]
     t0 = steps // 2 if step is None else step
     if not 0 <= t0 < steps - 1:

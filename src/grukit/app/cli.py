@@ -279,6 +279,9 @@ def train(
     run_dir: str = typer.Option(None, metavar="DIR", help="Where the run is written (default runs/TASK-MODEL-seedN)."),
     resume: bool = typer.Option(False, "--resume", show_default=False,
                                 help="Continue the run in --run-dir from its last checkpoint."),
+    overwrite: bool = typer.Option(False, "--overwrite", show_default=False,
+                                   help="Replace an earlier run in the run directory (its checkpoints and logs "
+                                        "are deleted first)."),
     option: list[str] = typer.Option(None, "--set", metavar="KEY=VALUE", help=SET_HELP),
     verbose: bool = typer.Option(False, "--verbose", show_default=False, help=VERBOSE_HELP),
 ) -> None:
@@ -306,6 +309,12 @@ def train(
         directory = run_dir or f"runs/{task}-{model}-seed{seed}"
         model_config = ModelConfig(cell=model, hidden_size=hidden_size, num_layers=layers, bidirectional=bidirectional,
                                    head_dropout=head_dropout, chrono=chrono)
+        if overwrite and resume:
+            raise InputError("--overwrite replaces the run that --resume would continue: choose one")
+        if overwrite and not launched_worker():  # DDP workers start after the first process cleared it
+            from grukit.training.runs import remove_run
+
+            remove_run(directory)
         result = fit(built, task_data, model_config, config, directory, resume=resume)
         if launched_worker():  # a DDP process the launcher started: the first process reports
             return
@@ -468,6 +477,9 @@ def generate(
 @app.command(cls=_Command)
 def inspect(
     run_dir: str = typer.Argument(..., metavar="RUN_DIR", help="A directory written by `grukit train`."),
+    data: str = typer.Option(None, metavar="FILE",
+                             help="Show these sequences instead of the run's test sequences: a CSV in the layout "
+                                  "the run was trained on (`grukit train --data`), read with its options."),
     out: str = typer.Option(None, metavar="DIR",
                             help="Where the pictures and report.html go (default RUN_DIR/inspect)."),
     overwrite: bool = typer.Option(False, "--overwrite", show_default=False,
@@ -476,7 +488,7 @@ def inspect(
     """Pictures of what a trained model's gates do, and one self-contained report.html."""
     from grukit.app.inspect import inspect_run
 
-    written = inspect_run(run_dir, out_dir=out, overwrite=overwrite)
+    written = inspect_run(run_dir, data=data, out_dir=out, overwrite=overwrite)
     typer.echo("wrote " + ", ".join(str(p) for p in written))
 
 

@@ -6,7 +6,7 @@ own task (or on --data, a CSV the task's reader takes):
     gates.png        heatmaps of each gate (units × steps) for the first sequences
     saturation.png   per unit, fraction of steps left- against right-saturated (Karpathy et al. 2015)
     timescales.png   histogram of τ = −1/ln(1 − ū) over units (GRU, GRU-D)
-    gradient.png     ‖∂L/∂h_t‖ against T − t, L = Σ h_T (unidirectional GRU, LSTM, RNN)
+    gradient.png     ‖∂L/∂h_t‖ against T − t, L = Σ h_T (unidirectional GRU, LSTM, RNN; GRU-D)
     decays.png       GRU-D: γ_x and γ_h against the gap δ
     report.html      all of them, images embedded (base64): one file that opens in any browser
 
@@ -35,7 +35,6 @@ from grukit.analysis import (
 from grukit.analysis.step_map import float64_copy
 from grukit.errors import InputError
 from grukit.io.atomic import write_atomic, write_text_atomic
-from grukit.nn.base import RecurrentBase
 from grukit.nn.grud import GRUD
 from grukit.training.runs import load_run
 
@@ -116,8 +115,9 @@ def _gradient(module, features, lengths) -> Figure:
     figure, ax = plt.subplots(figsize=(5.5, 3.5))
     plot_gradient_flow(flow, ax=ax)
     return Figure("gradient", "Gradient flow through time",
-                  "‖∂L/∂h_t‖ against the distance from each sequence's last step, L = Σ h_T (mean ± std over the probe "
-                  "sequences, float64): how much of a loss at the end reaches earlier steps.", _png(figure))
+                  "‖∂L/∂h_t‖ against the distance from each sequence's last step, L = Σ h_T (median and 10th–90th "
+                  "percentile over the probe sequences, float64): how much of a loss at the end reaches earlier "
+                  "steps.", _png(figure))
 
 
 def _decays(module: GRUD, gaps: torch.Tensor) -> Figure:
@@ -169,14 +169,24 @@ window.addEventListener("load", () => {{
 """
 
 
-def inspect_run(run_dir, *, out_dir=None, overwrite: bool = False) -> list[Path]:
-    """Write the pictures and report.html of a trained run into out_dir (default RUN_DIR/inspect)."""
+def inspect_run(run_dir, *, data=None, out_dir=None, overwrite: bool = False) -> list[Path]:
+    """Write the pictures and report.html of a trained run into out_dir (default RUN_DIR/inspect),
+    on the first test sequences of its task, or on the first sequences of the CSV file `data` (a run
+    trained on a file: the other file is read in the same layout and prepared with the run's
+    training statistics)."""
     run = load_run(run_dir)
     out = Path(out_dir) if out_dir is not None else run.directory / "inspect"
     if (out / "report.html").exists() and not overwrite:
         raise InputError(f"{out / 'report.html'} exists; pass --overwrite to replace it")
-    data = run.task.build(seed=run.seed)
-    test = data.test.subset(torch.arange(min(PROBE, len(data.test))))
+    if data is None:
+        built = run.task.build(seed=run.seed)
+        sequences, description = built.test, built.description
+    elif hasattr(run.task, "read_other"):
+        sequences, description = run.task.read_other(data, seed=run.seed)
+    else:
+        raise InputError(f"--data reads a file in the layout the run was trained on; this run's {run.task.name} task "
+                         "generates its data (train on your file with `grukit train --data FILE`)")
+    test = sequences.subset(torch.arange(min(PROBE, len(sequences))))
     model = run.model
     trace = model.gate_trace(test.inputs, test.lengths)
     figures, notes = [], []
@@ -188,9 +198,9 @@ def inspect_run(run_dir, *, out_dir=None, overwrite: bool = False) -> list[Path]
         if hasattr(trace, "update"):
             figures.append(_timescales(trace))
     module = model.recurrent
-    if isinstance(module, RecurrentBase) and not module.bidirectional:
+    if isinstance(module, GRUD) or not module.bidirectional:
         figures.append(_gradient(float64_copy(module), model.features(test.inputs).double(), test.lengths))
-    elif isinstance(module, RecurrentBase):
+    else:
         notes.append("gradient flow is shown for unidirectional models only (a reverse direction reads the future)")
     if isinstance(module, GRUD):
         gaps = model.features(test.inputs).chunk(3, dim=-1)[2]
@@ -198,5 +208,5 @@ def inspect_run(run_dir, *, out_dir=None, overwrite: bool = False) -> list[Path]
     written = []
     for figure in figures:
         written.append(write_atomic(out / f"{figure.name}.png", lambda s, f=figure: s.write(f.png), mode="wb"))
-    written.append(write_text_atomic(out / "report.html", _page(run.directory, data.description, figures, notes)))
+    written.append(write_text_atomic(out / "report.html", _page(run.directory, description, figures, notes)))
     return written

@@ -217,19 +217,38 @@ class GRUD(nn.Module):
         if self._use_fused(x):
             output, h, gates, gamma_x, gamma_h = self._fused_layer(x, m, delta, h, lengths)
         else:
-            gamma_x, gamma_h = self.decays(delta)
-            x_hat = self.impute(x, m, gamma_x)
-            gi = F.linear(x_hat, self.weight_ih, self.bias_ih)  # (B, T, 3H), all steps at once
-            if self.feed_mask:
-                gi = gi + F.linear(m, self.weight_mh)
-            if self.feed_gaps:
-                gi = gi + F.linear(delta, self.weight_dh)
+            gi, gamma_x, gamma_h = self._drive(x, m, delta)
             output, h, gates = self._reference_scan(gi, gamma_h, h, valid, record=return_gates)
         result_output = output if self.batch_first else output.transpose(0, 1)
         if not return_gates:
             return result_output, h[None]
         trace = self._trace(gates, gamma_x, gamma_h, valid)
         return result_output, h[None], trace
+
+    def step_drive(self, values, *, mask=None, times=None, gaps=None, lengths=None):
+        """What each step of the recurrence reads besides h, from the forward contract's inputs:
+        gi_t = W_ih x̂_t + V m_t + W_dh δ_t + b_ih (B, T, 3H) and γ_h,t (B, T, H), batch-first. They
+        depend on the data alone (x̂ carries the last observations), so the recurrence is the map
+        h_t = recurrence_step(h_{t−1}, gi_t, γ_h,t): what the analyses differentiate (reference ops)."""
+        x, m, delta, _ = self._inputs(values, mask=mask, times=times, gaps=gaps, lengths=lengths)
+        gi, _, gamma_h = self._drive(x, m, delta)
+        return gi, gamma_h
+
+    def recurrence_step(self, h: torch.Tensor, gi_t: torch.Tensor, gamma_h_t: torch.Tensor):
+        """One step on ĥ = γ_h ⊙ h: (h_t (B, H), the gates r, z, n) from h_{t−1} (B, H), gi_t (B, 3H)
+        and γ_h,t (B, H); the reference path's step."""
+        return gru_step(gi_t, gamma_h_t * h, self.weight_hh, self.bias_hh, reset="before")
+
+    def _drive(self, x, m, delta):
+        """gi (B, T, 3H) (all steps at once), γ_x (B, T, V), γ_h (B, T, H) from checked x, m, δ (B, T, V)."""
+        gamma_x, gamma_h = self.decays(delta)
+        x_hat = self.impute(x, m, gamma_x)
+        gi = F.linear(x_hat, self.weight_ih, self.bias_ih)
+        if self.feed_mask:
+            gi = gi + F.linear(m, self.weight_mh)
+        if self.feed_gaps:
+            gi = gi + F.linear(delta, self.weight_dh)
+        return gi, gamma_x, gamma_h
 
     def _use_fused(self, x: torch.Tensor) -> bool:
         """Whether this call runs `grud_fused` (backend "fused", or "auto" on the CPU where numba works)."""
@@ -264,8 +283,7 @@ class GRUD(nn.Module):
         and with record the gates r, z, n each (B, T, H) (else ())."""
         outputs, gates = [], []
         for t in range(gi.shape[1]):
-            h_hat = gamma_h[:, t] * h
-            h_new, step_gates = gru_step(gi[:, t], h_hat, self.weight_hh, self.bias_hh, reset="before")
+            h_new, step_gates = self.recurrence_step(h, gi[:, t], gamma_h[:, t])
             if valid is not None:
                 keep = valid[:, t, None].to(gi.device)
                 h_new = torch.where(keep, h_new, h)

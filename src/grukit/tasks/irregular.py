@@ -107,9 +107,28 @@ def irregular_inputs(data, train: torch.Tensor):
     sequences; and that mean and std."""
     batch = data.collate(range(len(data)))
     mean, std = standardisation(data, batch, train)
-    scaled = torch.where(batch.mask.bool(), (batch.values - mean) / std, torch.zeros(()))
     gap_unit = gap_scale(batch.gaps[train], batch.lengths[train])
-    return batch, torch.cat([scaled, batch.mask, batch.gaps / gap_unit], -1), (mean, std)
+    return batch, _model_inputs(batch, mean, std, gap_unit), (mean, std)
+
+
+def inputs_like(data, reference, train: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(inputs (N, T, 3V), lengths (N,)) of `data`'s sequences prepared exactly as `irregular_inputs`
+    prepares `reference`'s: standardised with the mean and std of reference's `train` sequences, δ
+    in their gap unit (new sequences read by a model trained on `reference`). The variables must be
+    reference's, in its order (`IrregularDataset.from_long(variables=…)`)."""
+    if tuple(data.variables) != tuple(reference.variables):
+        raise InputError(f"the sequences' variables {', '.join(data.variables)} are not the model's "
+                         f"{', '.join(reference.variables)}")
+    known = reference.collate(range(len(reference)))
+    mean, std = standardisation(reference, known, train)
+    batch = data.collate(range(len(data)))
+    return _model_inputs(batch, mean, std, gap_scale(known.gaps[train], known.lengths[train])), batch.lengths
+
+
+def _model_inputs(batch, mean, std, gap_unit) -> torch.Tensor:
+    """[values standardised (0 where missing); mask; gaps δ / gap_unit], (N, T, 3V)."""
+    scaled = torch.where(batch.mask.bool(), (batch.values - mean) / std, torch.zeros(()))
+    return torch.cat([scaled, batch.mask, batch.gaps / gap_unit], -1)
 
 
 def standardisation(data, batch, train: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

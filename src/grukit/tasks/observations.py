@@ -16,12 +16,12 @@ split's observed mean and std, inputs [values; mask; δ] for the GRU-D family or
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from grukit.errors import InputError
-from grukit.tasks.base import TaskData
-from grukit.tasks.irregular import IrregularClassification, irregular_task_data
+from grukit.tasks.base import Split, TaskData
+from grukit.tasks.irregular import IrregularClassification, inputs_like, irregular_task_data, sequence_splits
 
 FORMATS = ("long", "wide")
 
@@ -43,8 +43,9 @@ class ObservationsTask(IrregularClassification):
         if not self.path:
             raise InputError("the observations task needs a CSV file (--data)")
 
-    def read(self):
-        """The IrregularDataset of the file."""
+    def read(self, *, variables: tuple[str, ...] | None = None):
+        """The IrregularDataset of the file; with `variables`, exactly these in this order (a long
+        file naming another variable, or a wide file without one of them or with another, is refused)."""
         import numpy as np
         import pandas as pd
 
@@ -69,9 +70,15 @@ class ObservationsTask(IrregularClassification):
                              f"{frame[self.label].iloc[k]!r} at row {k + 2}")
         frame[self.label] = labels
         if self.format == "wide":
-            variables = [c for c in frame.columns if c not in keys]
-            if not variables:
+            columns = [c for c in frame.columns if c not in keys]
+            if not columns:
                 raise InputError(f"{path}: a wide file needs a column per variable beside {', '.join(keys)}")
+            if variables is not None and set(columns) != set(variables):
+                absent, extra = sorted(set(variables) - set(columns)), sorted(set(columns) - set(variables))
+                raise InputError(f"{path}: the model reads the variables {', '.join(variables)}"
+                                 + (f"; the file has no column {', '.join(absent)}" if absent else "")
+                                 + (f"; the file has other columns {', '.join(extra)}" if extra else ""))
+            variables = list(variables or columns)
             frame = frame.reset_index(names="row")
             frame = frame.melt(id_vars=["row", *keys], value_vars=variables, var_name="variable",
                                value_name="value").dropna(subset=["value"])
@@ -80,10 +87,28 @@ class ObservationsTask(IrregularClassification):
             return IrregularDataset.from_long(frame, id=self.id, time=self.time, variable="variable", value="value",
                                               label=self.label, variables=variables)
         return IrregularDataset.from_long(frame, id=self.id, time=self.time, variable=self.variable, value=self.value,
-                                          label=self.label)
+                                          label=self.label, variables=variables)
 
     def build(self, *, seed: int) -> TaskData:
         data = self.read()
         return irregular_task_data(data, name=self.name, seed=seed,
                                    description=f"{Path(self.path).name}: {len(data)} sequences, "
                                                f"{len(data.variables)} variables; predict {self.label!r}")
+
+    def read_other(self, path, *, seed: int) -> tuple[Split, str]:
+        """Another file in this task's layout, prepared for a model trained on this task with `seed`:
+        (Split of all its sequences, targets its labels as read; a description). The run's own file
+        is read again for its training split's statistics."""
+        if not Path(self.path).is_file():
+            raise InputError(f"this run was trained on {self.path}, which is not there: preparing another file "
+                             "for its model needs that file's training statistics (mean, std, gap unit)")
+        reference = self.read()
+        other = replace(self, path=str(path)).read(variables=reference.variables)
+        train, _, _ = sequence_splits(len(reference), seed=seed)
+        inputs, lengths = inputs_like(other, reference, train)
+        measured = inputs[..., len(reference.variables) : 2 * len(reference.variables)].sum((0, 1))  # (V,)
+        never = [name for name, count in zip(reference.variables, measured.tolist(), strict=True) if count == 0]
+        description = f"{Path(path).name}: {len(other)} sequences read as the run's {Path(self.path).name}"
+        if never:
+            description += f" (never measured there: {', '.join(never)})"
+        return Split(inputs, other.labels, lengths), description

@@ -42,3 +42,16 @@ def load_run(run_dir) -> Run:
     state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
     model.load_state_dict({key.removeprefix("model."): value for key, value in state.items()})
     return Run(directory, task, seed, settings, model.eval())
+
+
+def remove_run(run_dir) -> None:
+    """Delete the run directory `run_dir` if it holds a grukit run (config.json); nothing if it does
+    not exist; an InputError for any other directory (never delete what grukit did not write)."""
+    import shutil
+
+    directory = Path(run_dir)
+    if not directory.exists():
+        return
+    if not (directory / "config.json").is_file():
+        raise InputError(f"{directory} exists but is not a grukit run (no config.json): not deleting it")
+    shutil.rmtree(directory)
