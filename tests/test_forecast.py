@@ -84,8 +84,13 @@ def test_seasonal_naive_repeats_the_last_season():
 def test_numeric_time_and_no_time_column(tmp_path):
     path = tmp_path / "s.csv"
     pd.DataFrame({"year": [1990, 1991, 1993], "v": [1, 2, 3]}).to_csv(path, index=False)
-    series = read_series(path, target="v")
-    assert series.time_name == "year" and list(series.future_times(2)) == [1994.5, 1996.0]
+    with pytest.raises(InputError, match=r"no row for 1992 \(between row 3, 1991, and row 4, 1993\); 1 time is "
+                                         r"missing in all: add the rows, or pass --fill previous or --fill linear"):
+        read_series(path, target="v")
+    series = read_series(path, target="v", fill="linear")
+    assert series.time_name == "year" and list(series.future_times(2)) == [1994.0, 1995.0]
+    assert series.values[:, 0].tolist() == [1.0, 2.0, 2.5, 3.0] and series.filled == 1
+    assert read_series(path, target="v", fill="previous").values[:, 0].tolist() == [1.0, 2.0, 2.0, 3.0]
     pd.DataFrame({"v": [1, 2, 3]}).to_csv(path, index=False)
     assert read_series(path, target="v").time_name is None
     with pytest.raises(InputError, match="also listed as a covariate"):
@@ -164,7 +169,14 @@ def test_panel_forecast_trains_one_model_and_scores_every_group(tmp_path):
     assert table.groupby("region").size().to_dict() == {"north": 3, "south": 3}
     _, _, test = split_origins(60, config)
     assert result.test_origins == 2 * len(test)
-    assert result.test["seasonal naive (m=12)"]["mae"] == pytest.approx(0, abs=1e-9)  # per group, in data units
+    for group in ("north", "south"):  # per group, in its own units: the series repeats with period 12
+        assert result.per_series[group]["seasonal naive (m=12)"]["mae"] == pytest.approx(0, abs=1e-9)
+    # the panel's aggregate is scale-free only: MASE and sMAPE averaged over the groups, no pooled MAE
+    assert set(result.test["ETS"]) == {"mase", "smape"}
+    assert result.test["ETS"]["smape"] == pytest.approx(
+        np.mean([result.per_series[g]["ETS"]["smape"] for g in ("north", "south")]))
+    assert np.isnan(result.test["ETS"]["mase"])  # a history that repeats exactly: MASE's scale is 0
+    assert 0 <= result.test["GRU (median)"]["coverage_80"] <= 1
     assert (table["cases_lower_10"] <= table["cases_median"]).all() and (table["cases_lower_10"] > -1).all()
     short = tmp_path / "short.csv"
     write_panel(short)
@@ -232,4 +244,4 @@ def test_window_scaled_panel_forecast_end_to_end(tmp_path):
     assert table.groupby("region").size().to_dict() == {"north": 3, "south": 3}
     assert (table["cases_lower_10"] <= table["cases_median"]).all()
     assert (table["cases_median"] <= table["cases_upper_90"]).all()
-    assert np.isfinite(result.test["GRU (median)"]["mae"])
+    assert np.isfinite(result.test["GRU (median)"]["smape"])

@@ -109,3 +109,21 @@ def test_task_or_file_not_both_and_a_single_class_is_named(files, tmp_path):
         make_task("observations", path=str(tmp_path / "none.csv")).build(seed=0)
     with pytest.raises(InputError, match="--format must be one of long, wide"):
         make_task("observations", path="x.csv", format="tall")
+
+
+def test_repeated_measurements_follow_the_duplicates_rule(tmp_path):
+    path = tmp_path / "stays.csv"
+    path.write_text("stay;hour;variable;value;died\n"  # ;-separated, decimal commas
+                    "a;01.03.2024;hr;80;0\na;01.03.2024;hr;90,5;0\na;02.03.2024;hr;70;0\n"
+                    "b;01.03.2024;hr;60;1\n")
+    common = dict(path=str(path), id="stay", time="hour", label="died")
+    with pytest.raises(InputError, match="read as day/month and as month/day alike; pass --dayfirst"):
+        make_task("observations", **common).read()
+    with pytest.raises(InputError, match="again .first at row 2.; keep one, or pass --duplicates mean"):
+        make_task("observations", dayfirst=True, **common).read()
+    for rule, kept in (("mean", 85.25), ("last", 90.5)):
+        data = make_task("observations", dayfirst=True, duplicates=rule, **common).read()
+        values, times = data.values[data.ids.index("a")], data.times[data.ids.index("a")]
+        assert values[:, 0].tolist() == [kept, 70.0] and times.tolist() == [0.0, 24.0]  # hours: day-first dates
+    with pytest.raises(InputError, match="duplicates must be one of"):
+        make_task("observations", dayfirst=True, duplicates="first", **common).read()

@@ -134,7 +134,7 @@ def test_progress_bar_on_a_terminal_is_erased_when_training_ends(tmp_path):
 
     script = ("from grukit.tasks import make_task\n"
               "from grukit.training.model import ModelConfig\n"
-              "from grukit.training.trainer import TrainConfig, fit, quiet_libraries\n"
+              "from grukit.app.quiet import quiet_libraries\nfrom grukit.training.trainer import TrainConfig, fit\n"
               "task = make_task('adding', steps=8, train_size=64, validation_size=16, test_size=16)\n"
               "with quiet_libraries():\n"
               f"    fit(task, task.build(seed=0), ModelConfig(hidden_size=4), TrainConfig(max_epochs=2, batch_size=16,"

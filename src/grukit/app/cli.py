@@ -180,7 +180,7 @@ def _library_output(verbose: bool):
     """Lightning's messages and the libraries' warnings hidden while a command runs, unless --verbose."""
     if verbose:
         return contextlib.nullcontext()
-    from grukit.training.trainer import quiet_libraries
+    from grukit.app.quiet import quiet_libraries
 
     return quiet_libraries()
 
@@ -254,6 +254,12 @@ def train(
     variable: str = typer.Option("variable", metavar="COLUMN",
                                  help="--data, long: column naming the variable measured."),
     value: str = typer.Option("value", metavar="COLUMN", help="--data, long: column of the measured value."),
+    dayfirst: bool = typer.Option(None, "--dayfirst/--monthfirst", show_default=False,
+                                  help="--data: read dates like 01.03.2024 day-first or month-first (needed only when "
+                                       "no date in the file tells)."),
+    duplicates: str = typer.Option("error", metavar="RULE",
+                                   help="--data: a variable measured twice at one time of a sequence: error, mean or "
+                                        "last (in file order)."),
     model: str = typer.Option("gru", metavar="NAME", help=MODEL_HELP),
     hidden_size: int = typer.Option(64, metavar="N", callback=_at_least(1), help="Units per layer and direction."),
     layers: int = typer.Option(1, metavar="N", callback=_at_least(1), help="Stacked layers."),
@@ -299,7 +305,8 @@ def train(
 
             task = "observations"
             built = make_task(task, path=str(Path(data).resolve()), format=format, id=id, time=time, label=label,
-                              variable=variable, value=value, **_parse_options(option or []))
+                              variable=variable, value=value, dayfirst=dayfirst, duplicates=duplicates,
+                              **_parse_options(option or []))
         else:
             built = make_task(task, **_parse_options(option or []))
         task_data = built.build(seed=seed)
@@ -330,6 +337,12 @@ def forecast(
                                    help="Comma-separated columns read beside the target (past values only)."),
     time: str = typer.Option(None, metavar="COLUMN",
                              help="Time column (default: date/time/timestamp/ds/week/year if present)."),
+    dayfirst: bool = typer.Option(None, "--dayfirst/--monthfirst", show_default=False,
+                                  help="Read dates like 01.03.2024 day-first (1 March) or month-first (3 January); "
+                                       "needed only when no date in the file tells."),
+    fill: str = typer.Option("error", metavar="RULE",
+                             help="A missing row of a regular series: error (name the first), previous (repeat the "
+                                  "row before) or linear (interpolate)."),
     group: str = typer.Option(None, metavar="COLUMN",
                               help="Column naming each row's series (a long file of several): one model for all, "
                                    "each series split by time and scaled on its own."),
@@ -357,13 +370,18 @@ def forecast(
     with _library_output(verbose):
         from rich.console import Console
 
-        from grukit.app.forecast import error_table, run_forecast
+        from grukit.forecasting.inputs import read_forecast_input
         from grukit.forecasting.windows import ForecastConfig
 
         config = ForecastConfig(target=target, covariates=tuple(c.strip() for c in covariates.split(",") if c.strip()),
-                                time=time, group=group, log=log, scaling=scaling, horizon=horizon, lookback=lookback,
-                                season=season, hidden_size=hidden_size, epochs=epochs, seed=seed)
-        result = run_forecast(csv, config, out_dir=out, run_dir=run_dir, overwrite=overwrite)
+                                time=time, dayfirst=dayfirst, fill=fill, group=group, log=log, scaling=scaling,
+                                horizon=horizon, lookback=lookback, season=season, hidden_size=hidden_size,
+                                epochs=epochs, seed=seed)
+        panel = read_forecast_input(csv, config)  # the file's errors, before torch is imported
+
+        from grukit.app.forecast import error_table, run_forecast
+
+        result = run_forecast(csv, config, out_dir=out, run_dir=run_dir, overwrite=overwrite, panel=panel)
         console = Console(width=110)
         console.print(f"[bold]{target}[/bold]: {horizon}-step forecasts from {result.test_origins} test origins "
                       "(the latest part of the series, never trained on)")

@@ -165,7 +165,7 @@ def epidemic_forecast(console: Console, *, out_dir, epochs: int = 60, seed: int 
     result = run_forecast(out / "epidemic.csv", config, out_dir=out, run_dir=out / "run", overwrite=True,
                           progress=True)
     console.print(error_table(result, title=f"14-day forecasts (cases/day) from {result.test_origins} test "
-                                            "origins, the last part of the series", digits=".1f"))
+                                            "origins, the last part of the series"))
     console.print(f"Wrote {', '.join(str(f) for f in result.files)} (history, test-period fit, forecast with its "
                   "80% interval).")
     return result.test

@@ -5,7 +5,9 @@ validation / test (a gap of h origins between the parts, so no target is shared 
 standardise every column with the training rows' mean and std → train a GRU that reads the last
 L steps of [target, covariates] and outputs the next h values at the quantiles 0.1, 0.5, 0.9
 (pinball loss; early stopping on the validation loss) → score the median on the test origins, in
-the data's own units, beside two baselines on the same origins:
+the data's own units (MASE with the --season's in-sample seasonal-naive scale, sMAPE, MAE, RMSE;
+the GRU's 80% interval coverage and pinball loss: `forecasting.metrics`), beside two baselines on the
+same origins:
 
   * seasonal naive: ŷ_{o+k} = y_{o+k−m⌈k/m⌉} (m = --season; m = 1 is the last value);
   * ETS: statsmodels' ETSModel (additive error, damped additive trend, additive season when
@@ -21,16 +23,18 @@ from __future__ import annotations
 
 import json
 import time as clock
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from grukit.data.series import Series, read_panel, read_series
+from grukit.data.series import Series
 from grukit.errors import InputError
 from grukit.forecasting.baselines import ets_forecasts, seasonal_naive
-from grukit.forecasting.windows import ForecastConfig, Windows, minimum_rows, standardised_windows
+from grukit.forecasting.inputs import read_forecast_input
+from grukit.forecasting.metrics import coverage, pinball, point_metrics
+from grukit.forecasting.windows import ForecastConfig, Windows, standardised_windows
 from grukit.io.atomic import staged_file, write_text_atomic
 from grukit.tasks.base import QUANTILES, Split, TaskData
 from grukit.tasks.forecast import ForecastTask, window_split
@@ -38,36 +42,24 @@ from grukit.tasks.forecast import ForecastTask, window_split
 
 @dataclass(frozen=True)
 class ForecastResult:
-    test: dict[str, dict[str, float]]  # predictor → {mae, rmse[, coverage_80]} on the test origins
+    test: dict[str, dict[str, float]]  # predictor → {mase, smape, mae, rmse[, coverage_80, pinball]} (module doc)
     future: dict[str, np.ndarray]  # time, median, lower, upper for the h steps after the data
     files: tuple[Path, ...]
     run_dir: Path
     test_origins: int
+    per_series: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # panels: group → test
 
 
 def run_forecast(path, config: ForecastConfig, *, out_dir=".", run_dir=None, overwrite: bool = False,
-                 progress: bool = True) -> ForecastResult:
+                 progress: bool = True, panel: dict[str, Series] | None = None) -> ForecastResult:
     """The pipeline of the module docstring. With config.group, every group's series is split by
     time and standardised on its own (its training rows' mean and std), one GRU learns from all
     their windows, and the errors are over all groups' test origins together, in the data's units."""
     from grukit.training.model import ModelConfig
     from grukit.training.trainer import TrainConfig, fit
 
-    if config.group:
-        panel = read_panel(path, target=config.target, group=config.group, covariates=config.covariates,
-                           time=config.time)
-    else:
-        panel = {"": read_series(path, target=config.target, covariates=config.covariates, time=config.time)}
-    needed = minimum_rows(config.lookback, config.horizon)
-    for name, series in panel.items():
-        where = f"{path}" + (f" (group {name!r})" if name else "")
-        if config.log and (series.values[:, 0] < 0).any():
-            raise InputError(f"{where}: --log needs a target ≥ 0, but {config.target!r} has "
-                             f"{series.values[:, 0].min():g}")
-        if len(series) < needed:
-            raise InputError(f"{where} has {len(series)} rows; lookback {config.lookback} and horizon "
-                             f"{config.horizon} need at least {needed} (8 training, 1 validation, 1 test window and "
-                             "gaps); shorten --lookback or --horizon")
+    if panel is None:
+        panel = read_forecast_input(path, config)
     out_dir = Path(out_dir)
     files = (out_dir / "forecast.csv", out_dir / "forecast.png")
     for file in files:
@@ -100,46 +92,77 @@ def run_forecast(path, config: ForecastConfig, *, out_dir=".", run_dir=None, ove
         return np.expm1(quantiles) if config.log else quantiles
 
     naive_name = f"seasonal naive (m={config.season})"
-    truths, fitted, naive, ets, futures, test_origins = [], {}, [], [], {}, {}
+    fitted, futures, test_origins, per_series, count = {}, {}, {}, {}, 0
     for name, series in panel.items():
         (train, _, test), scaler = windows[name]
         y = series.values[:, 0]
         test_origins[name] = test.origins
-        truths.append(np.stack([y[o + 1 : o + 1 + config.horizon] for o in test.origins]))  # (N, h)
+        truth = np.stack([y[o + 1 : o + 1 + config.horizon] for o in test.origins])  # (N, h)
+        count += len(truth)
         fitted[name] = predict(test)
-        naive.append(seasonal_naive(y, test.origins, horizon=config.horizon, season=config.season))
-        ets.append(ets_forecasts(y, test.origins, fit_until=int(train.origins[-1]), horizon=config.horizon,
-                                 season=config.season))
+        history = y[: int(train.origins[-1]) + config.horizon + 1]  # the rows the training windows touch
+        forecasts = {
+            "GRU (median)": fitted[name][..., 1],
+            naive_name: seasonal_naive(y, test.origins, horizon=config.horizon, season=config.season),
+            "ETS": ets_forecasts(y, test.origins, fit_until=int(train.origins[-1]), horizon=config.horizon,
+                                 season=config.season)}
+        per_series[name] = {method: point_metrics(truth, forecast, history=history, season=config.season)
+                            for method, forecast in forecasts.items()}
+        per_series[name]["GRU (median)"] |= {
+            "coverage_80": coverage(truth, fitted[name][..., 0], fitted[name][..., 2]),
+            "pinball": pinball(truth, fitted[name], QUANTILES)}
         future = predict(scaler.windows(np.array([len(y) - 1]), with_targets=False))[0]  # (h, Q)
         futures[name] = {"time": series.future_times(config.horizon), "median": future[:, 1],
                          "lower": future[:, 0], "upper": future[:, 2]}
-    truth, gru = np.concatenate(truths), np.concatenate(list(fitted.values()))
-    scores = {"GRU (median)": _errors(gru[..., 1], truth) | {"coverage_80": float(
-        ((truth >= gru[..., 0]) & (truth <= gru[..., 2])).mean())}}
-    scores[naive_name] = _errors(np.concatenate(naive), truth)
-    scores["ETS"] = _errors(np.concatenate(ets), truth)
+    scores = per_series[""] if not config.group else _panel_scores(per_series, test_origins)
 
     _write_outputs(files, panel, config, futures, test_origins, fitted)
-    summary = {"test": scores, "test_origins": len(truth), "groups": len(panel) if config.group else None,
-               "horizon": config.horizon, "lookback": config.lookback}
+    summary = {"test": scores, "per_series": per_series if config.group else None, "test_origins": count,
+               "groups": len(panel) if config.group else None, "horizon": config.horizon, "lookback": config.lookback,
+               "season": config.season, "frequency": next(iter(panel.values())).frequency.name}
     write_text_atomic(run_dir / "forecast_metrics.json", json.dumps(summary, indent=2))
     future_table = futures[""] if not config.group else {
         key: np.concatenate([f[key] for f in futures.values()]) for key in ("time", "median", "lower", "upper")}
-    return ForecastResult(scores, future_table, files, run_dir, len(truth))
+    return ForecastResult(scores, future_table, files, run_dir, count, per_series if config.group else {})
 
 
-def error_table(result: ForecastResult, *, title: str | None = None, digits: str = ".4g"):
-    """A rich Table of each predictor's MAE, RMSE and (for the GRU) 80% interval coverage."""
+COLUMNS = (("mase", "MASE", ".3f"), ("smape", "sMAPE", ".1f"), ("mae", "MAE", ".4g"), ("rmse", "RMSE", ".4g"),
+           ("coverage_80", "80% interval coverage", None))
+
+
+def error_table(result: ForecastResult, *, title: str | None = None):
+    """A rich Table of each predictor's test errors: MASE, sMAPE, and for one series MAE and RMSE in its
+    units; for a panel the means of MASE and sMAPE over its series (scale-free, so they average);
+    the GRU's 80% interval coverage."""
     from rich.table import Table
 
+    shown = [c for c in COLUMNS if any(c[0] in scores for scores in result.test.values())]
     table = Table(title=title)
-    for column in ("predictor", "MAE", "RMSE", "80% interval coverage"):
-        table.add_column(column, justify="left" if column == "predictor" else "right")
+    table.add_column("predictor", justify="left")
+    for _, heading, _ in shown:
+        table.add_column(heading, justify="right")
     for name, scores in result.test.items():
-        coverage = scores.get("coverage_80")
-        table.add_row(name, format(scores["mae"], digits), format(scores["rmse"], digits),
-                      "" if coverage is None else f"{100 * coverage:.0f}%")
+        cells = []
+        for key, _, digits in shown:
+            value = scores.get(key)
+            cells.append("" if value is None else f"{100 * value:.0f}%" if digits is None else format(value, digits))
+        table.add_row(name, *cells)
     return table
+
+
+def _panel_scores(per_series: dict, test_origins: dict) -> dict[str, dict[str, float]]:
+    """The mean over series of each scale-free metric (MASE, sMAPE), and the coverage over all origins."""
+    methods = next(iter(per_series.values()))
+    def mean(values: list[float]) -> float:  # over the series where it is defined (MASE: a scale > 0)
+        finite = [v for v in values if np.isfinite(v)]
+        return float(np.mean(finite)) if finite else float("nan")
+
+    scores = {method: {key: mean([series[method][key] for series in per_series.values()])
+                       for key in ("mase", "smape")} for method in methods}
+    weights = np.array([len(o) for o in test_origins.values()], dtype=float)
+    gru = [series["GRU (median)"]["coverage_80"] for series in per_series.values()]
+    scores["GRU (median)"]["coverage_80"] = float(np.average(gru, weights=weights))
+    return scores
 
 
 def _load_best(checkpoint: Path, data: TaskData):
@@ -149,11 +172,6 @@ def _load_best(checkpoint: Path, data: TaskData):
     model = SequenceModel(ModelConfig(**state["hyper_parameters"]["model_config"]))
     model.load_state_dict({k.removeprefix("model."): v for k, v in state["state_dict"].items()})
     return model.eval()
-
-
-def _errors(prediction: np.ndarray, truth: np.ndarray) -> dict[str, float]:
-    error = prediction - truth
-    return {"mae": float(np.abs(error).mean()), "rmse": float(np.sqrt((error**2).mean()))}
 
 
 PLOTTED_GROUPS = 4  # forecast.png shows the first few groups of a panel, one panel each

@@ -9,8 +9,11 @@ from dataclasses import dataclass
 
 import torch
 
-from grukit.errors import InputError
+from grukit.data.csv import parse_times
+from grukit.errors import InputError, check_choice
 from grukit.nn.time_gaps import check_times, time_gaps
+
+DUPLICATES = ("error", "mean", "last")  # a variable measured twice at one time (IrregularDataset.from_long)
 
 
 @dataclass(frozen=True)
@@ -74,10 +77,14 @@ class IrregularDataset:
 
     @classmethod
     def from_long(cls, frame, *, id: str, time: str, variable: str, value: str, label: str | None = None,
-                  variables=None) -> IrregularDataset:
+                  variables=None, dayfirst: bool | None = None, duplicates: str = "error",
+                  where: str = "the observations") -> IrregularDataset:
         """One row per measurement: (id, time, variable, value[, label]) columns of a DataFrame.
         variables: the variables to keep, in this order (default: all, sorted); a row naming another
-        one is an error."""
+        one is an error. Times are numbers or dates (`data.csv.parse_times`; dayfirst for dates that
+        do not tell day from month), dates becoming hours since each sequence's first row.
+        duplicates: one variable measured twice at one time of a sequence is an "error" (the rows
+        named), or kept as the "mean" of the measurements, or as the "last" in file order."""
         import numpy as np
         import pandas as pd
 
@@ -91,15 +98,13 @@ class IrregularDataset:
         if len(bad):
             raise InputError(f"column {value!r} has a non-numeric or empty value {frame[value].iloc[bad[0]]!r} "
                              f"at row {rows[bad[0]]}")
-        stamps = pd.to_numeric(frame[time], errors="coerce")
-        if stamps.isna().any():
-            parsed = pd.to_datetime(frame[time], errors="coerce")
-            if parsed.isna().any():
-                k = int(np.flatnonzero(parsed.isna().to_numpy())[0])
-                raise InputError(f"column {time!r} has an unreadable time {frame[time].iloc[k]!r} at row {rows[k]}")
-            stamps = pd.Series(parsed.to_numpy().astype("datetime64[ns]").astype(np.int64) / 3.6e12,
-                               index=frame.index)  # hours
+        check_choice("duplicates", duplicates, DUPLICATES)
+        parsed = parse_times(frame[time], where=where, column=time, rows=rows, dayfirst=dayfirst)
+        if parsed.dtype.kind == "M":
+            stamps = pd.Series(parsed.astype(np.int64) / 3.6e12, index=frame.index)  # hours
             stamps = stamps - stamps.groupby(frame[id]).transform("min")
+        else:
+            stamps = pd.Series(parsed, index=frame.index)
         names = tuple(variables) if variables is not None else tuple(sorted(frame[variable].astype(str).unique()))
         column = {name: k for k, name in enumerate(names)}
         unknown = ~frame[variable].astype(str).isin(column)
@@ -111,12 +116,18 @@ class IrregularDataset:
                               "variable": frame[variable].astype(str).map(column).to_numpy(), "value": numbers,
                               "row": rows})
         duplicated = table.duplicated(["id", "time", "variable"], keep="first")
+        if duplicated.any() and duplicates != "error":
+            keys = ["id", "time", "variable"]
+            merged = (table.groupby(keys, sort=False).agg(value=("value", duplicates), row=("row", "first"))
+                      .reset_index())
+            table, duplicated = merged, np.zeros(len(merged), dtype=bool)
         if duplicated.any():
             k = int(np.flatnonzero(duplicated.to_numpy())[0])
             first = table[(table.id == table.id.iloc[k]) & (table.time == table.time.iloc[k])
                           & (table.variable == table.variable.iloc[k])].row.iloc[0]
             raise InputError(f"row {rows[k]} measures {names[table.variable.iloc[k]]!r} of {table.id.iloc[k]!r} at "
-                             f"time {table.time.iloc[k]:g} again (first at row {first}); keep one")
+                             f"time {table.time.iloc[k]:g} again (first at row {first}); keep one, or pass "
+                             "--duplicates mean or --duplicates last")
         if label:  # one per sequence, looked up once
             per_sequence = frame.groupby(id)[label]
             distinct = per_sequence.nunique(dropna=False)

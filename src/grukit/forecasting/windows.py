@@ -22,6 +22,8 @@ class ForecastConfig:
     target: str  # the column to forecast
     covariates: tuple[str, ...] = ()  # past-only inputs beside the target
     time: str | None = None  # time column; default: the first of date/time/timestamp/ds/week/year
+    dayfirst: bool | None = None  # dates like 01.03.2024: True day-first, False month-first, None: from the data
+    fill: str = "error"  # a missing row of the calendar: "error", "previous" or "linear" (data.series)
     group: str | None = None  # column naming the series of each row: one model for all of them
     log: bool = False  # model log(1 + target) (counts, rates ≥ 0); quantiles map back exactly (monotone)
     scaling: str = "series"  # "series": training rows' mean/std; "window": each window's mean |target| (see below)

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from grukit.data.csv import read_text_table
 from grukit.errors import InputError
 from grukit.tasks.base import Split, TaskData
 from grukit.tasks.irregular import IrregularClassification, inputs_like, irregular_task_data, sequence_splits
@@ -35,6 +36,8 @@ class ObservationsTask(IrregularClassification):
     label: str = "label"  # column of the sequence's class (numbers, one value per sequence)
     variable: str = "variable"  # long: column naming the measured variable
     value: str = "value"  # long: column of the measured value
+    dayfirst: bool | None = None  # dates like 01.03.2024: day-first, month-first, or None: from the data
+    duplicates: str = "error"  # a variable measured twice at one time: "error", "mean" or "last"
     name: str = "observations"
 
     def __post_init__(self) -> None:
@@ -54,10 +57,7 @@ class ObservationsTask(IrregularClassification):
         path = Path(self.path)
         if not path.is_file():
             raise InputError(f"{path}: no such file")
-        try:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-        except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as error:
-            raise InputError(f"{path}: not a readable CSV ({type(error).__name__}: {str(error).strip()})") from None
+        frame = read_text_table(path).replace("", np.nan)
         keys = [self.id, self.time, self.label]
         needed = keys + ([self.variable, self.value] if self.format == "long" else [])
         missing = [c for c in needed if c not in frame.columns]
@@ -85,9 +85,12 @@ class ObservationsTask(IrregularClassification):
             frame = frame.set_index(frame.pop("row")).sort_index(kind="stable")  # rows keep their file order
             frame.index.name = None
             return IrregularDataset.from_long(frame, id=self.id, time=self.time, variable="variable", value="value",
-                                              label=self.label, variables=variables)
+                                              label=self.label, variables=variables, **self._reading(path))
         return IrregularDataset.from_long(frame, id=self.id, time=self.time, variable=self.variable, value=self.value,
-                                          label=self.label, variables=variables)
+                                          label=self.label, variables=variables, **self._reading(path))
+
+    def _reading(self, path: Path) -> dict:
+        return {"dayfirst": self.dayfirst, "duplicates": self.duplicates, "where": str(path)}
 
     def build(self, *, seed: int) -> TaskData:
         data = self.read()

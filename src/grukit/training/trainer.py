@@ -19,17 +19,13 @@ last good state.
 Output: with `progress`, one line tracks the run (epoch, batches, latest losses) while the bar can
 be drawn, on a terminal or in a notebook, and is erased when training ends; redirected output gets
 none. Lightning's own lines (accelerators found, tips, why `fit` stopped) and the libraries'
-warnings are left as Lightning makes them; `quiet_libraries()` hides them for a block of code, as
-the command line does unless `--verbose`.
+warnings are left as Lightning makes them; the command line hides them unless `--verbose`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import os
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -251,28 +247,6 @@ class TerminalProgressBar(ProgressBar):
 
     def teardown(self, trainer, pl_module, stage) -> None:
         self._stop()
-
-
-LIBRARY_LOGGERS = ("lightning.pytorch", "lightning.fabric")  # the loggers of Lightning's info lines
-
-
-@contextlib.contextmanager
-def quiet_libraries():
-    """Within the block, Lightning's info lines (accelerators found, tips, why `fit` stopped) and
-    every warning raised outside grukit are hidden: Lightning's loggers are raised to ERROR and
-    warnings attributed to a module not under `grukit` are ignored. grukit's own warnings pass
-    through to the filters already in place. Both are restored on leaving the block."""
-    loggers = [logging.getLogger(name) for name in LIBRARY_LOGGERS]
-    levels = [logger.level for logger in loggers]
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", module=r"(?!grukit(\.|$))")
-        for logger in loggers:
-            logger.setLevel(logging.ERROR)
-        try:
-            yield
-        finally:
-            for logger, level in zip(loggers, levels):
-                logger.setLevel(level)
 
 
 def fit(task: Task, data: TaskData, model_config: ModelConfig, config: TrainConfig, run_dir, *,

@@ -1,0 +1,31 @@
+"""The user's file as the series a forecaster reads: read, checked and sized before any training.
+
+`read_forecast_input(path, config)` returns {group name: Series} ("" for a file of one series),
+every problem an `InputError` naming the file, the column and the row — before torch is imported,
+so a bad file is reported within a second.
+"""
+
+from __future__ import annotations
+
+from grukit.data.series import Series, read_panel, read_series
+from grukit.errors import InputError
+from grukit.forecasting.windows import ForecastConfig, minimum_rows
+
+
+def read_forecast_input(path, config: ForecastConfig) -> dict[str, Series]:
+    """{group: Series} of the CSV file at `path`, each long enough for the config's windows."""
+    common = dict(target=config.target, covariates=config.covariates, time=config.time, dayfirst=config.dayfirst,
+                  fill=config.fill)
+    panel = (read_panel(path, group=config.group, **common) if config.group
+             else {"": read_series(path, **common)})
+    needed = minimum_rows(config.lookback, config.horizon)
+    for name, series in panel.items():
+        where = f"{path}" + (f" (group {name!r})" if name else "")
+        if config.log and (series.values[:, 0] < 0).any():
+            raise InputError(f"{where}: --log needs a target ≥ 0, but {config.target!r} has "
+                             f"{series.values[:, 0].min():g}")
+        if len(series) < needed:
+            raise InputError(f"{where} has {len(series)} rows; lookback {config.lookback} and horizon "
+                             f"{config.horizon} need at least {needed} (8 training, 1 validation, 1 test window and "
+                             "gaps); shorten --lookback or --horizon")
+    return panel
