@@ -363,7 +363,17 @@ def forecast(
     run_dir: str = typer.Option(None, metavar="DIR",
                                 help="Training run directory (default runs/forecast-TARGET-TIME)."),
     overwrite: bool = typer.Option(False, "--overwrite", show_default=False,
-                                   help="Replace an existing forecast.csv / forecast.png."),
+                                   help="Replace an existing forecast.csv / forecast.png (backtest.csv, metrics.csv, "
+                                        "backtest.png)."),
+    backtest: bool = typer.Option(False, "--backtest", show_default=False,
+                                  help="Rolling-origin evaluation instead: the last --windows origins, --step rows "
+                                       "apart, for the GRU and the baselines alike; writes backtest.csv, metrics.csv "
+                                       "and backtest.png."),
+    windows: int = typer.Option(5, metavar="N", callback=_at_least(1), help="--backtest: origins per series."),
+    step: int = typer.Option(0, metavar="S", callback=_at_least(0),
+                             help="--backtest: rows between origins (0: the horizon)."),
+    refit: bool = typer.Option(False, "--refit", show_default=False,
+                               help="--backtest: train anew at every origin (default: once, before the first)."),
     verbose: bool = typer.Option(False, "--verbose", show_default=False, help=VERBOSE_HELP),
 ) -> None:
     """Train a GRU forecaster on your CSV; write forecast.csv and forecast.png; compare with baselines."""
@@ -378,6 +388,18 @@ def forecast(
                                 horizon=horizon, lookback=lookback, season=season, hidden_size=hidden_size,
                                 epochs=epochs, seed=seed)
         panel = read_forecast_input(csv, config)  # the file's errors, before torch is imported
+        if backtest:
+            from grukit.app.backtest import BacktestConfig, backtest_table, run_backtest
+
+            chosen = BacktestConfig(windows=windows, step=step, refit=refit)
+            done = run_backtest(csv, config, chosen, out_dir=out, run_dir=run_dir, overwrite=overwrite, panel=panel)
+            console = Console(width=120)
+            console.print(f"[bold]{target}[/bold]: backtest of {horizon}-step forecasts from {done.origins} origins "
+                          f"({windows} per series, {step or horizon} rows apart, "
+                          f"{'trained anew at each' if refit else 'trained once before the first'})")
+            console.print(backtest_table(done, season=season))
+            typer.echo("wrote " + ", ".join(str(f) for f in done.files) + f"; run directory: {done.run_dir}")
+            return
 
         from grukit.app.forecast import error_table, run_forecast
 

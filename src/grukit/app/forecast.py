@@ -33,7 +33,7 @@ from grukit.data.series import Series
 from grukit.errors import InputError
 from grukit.forecasting.baselines import ets_forecasts, seasonal_naive
 from grukit.forecasting.inputs import read_forecast_input
-from grukit.forecasting.metrics import coverage, pinball, point_metrics
+from grukit.forecasting.metrics import coverage, pinball, point_metrics, scale_free_means
 from grukit.forecasting.windows import ForecastConfig, Windows, standardised_windows
 from grukit.io.atomic import staged_file, write_text_atomic
 from grukit.tasks.base import QUANTILES, Split, TaskData
@@ -50,27 +50,39 @@ class ForecastResult:
     per_series: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # panels: group → test
 
 
-def run_forecast(path, config: ForecastConfig, *, out_dir=".", run_dir=None, overwrite: bool = False,
-                 progress: bool = True, panel: dict[str, Series] | None = None) -> ForecastResult:
-    """The pipeline of the module docstring. With config.group, every group's series is split by
-    time and standardised on its own (its training rows' mean and std), one GRU learns from all
-    their windows, and the errors are over all groups' test origins together, in the data's units."""
+@dataclass(frozen=True)
+class Scored:
+    """One series' forecasts at its test origins: what the GRU and the baselines said, and the truth."""
+
+    origins: np.ndarray  # (N,) row index of each origin's last observed row
+    truth: np.ndarray  # (N, h)
+    quantiles: np.ndarray  # (N, h, Q) the GRU's, at QUANTILES
+    baselines: dict[str, np.ndarray]  # name → (N, h)
+    history: np.ndarray  # the target's rows the training windows touch: MASE's in-sample scale
+    future: np.ndarray  # (h, Q) the GRU's forecast after the last row
+
+    def metrics(self, season: int) -> dict[str, dict[str, float]]:
+        """Each method's errors (`forecasting.metrics`); the GRU's also its coverage and pinball loss."""
+        forecasts = {"GRU (median)": self.quantiles[..., 1], **self.baselines}
+        scores = {method: point_metrics(self.truth, forecast, history=self.history, season=season)
+                  for method, forecast in forecasts.items()}
+        scores["GRU (median)"] |= {"coverage_80": coverage(self.truth, self.quantiles[..., 0], self.quantiles[..., 2]),
+                                   "pinball": pinball(self.truth, self.quantiles, QUANTILES)}
+        return scores
+
+
+def fit_and_score(panel: dict[str, Series], config: ForecastConfig, run_dir, *, progress: bool = True,
+                  tests: dict[str, np.ndarray] | None = None) -> dict[str, Scored]:
+    """Train one GRU on every series' training windows (run_dir), then forecast each series' test
+    origins (the latest test_fraction, or `tests[name]`), with the baselines on the same origins."""
     from grukit.training.model import ModelConfig
     from grukit.training.trainer import TrainConfig, fit
-
-    if panel is None:
-        panel = read_forecast_input(path, config)
-    out_dir = Path(out_dir)
-    files = (out_dir / "forecast.csv", out_dir / "forecast.png")
-    for file in files:
-        if file.exists() and not overwrite:
-            raise InputError(f"{file} exists; pass --overwrite to replace it, or choose another --out")
-    run_dir = Path(run_dir or f"runs/forecast-{config.target}-{clock.strftime('%Y%m%d-%H%M%S')}")
 
     def model_scale(values: np.ndarray) -> np.ndarray:  # what the GRU reads: the target log1p'd with --log
         return np.column_stack([np.log1p(values[:, 0]), values[:, 1:]]) if config.log else values
 
-    windows = {name: standardised_windows(model_scale(series.values), config) for name, series in panel.items()}
+    windows = {name: standardised_windows(model_scale(series.values), config, None if tests is None else tests[name])
+               for name, series in panel.items()}
     parts = [[window_split(part) for part in w[0]] for w in windows.values()]  # per series: train, validation, test
     splits = tuple(Split(torch.cat([p[k].inputs for p in parts]), torch.cat([p[k].targets for p in parts]),
                          groups=torch.cat([p[k].groups for p in parts])) for k in range(3))
@@ -91,32 +103,45 @@ def run_forecast(path, config: ForecastConfig, *, out_dir=".", run_dir=None, ove
         quantiles = chosen.offset[:, None, None] + chosen.scale[:, None, None] * out
         return np.expm1(quantiles) if config.log else quantiles
 
-    naive_name = f"seasonal naive (m={config.season})"
-    fitted, futures, test_origins, per_series, count = {}, {}, {}, {}, 0
+    scored = {}
     for name, series in panel.items():
         (train, _, test), scaler = windows[name]
         y = series.values[:, 0]
-        test_origins[name] = test.origins
-        truth = np.stack([y[o + 1 : o + 1 + config.horizon] for o in test.origins])  # (N, h)
-        count += len(truth)
-        fitted[name] = predict(test)
-        history = y[: int(train.origins[-1]) + config.horizon + 1]  # the rows the training windows touch
-        forecasts = {
-            "GRU (median)": fitted[name][..., 1],
-            naive_name: seasonal_naive(y, test.origins, horizon=config.horizon, season=config.season),
+        baselines = {
+            f"seasonal naive (m={config.season})": seasonal_naive(y, test.origins, horizon=config.horizon,
+                                                                  season=config.season),
             "ETS": ets_forecasts(y, test.origins, fit_until=int(train.origins[-1]), horizon=config.horizon,
                                  season=config.season)}
-        per_series[name] = {method: point_metrics(truth, forecast, history=history, season=config.season)
-                            for method, forecast in forecasts.items()}
-        per_series[name]["GRU (median)"] |= {
-            "coverage_80": coverage(truth, fitted[name][..., 0], fitted[name][..., 2]),
-            "pinball": pinball(truth, fitted[name], QUANTILES)}
-        future = predict(scaler.windows(np.array([len(y) - 1]), with_targets=False))[0]  # (h, Q)
-        futures[name] = {"time": series.future_times(config.horizon), "median": future[:, 1],
-                         "lower": future[:, 0], "upper": future[:, 2]}
-    scores = per_series[""] if not config.group else _panel_scores(per_series, test_origins)
+        scored[name] = Scored(
+            origins=test.origins, truth=np.stack([y[o + 1 : o + 1 + config.horizon] for o in test.origins]),
+            quantiles=predict(test), baselines=baselines, history=y[: int(train.origins[-1]) + config.horizon + 1],
+            future=predict(scaler.windows(np.array([len(y) - 1]), with_targets=False))[0])
+    return scored
 
-    _write_outputs(files, panel, config, futures, test_origins, fitted)
+
+def run_forecast(path, config: ForecastConfig, *, out_dir=".", run_dir=None, overwrite: bool = False,
+                 progress: bool = True, panel: dict[str, Series] | None = None) -> ForecastResult:
+    """The pipeline of the module docstring. With config.group, every group's series is split by
+    time and standardised on its own (its training rows' mean and std), one GRU learns from all
+    their windows, and each series is scored in its own units (the table: scale-free means).
+    `panel`: the series already read by `read_forecast_input(path, config)`."""
+    if panel is None:
+        panel = read_forecast_input(path, config)
+    out_dir = Path(out_dir)
+    files = (out_dir / "forecast.csv", out_dir / "forecast.png")
+    for file in files:
+        if file.exists() and not overwrite:
+            raise InputError(f"{file} exists; pass --overwrite to replace it, or choose another --out")
+    run_dir = Path(run_dir or f"runs/forecast-{config.target}-{clock.strftime('%Y%m%d-%H%M%S')}")
+    scored = fit_and_score(panel, config, run_dir, progress=progress)
+    per_series = {name: one.metrics(config.season) for name, one in scored.items()}
+    test_origins = {name: one.origins for name, one in scored.items()}
+    futures = {name: {"time": panel[name].future_times(config.horizon), "median": one.future[:, 1],
+                      "lower": one.future[:, 0], "upper": one.future[:, 2]} for name, one in scored.items()}
+    scores = per_series[""] if not config.group else _panel_scores(per_series, test_origins)
+    count = sum(len(o) for o in test_origins.values())
+
+    _write_outputs(files, panel, config, futures, test_origins, {name: one.quantiles for name, one in scored.items()})
     summary = {"test": scores, "per_series": per_series if config.group else None, "test_origins": count,
                "groups": len(panel) if config.group else None, "horizon": config.horizon, "lookback": config.lookback,
                "season": config.season, "frequency": next(iter(panel.values())).frequency.name}
@@ -152,13 +177,7 @@ def error_table(result: ForecastResult, *, title: str | None = None):
 
 def _panel_scores(per_series: dict, test_origins: dict) -> dict[str, dict[str, float]]:
     """The mean over series of each scale-free metric (MASE, sMAPE), and the coverage over all origins."""
-    methods = next(iter(per_series.values()))
-    def mean(values: list[float]) -> float:  # over the series where it is defined (MASE: a scale > 0)
-        finite = [v for v in values if np.isfinite(v)]
-        return float(np.mean(finite)) if finite else float("nan")
-
-    scores = {method: {key: mean([series[method][key] for series in per_series.values()])
-                       for key in ("mase", "smape")} for method in methods}
+    scores = scale_free_means(per_series)
     weights = np.array([len(o) for o in test_origins.values()], dtype=float)
     gru = [series["GRU (median)"]["coverage_80"] for series in per_series.values()]
     scores["GRU (median)"]["coverage_80"] = float(np.average(gru, weights=weights))

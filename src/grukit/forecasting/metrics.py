@@ -82,6 +82,19 @@ def point_metrics(actual: np.ndarray, forecast: np.ndarray, *, history: np.ndarr
             "mae": mae(actual, forecast), "rmse": rmse(actual, forecast)}
 
 
+def scale_free_means(per_series: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """method → {mase, smape}: the mean over series (series → method → metrics) of the scale-free
+    metrics, over the series where each is defined (MASE: a history that is not flat)."""
+    methods = next(iter(per_series.values()))
+
+    def mean(values: list[float]) -> float:
+        finite = [v for v in values if np.isfinite(v)]
+        return float(np.mean(finite)) if finite else float("nan")
+
+    return {method: {key: mean([series[method][key] for series in per_series.values()]) for key in ("mase", "smape")}
+            for method in methods}
+
+
 def _pair(actual, forecast) -> np.ndarray:
     actual, forecast = np.asarray(actual, dtype=float), np.asarray(forecast, dtype=float)
     if actual.shape != forecast.shape:

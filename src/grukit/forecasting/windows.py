@@ -55,16 +55,26 @@ def minimum_rows(lookback: int, horizon: int) -> int:
     return lookback + 3 * horizon + 9
 
 
-def split_origins(series_length: int, config: ForecastConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def split_origins(series_length: int, config: ForecastConfig,
+                  test: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(train, validation, test) origins. Default: the latest test_fraction of the origins are the
+    test ones. Given `test` origins (a backtest's), training and validation use the origins whose
+    targets all precede the first of them (o + h ≤ test[0]). Either way a gap of h origins separates
+    the parts, so no target is shared across them."""
     first, last = config.lookback - 1, series_length - config.horizon - 1
     origins = np.arange(first, last + 1)
-    n = len(origins)
-    n_test = max(1, math.ceil(config.test_fraction * n))
-    n_val = max(1, math.ceil(config.validation_fraction * n))
     gap = config.horizon  # the last training target (o + h) precedes the first validation origin's
-    test = origins[n - n_test :]
-    validation = origins[n - n_test - gap - n_val : n - n_test - gap]
-    train = origins[: n - n_test - 2 * gap - n_val]
+    if test is None:
+        n = len(origins)
+        n_test = max(1, math.ceil(config.test_fraction * n))
+        test = origins[n - n_test :]
+        before = origins[: n - n_test - gap]
+    else:
+        test = np.asarray(test, dtype=int)
+        before = origins[origins <= test[0] - gap]
+    n_val = max(1, math.ceil(config.validation_fraction * (len(before) + len(test) + gap)))
+    validation = before[len(before) - n_val :]
+    train = before[: max(0, len(before) - n_val - gap)]
     return train, validation, test
 
 
@@ -121,9 +131,14 @@ class SeriesScaler:
         return Windows(inputs, targets, offset, scale, np.asarray(origins))
 
 
-def standardised_windows(values: np.ndarray, config: ForecastConfig):
+def standardised_windows(values: np.ndarray, config: ForecastConfig, test: np.ndarray | None = None):
     """The time-ordered (train, validation, test) Windows of `values` (T, F) — target in column 0 —
-    scaled by a SeriesScaler fitted on the rows a training window touches. Returns (windows, scaler)."""
-    origins = split_origins(len(values), config)
+    scaled by a SeriesScaler fitted on the rows a training window touches. Returns (windows, scaler).
+    `test`: the test origins (`split_origins`)."""
+    origins = split_origins(len(values), config, test)
+    if len(origins[0]) < 1:
+        raise InputError(f"{len(values)} rows leave no training window before the first test origin "
+                         f"(row {int(origins[2][0]) + 1}): use fewer or later backtest windows, or a shorter "
+                         "--lookback")
     scaler = SeriesScaler(values, fitted_rows=origins[0][-1] + config.horizon + 1, config=config)
     return tuple(scaler.windows(o) for o in origins), scaler

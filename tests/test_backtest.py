@@ -1,0 +1,73 @@
+"""`grukit forecast --backtest`: rolling origins, the files' columns, refit, errors."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from grukit.app.backtest import BacktestConfig, backtest_origins, run_backtest
+from grukit.data.series import read_series
+from grukit.errors import InputError
+from grukit.forecasting.metrics import mase, smape
+from grukit.forecasting.windows import ForecastConfig, split_origins
+
+CONFIG = ForecastConfig(target="cases", horizon=4, lookback=12, season=12, hidden_size=8, epochs=2)
+
+
+def write_series(path, n=100):
+    t = np.arange(n)
+    pd.DataFrame({"date": pd.date_range("2020-01-01", periods=n, freq="MS").strftime("%Y-%m-%d"),
+                  "cases": (50 + 10 * np.sin(2 * np.pi * t / 12) + 0.3 * t).round(3)}).to_csv(path, index=False)
+    return path
+
+
+def test_origins_end_a_horizon_before_the_data_and_training_precedes_them(tmp_path):
+    series = read_series(write_series(tmp_path / "s.csv"), target="cases")
+    origins = backtest_origins(series, CONFIG, BacktestConfig(windows=3, step=2), where="s.csv")
+    assert origins.tolist() == [91, 93, 95]  # T − h − 1 = 95, two rows apart
+    assert backtest_origins(series, CONFIG, BacktestConfig(windows=2), where="s.csv").tolist() == [91, 95]  # step h
+    train, validation, test = split_origins(100, CONFIG, origins)
+    assert test.tolist() == [91, 93, 95]
+    assert validation[-1] + CONFIG.horizon <= 91 and train[-1] + CONFIG.horizon < validation[0]
+    with pytest.raises(InputError, match="leaving too few rows before them to train on"):
+        backtest_origins(series, CONFIG, BacktestConfig(windows=30), where="s.csv")
+
+
+@pytest.mark.parametrize("refit", [False, True])
+def test_backtest_writes_every_origin_and_method_and_scores_them(tmp_path, refit):
+    path = write_series(tmp_path / "s.csv")
+    result = run_backtest(path, CONFIG, BacktestConfig(windows=2, refit=refit), out_dir=tmp_path / "out",
+                          run_dir=tmp_path / "run", progress=False)
+    table = pd.read_csv(tmp_path / "out" / "backtest.csv")
+    assert list(table.columns) == ["series", "method", "origin", "step", "time", "actual", "median", "q0.1", "q0.5",
+                                   "q0.9"]
+    assert set(table.method) == {"GRU (median)", "seasonal naive (m=12)", "ETS"}
+    assert table.groupby("method").size().tolist() == [8, 8, 8]  # 2 origins × 4 steps each
+    gru = table[table.method == "GRU (median)"]
+    assert sorted(set(gru.origin)) == ["2027-08-01", "2027-12-01"]  # rows 91 and 95: the time of the last row read
+    assert gru[gru.step == 1].time.tolist() == ["2027-09-01", "2028-01-01"]
+    assert (gru["q0.1"] <= gru["median"]).all() and (gru["median"] == gru["q0.5"]).all()
+    assert table[table.method == "ETS"]["q0.1"].isna().all()
+    naive = table[table.method == "seasonal naive (m=12)"]
+    y = pd.read_csv(path).cases.to_numpy()
+    assert naive["median"].tolist() == [y[o + k - 12] for o in (91, 95) for k in range(1, 5)]
+    metrics = pd.read_csv(tmp_path / "out" / "metrics.csv").set_index("method")
+    train, _, _ = split_origins(100, CONFIG, np.array([91, 95]))
+    history = y[: train[-1] + CONFIG.horizon + 1]  # the rows the first training's windows touch
+    actual, forecast = naive["actual"].to_numpy(), naive["median"].to_numpy()
+    assert metrics.loc["seasonal naive (m=12)", "smape"] == pytest.approx(smape(actual, forecast))
+    assert metrics.loc["seasonal naive (m=12)", "mase"] == pytest.approx(mase(actual, forecast, history=history,
+                                                                              season=12))
+    assert 0 <= metrics.loc["GRU (median)", "coverage_80"] <= 1
+    runs = sorted(p.name for p in (tmp_path / "run").iterdir() if p.is_dir())
+    assert (runs == ["origin-1", "origin-2"]) if refit else ("checkpoints" in runs)
+    assert set(result.metrics) == {"cases"}
+
+
+def test_an_existing_backtest_is_kept_without_overwrite(tmp_path):
+    path = write_series(tmp_path / "s.csv")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "metrics.csv").write_text("mine")
+    with pytest.raises(InputError, match="exists; pass --overwrite"):
+        run_backtest(path, CONFIG, BacktestConfig(windows=2), out_dir=tmp_path / "out", run_dir=tmp_path / "run",
+                     progress=False)
+    assert (tmp_path / "out" / "metrics.csv").read_text() == "mine"
