@@ -8,6 +8,8 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from grukit.app.forecast import run_forecast
 from grukit.data.series import make_windows, read_series
@@ -245,3 +247,23 @@ def test_window_scaled_panel_forecast_end_to_end(tmp_path):
     assert (table["cases_lower_10"] <= table["cases_median"]).all()
     assert (table["cases_median"] <= table["cases_upper_90"]).all()
     assert np.isfinite(result.test["GRU (median)"]["smape"])
+
+
+@settings(max_examples=25, deadline=None)
+@given(shift=st.floats(-1e4, 1e4), season=st.sampled_from([1, 4, 12]), seed=st.integers(0, 1000))
+def test_level_scaling_reads_changes_from_the_window_s_level(shift, season, seed):
+    from grukit.forecasting.windows import standardised_windows
+
+    rng = np.random.default_rng(seed)
+    y = np.cumsum(rng.normal(0.5, 1.0, 120))[:, None]  # a random walk with drift: it leaves its training range
+    config = ForecastConfig(target="y", horizon=5, lookback=16, season=season)
+    (train, _, test), _ = standardised_windows(y, config)
+    (moved_train, _, moved_test), _ = standardised_windows(y + shift, config)
+    for ours, moved in ((train, moved_train), (test, moved_test)):
+        # the target column and the targets do not depend on where the level is; only the level input does
+        np.testing.assert_allclose(ours.inputs[..., 0], moved.inputs[..., 0], atol=1e-6)
+        np.testing.assert_allclose(ours.targets, moved.targets, atol=1e-6)
+        future = np.stack([y[o + 1 : o + 6, 0] for o in ours.origins])
+        np.testing.assert_allclose(ours.offset[:, None] + ours.scale[:, None] * ours.targets, future, atol=1e-9)
+        level = np.stack([y[o - min(season, 16) + 1 : o + 1, 0].mean() for o in ours.origins])
+        np.testing.assert_allclose(ours.offset, level, atol=1e-9)

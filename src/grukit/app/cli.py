@@ -348,9 +348,10 @@ def forecast(
                                    "each series split by time and scaled on its own."),
     log: bool = typer.Option(False, "--log", show_default=False,
                              help="Model log(1 + target): counts and rates (the target must be ≥ 0)."),
-    scaling: str = typer.Option("series", metavar="HOW",
-                                help="series: standardise with the training rows; window: divide each window by "
-                                     "its mean |target| (a level that moves by orders of magnitude)."),
+    scaling: str = typer.Option("level", metavar="HOW",
+                                help="level: read and predict changes from each window's last-season level (trends, "
+                                     "level shifts); series: standardise with the training rows; window: divide each "
+                                     "window by its mean |target| (a level that moves by orders of magnitude)."),
     horizon: int = typer.Option(14, metavar="H", callback=_at_least(1), help="Steps to forecast."),
     lookback: int = typer.Option(56, metavar="L", callback=_at_least(1), help="Steps the model reads."),
     season: int = typer.Option(1, metavar="M", callback=_at_least(1),

@@ -26,7 +26,7 @@ class ForecastConfig:
     fill: str = "error"  # a missing row of the calendar: "error", "previous" or "linear" (data.series)
     group: str | None = None  # column naming the series of each row: one model for all of them
     log: bool = False  # model log(1 + target) (counts, rates ≥ 0); quantiles map back exactly (monotone)
-    scaling: str = "series"  # "series": training rows' mean/std; "window": each window's mean |target| (see below)
+    scaling: str = "level"  # "level": relative to each window's last-season level; "series"; "window" (SeriesScaler)
     horizon: int = 14  # h, steps forecast from each origin
     lookback: int = 56  # L, steps the model reads
     season: int = 1  # m for the seasonal-naive baseline and ETS (7: daily data, weekly cycle)
@@ -46,7 +46,7 @@ class ForecastConfig:
             raise InputError(f"scaling must be one of {', '.join(SCALINGS)}, got {self.scaling!r}")
 
 
-SCALINGS = ("series", "window")
+SCALINGS = ("series", "window", "level")
 WINDOW_SCALE_FLOOR = 0.01  # × the training rows' std of the target: the least window scale (all-zero windows)
 
 
@@ -94,6 +94,14 @@ class SeriesScaler:
     """How one series' values (T, F) — target in column 0 — become model inputs, fitted on the rows
     its training windows touch.
 
+    scaling="level" (the default): the target in each window, inputs and the h values to predict
+      alike, is measured from ℓ_o, its mean over the window's last m steps (m = season; the last
+      value when m = 1), in units of the training rows' std of one-step changes; (ℓ_o − mean) / std
+      of the training rows is one more input. The model reads and predicts changes from the current
+      level, so a trend or a level shift never leaves the range it was trained on (with "series"
+      scaling a trending series' forecasts flatten at the training maximum), and it still knows
+      where the level is (mean-reverting series). In the spirit of the per-window normalisation of
+      N-BEATS and ES-RNN (Oreshkin et al. 2020; Smyl 2020).
     scaling="series": every column standardised with those rows' mean and std.
     scaling="window" (DeepAR's mean scaling, Salinas et al. 2020): the target in each window, inputs
       and the h values to predict alike, is divided by ν = mean |y| over the window's L steps
@@ -109,7 +117,9 @@ class SeriesScaler:
         self.std = np.where(std > 0, std, 1.0)
         self.values, self.config = values, config
         self.standardised = (values - self.mean) / self.std
-        self.features = values.shape[1] + (config.scaling == "window")
+        steps = np.diff(fitted[:, 0])
+        self.step_std = float(steps.std()) if len(steps) > 1 and steps.std() > 0 else float(self.std[0])
+        self.features = values.shape[1] + (config.scaling in ("window", "level"))
 
     def windows(self, origins: np.ndarray, *, with_targets: bool = True) -> Windows:
         config, values = self.config, self.values
@@ -120,6 +130,13 @@ class SeriesScaler:
         if config.scaling == "series":
             offset = np.full(len(origins), self.mean[0])
             scale = np.full(len(origins), self.std[0])
+        elif config.scaling == "level":
+            recent = make_windows(values[:, :1], lookback=lookback, horizon=0, origins=origins)[0][..., 0]  # (N, L)
+            offset = recent[:, -min(config.season, lookback):].mean(1)  # ℓ_o: the level of the last season
+            scale = np.full(len(origins), self.step_std)
+            inputs[:, :, 0] = (recent - offset[:, None]) / scale[:, None]
+            level = np.broadcast_to(((offset - self.mean[0]) / self.std[0])[:, None, None], (len(origins), lookback, 1))
+            inputs = np.concatenate([inputs, level], axis=2)
         else:
             recent = make_windows(values[:, :1], lookback=lookback, horizon=0, origins=origins)[0][..., 0]  # (N, L)
             scale = np.maximum(np.abs(recent).mean(1), WINDOW_SCALE_FLOOR * self.std[0])

