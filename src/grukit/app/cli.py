@@ -176,6 +176,10 @@ TASK_HELP = "Built-in task: " + ", ".join(BUILT_IN) + "."
 VERBOSE_HELP = "Also show the libraries' own lines: Lightning's messages and warnings."
 
 
+DAYFIRST_HELP = ("Read dates like 01.03.2024 day-first (1 March) or month-first (3 January); needed only when no "
+                 "date in the file tells.")
+
+
 def _library_output(verbose: bool):
     """Lightning's messages and the libraries' warnings hidden while a command runs, unless --verbose."""
     if verbose:
@@ -255,8 +259,7 @@ def train(
                                  help="--data, long: column naming the variable measured."),
     value: str = typer.Option("value", metavar="COLUMN", help="--data, long: column of the measured value."),
     dayfirst: bool = typer.Option(None, "--dayfirst/--monthfirst", show_default=False,
-                                  help="--data: read dates like 01.03.2024 day-first or month-first (needed only when "
-                                       "no date in the file tells)."),
+                                  help="--data: " + DAYFIRST_HELP[0].lower() + DAYFIRST_HELP[1:]),
     duplicates: str = typer.Option("error", metavar="RULE",
                                    help="--data: a variable measured twice at one time of a sequence: error, mean or "
                                         "last (in file order)."),
@@ -337,9 +340,7 @@ def forecast(
                                    help="Comma-separated columns read beside the target (past values only)."),
     time: str = typer.Option(None, metavar="COLUMN",
                              help="Time column (default: date/time/timestamp/ds/week/year if present)."),
-    dayfirst: bool = typer.Option(None, "--dayfirst/--monthfirst", show_default=False,
-                                  help="Read dates like 01.03.2024 day-first (1 March) or month-first (3 January); "
-                                       "needed only when no date in the file tells."),
+    dayfirst: bool = typer.Option(None, "--dayfirst/--monthfirst", show_default=False, help=DAYFIRST_HELP),
     fill: str = typer.Option("error", metavar="RULE",
                              help="A missing row of a regular series: error (name the first), previous (repeat the "
                                   "row before) or linear (interpolate)."),
