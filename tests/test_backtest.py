@@ -71,3 +71,18 @@ def test_an_existing_backtest_is_kept_without_overwrite(tmp_path):
         run_backtest(path, CONFIG, BacktestConfig(windows=2), out_dir=tmp_path / "out", run_dir=tmp_path / "run",
                      progress=False)
     assert (tmp_path / "out" / "metrics.csv").read_text() == "mine"
+
+
+def test_the_same_seed_and_data_give_byte_identical_files(tmp_path):
+    from grukit.app.forecast import run_forecast
+
+    path = write_series(tmp_path / "s.csv")
+    outputs = []
+    for attempt in ("a", "b"):
+        run_forecast(path, CONFIG, out_dir=tmp_path / attempt, run_dir=tmp_path / f"run-{attempt}", progress=False)
+        run_backtest(path, CONFIG, BacktestConfig(windows=2), out_dir=tmp_path / attempt,
+                     run_dir=tmp_path / f"backtest-{attempt}", progress=False)
+        outputs.append({name: (tmp_path / attempt / name).read_bytes()
+                        for name in ("forecast.csv", "forecast.png", "backtest.csv", "metrics.csv", "backtest.png")})
+    for name in outputs[0]:
+        assert outputs[0][name] == outputs[1][name], name
