@@ -86,3 +86,29 @@ def test_the_same_seed_and_data_give_byte_identical_files(tmp_path):
                         for name in ("forecast.csv", "forecast.png", "backtest.csv", "metrics.csv", "backtest.png")})
     for name in outputs[0]:
         assert outputs[0][name] == outputs[1][name], name
+
+
+def test_a_forecast_run_forecasts_new_data_and_is_evaluated_again_without_training(tmp_path):
+    from grukit.app.forecast import evaluate_forecast_run, forecast_from, run_forecast
+
+    path = write_series(tmp_path / "s.csv")
+    first = run_forecast(path, CONFIG, out_dir=tmp_path / "a", run_dir=tmp_path / "run", progress=False)
+    again = forecast_from(tmp_path / "run", path, out_dir=tmp_path / "b")
+    assert (tmp_path / "a" / "forecast.csv").read_bytes() == (tmp_path / "b" / "forecast.csv").read_bytes()
+    evaluated = evaluate_forecast_run(tmp_path / "run")
+    assert evaluated.test == first.test
+    # new data: the series moved on 12 rows; the model reads its last lookback rows with the run's scaling
+    frame = pd.read_csv(path)
+    later = pd.DataFrame({"date": pd.date_range("2028-05-01", periods=12, freq="MS").strftime("%Y-%m-%d"),
+                          "cases": frame.cases.iloc[-12:].to_numpy() + 3.6})
+    pd.concat([frame, later]).to_csv(tmp_path / "new.csv", index=False)
+    moved = forecast_from(tmp_path / "run", tmp_path / "new.csv", out_dir=tmp_path / "c")
+    assert str(moved.future["time"][0])[:10] == "2029-05-01"
+    with pytest.raises(InputError, match="has no column 'cases'"):
+        frame.rename(columns={"cases": "y"}).to_csv(tmp_path / "renamed.csv", index=False)
+        forecast_from(tmp_path / "run", tmp_path / "renamed.csv", out_dir=tmp_path / "d")
+    frame.iloc[:50].to_csv(path, index=False)
+    with pytest.raises(InputError, match="has changed since"):
+        evaluate_forecast_run(tmp_path / "run")
+    with pytest.raises(InputError, match="not a finished `grukit forecast` run"):
+        forecast_from(tmp_path, path, out_dir=tmp_path / "e")

@@ -89,10 +89,10 @@ def run_backtest(path, config: ForecastConfig, backtest: BacktestConfig, *, out_
                                       where=f"{path}" + (f" (group {name!r})" if name else ""))
                for name, series in panel.items()}
     if not backtest.refit:
-        scored = fit_and_score(panel, config, run_dir, progress=progress, tests=origins)
+        scored = fit_and_score(panel, config, run_dir, progress=progress, tests=origins, data_path=path)
     else:
         runs = [fit_and_score(panel, config, run_dir / f"origin-{k + 1}", progress=progress,
-                              tests={name: o[k : k + 1] for name, o in origins.items()})
+                              tests={name: o[k : k + 1] for name, o in origins.items()}, data_path=path)
                 for k in range(backtest.windows)]
         scored = {name: _joined([run[name] for run in runs]) for name in panel}
     metrics = {_series_name(name, config): one.metrics(config.season) for name, one in scored.items()}

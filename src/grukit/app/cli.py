@@ -335,7 +335,10 @@ def train(
 @app.command(cls=_Command)
 def forecast(
     csv: str = typer.Argument(..., metavar="CSV", help="CSV file: one row per time step."),
-    target: str = typer.Option(..., metavar="COLUMN", help="Column to forecast."),
+    target: str = typer.Option(None, metavar="COLUMN", help="Column to forecast (required unless --from)."),
+    from_run: str = typer.Option(None, "--from", metavar="RUN_DIR",
+                                 help="Forecast CSV with the model of an earlier `grukit forecast` run, without "
+                                      "training (its options are the run's; only --out and --overwrite apply)."),
     covariates: str = typer.Option("", metavar="COLUMNS", show_default=False,
                                    help="Comma-separated columns read beside the target (past values only)."),
     time: str = typer.Option(None, metavar="COLUMN",
@@ -382,9 +385,18 @@ def forecast(
     with _library_output(verbose):
         from rich.console import Console
 
+        from grukit.errors import InputError
         from grukit.forecasting.inputs import read_forecast_input
         from grukit.forecasting.windows import ForecastConfig
 
+        if from_run is not None:
+            from grukit.app.forecast import forecast_from
+
+            done = forecast_from(from_run, csv, out_dir=out, overwrite=overwrite)
+            typer.echo("wrote " + ", ".join(str(f) for f in done.files) + f" with the model of {from_run}")
+            return
+        if target is None:
+            raise InputError("name the column to forecast with --target (or forecast with a trained run: --from)")
         config = ForecastConfig(target=target, covariates=tuple(c.strip() for c in covariates.split(",") if c.strip()),
                                 time=time, dayfirst=dayfirst, fill=fill, group=group, log=log, scaling=scaling,
                                 horizon=horizon, lookback=lookback, season=season, hidden_size=hidden_size,
@@ -493,8 +505,19 @@ def compare(
 
 
 @app.command(cls=_Command)
-def evaluate(run_dir: str = typer.Argument(..., metavar="RUN_DIR", help="A directory written by `grukit train`.")):
+def evaluate(run_dir: str = typer.Argument(..., metavar="RUN_DIR",
+                                           help="A directory written by `grukit train` or `grukit forecast`.")):
     """Score a run's best checkpoint on its task's test split again, beside the baselines."""
+    from pathlib import Path
+
+    if (Path(run_dir) / "forecast_model.json").is_file():  # a `grukit forecast` run
+        from rich.console import Console
+
+        from grukit.app.forecast import error_table, evaluate_forecast_run
+
+        result = evaluate_forecast_run(run_dir)
+        Console(width=110).print(error_table(result, title=f"{result.test_origins} test origins, best checkpoint"))
+        return
     from grukit.training.trainer import evaluate_run
 
     data, metrics, baselines = evaluate_run(run_dir)

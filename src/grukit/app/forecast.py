@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import time as clock
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,9 +34,9 @@ from grukit.errors import InputError
 from grukit.forecasting.baselines import ets_forecasts, seasonal_naive
 from grukit.forecasting.inputs import read_forecast_input
 from grukit.forecasting.metrics import coverage, pinball, point_metrics, scale_free_means
-from grukit.forecasting.windows import ForecastConfig, Windows, standardised_windows
+from grukit.forecasting.windows import ForecastConfig, SeriesScaler, Windows, standardised_windows
 from grukit.io.atomic import staged_file, write_text_atomic
-from grukit.tasks.base import QUANTILES, Split, TaskData
+from grukit.tasks.base import QUANTILES, Split
 from grukit.tasks.forecast import ForecastTask, window_split
 
 
@@ -48,6 +48,7 @@ class ForecastResult:
     run_dir: Path
     test_origins: int
     per_series: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # panels: group → test
+    test_origins_by_series: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -72,17 +73,15 @@ class Scored:
 
 
 def fit_and_score(panel: dict[str, Series], config: ForecastConfig, run_dir, *, progress: bool = True,
-                  tests: dict[str, np.ndarray] | None = None) -> dict[str, Scored]:
+                  tests: dict[str, np.ndarray] | None = None, data_path=None) -> dict[str, Scored]:
     """Train one GRU on every series' training windows (run_dir), then forecast each series' test
-    origins (the latest test_fraction, or `tests[name]`), with the baselines on the same origins."""
+    origins (the latest test_fraction, or `tests[name]`), with the baselines on the same origins.
+    With `data_path` (the file the panel was read from), run_dir/forecast_model.json records what
+    forecasting again needs: the configuration, each series' scaling statistics, the file's digest."""
     from grukit.training.model import ModelConfig
     from grukit.training.trainer import TrainConfig, fit
 
-    def model_scale(values: np.ndarray) -> np.ndarray:  # what the GRU reads: the target log1p'd with --log
-        return np.column_stack([np.log1p(values[:, 0]), values[:, 1:]]) if config.log else values
-
-    windows = {name: standardised_windows(model_scale(series.values), config, None if tests is None else tests[name])
-               for name, series in panel.items()}
+    windows = _windows(panel, config, tests)
     parts = [[window_split(part) for part in w[0]] for w in windows.values()]  # per series: train, validation, test
     splits = tuple(Split(torch.cat([p[k].inputs for p in parts]), torch.cat([p[k].targets for p in parts]),
                          groups=torch.cat([p[k].groups for p in parts])) for k in range(3))
@@ -94,15 +93,19 @@ def fit_and_score(panel: dict[str, Series], config: ForecastConfig, run_dir, *, 
                                learning_rate=config.learning_rate, early_stopping=config.patience, seed=config.seed,
                                progress=progress)
     result = fit(task, data, ModelConfig(hidden_size=config.hidden_size), train_config, run_dir)
-    model = _load_best(result.best_checkpoint, data)
+    model = _load_best(result.best_checkpoint)
+    if data_path is not None:
+        write_text_atomic(Path(run_dir) / MODEL_FILE, json.dumps(
+            {"kind": "grukit forecast", "config": asdict(config), "data": _fingerprint(data_path),
+             "series": {name: w[1].stats() for name, w in windows.items()}}, indent=2))
+    return _score(panel, config, _predictor(model, config), windows)
 
-    def predict(chosen: Windows) -> np.ndarray:  # (N, h, Q), data units
-        with torch.no_grad():
-            out = model(torch.tensor(chosen.inputs, dtype=torch.float32)).numpy()
-        out = np.sort(out.reshape(len(out), config.horizon, len(QUANTILES)), axis=-1)  # lower ≤ median ≤ upper
-        quantiles = chosen.offset[:, None, None] + chosen.scale[:, None, None] * out
-        return np.expm1(quantiles) if config.log else quantiles
 
+MODEL_FILE = "forecast_model.json"  # in a forecast run directory: what forecasting again needs
+
+
+def _score(panel: dict[str, Series], config: ForecastConfig, predict, windows: dict) -> dict[str, Scored]:
+    """Each series' test origins forecast by `predict` and by the baselines, beside the truth."""
     scored = {}
     for name, series in panel.items():
         (train, _, test), scaler = windows[name]
@@ -133,22 +136,125 @@ def run_forecast(path, config: ForecastConfig, *, out_dir=".", run_dir=None, ove
         if file.exists() and not overwrite:
             raise InputError(f"{file} exists; pass --overwrite to replace it, or choose another --out")
     run_dir = Path(run_dir or f"runs/forecast-{config.target}-{clock.strftime('%Y%m%d-%H%M%S')}")
-    scored = fit_and_score(panel, config, run_dir, progress=progress)
-    per_series = {name: one.metrics(config.season) for name, one in scored.items()}
-    test_origins = {name: one.origins for name, one in scored.items()}
-    futures = {name: {"time": panel[name].future_times(config.horizon), "median": one.future[:, 1],
-                      "lower": one.future[:, 0], "upper": one.future[:, 2]} for name, one in scored.items()}
-    scores = per_series[""] if not config.group else _panel_scores(per_series, test_origins)
-    count = sum(len(o) for o in test_origins.values())
-
-    _write_outputs(files, panel, config, futures, test_origins, {name: one.quantiles for name, one in scored.items()})
-    summary = {"test": scores, "per_series": per_series if config.group else None, "test_origins": count,
+    scored = fit_and_score(panel, config, run_dir, progress=progress, data_path=path)
+    result = _result(scored, panel, config, files, run_dir)
+    futures = {name: _future_table(panel[name], one.future, config) for name, one in scored.items()}
+    _write_outputs(files, panel, config, futures, result.test_origins_by_series,
+                   {name: one.quantiles for name, one in scored.items()})
+    summary = {"test": result.test, "per_series": result.per_series or None, "test_origins": result.test_origins,
                "groups": len(panel) if config.group else None, "horizon": config.horizon, "lookback": config.lookback,
                "season": config.season, "frequency": next(iter(panel.values())).frequency.name}
     write_text_atomic(run_dir / "forecast_metrics.json", json.dumps(summary, indent=2))
-    future_table = futures[""] if not config.group else {
-        key: np.concatenate([f[key] for f in futures.values()]) for key in ("time", "median", "lower", "upper")}
-    return ForecastResult(scores, future_table, files, run_dir, count, per_series if config.group else {})
+    return result
+
+
+def forecast_from(run_dir, path, *, out_dir=".", overwrite: bool = False) -> ForecastResult:
+    """Forecast the h steps after the end of the CSV file `path` with the trained model of a
+    `grukit forecast` run, without training: the file is read with the run's options and each
+    series scaled with the statistics the run learned (a panel's series by their group names)."""
+    config, model, stats = load_forecast_model(run_dir)
+    panel = read_forecast_input(path, config, rows_needed=config.lookback)
+    unknown = [name for name in panel if name not in stats]
+    if unknown:
+        raise InputError(f"{path}: the model of {run_dir} was trained on the groups {', '.join(stats)}; it has no "
+                         f"scaling for {unknown[0]!r}")
+    out_dir = Path(out_dir)
+    files = (out_dir / "forecast.csv", out_dir / "forecast.png")
+    for file in files:
+        if file.exists() and not overwrite:
+            raise InputError(f"{file} exists; pass --overwrite to replace it, or choose another --out")
+    predict = _predictor(model, config)
+    futures = {}
+    for name, series in panel.items():
+        scaler = SeriesScaler(_model_scale(series.values, config), fitted_rows=0, config=config, stats=stats[name])
+        future = predict(scaler.windows(np.array([len(series) - 1]), with_targets=False))[0]
+        futures[name] = _future_table(series, future, config)
+    _write_outputs(files, panel, config, futures, None, None)
+    return ForecastResult({}, _joined_futures(futures, config), files, Path(run_dir), 0)
+
+
+def evaluate_forecast_run(run_dir) -> ForecastResult:
+    """Score a `grukit forecast` run's model on the test origins of the file it was trained on again
+    (no training; the file must be unchanged: its digest is checked)."""
+    config, model, _ = load_forecast_model(run_dir)
+    recorded = json.loads((Path(run_dir) / MODEL_FILE).read_text())["data"]
+    path = Path(recorded["path"])
+    if not path.is_file():
+        raise InputError(f"{run_dir} was trained on {path}, which is not there")
+    if _fingerprint(path)["sha256"] != recorded["sha256"]:
+        raise InputError(f"{path} has changed since {run_dir} was trained on it: its test origins would not be the "
+                         "same; forecast new data with --from instead")
+    panel = read_forecast_input(path, config)
+    scored = _score(panel, config, _predictor(model, config), _windows(panel, config, None))
+    return _result(scored, panel, config, (), Path(run_dir))
+
+
+def load_forecast_model(run_dir):
+    """(ForecastConfig, the trained model in eval mode, {series: scaling statistics}) of a forecast run;
+    weights read with `torch.load(weights_only=True)`."""
+    directory = Path(run_dir)
+    description, checkpoint = directory / MODEL_FILE, directory / "checkpoints" / "best.ckpt"
+    for needed in (description, checkpoint):
+        if not needed.is_file():
+            raise InputError(f"{directory} is not a finished `grukit forecast` run: {needed.name} is missing")
+    try:
+        saved = json.loads(description.read_text())
+        settings = dict(saved["config"])
+        settings["covariates"] = tuple(settings["covariates"])
+        config, stats = ForecastConfig(**settings), saved["series"]
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise InputError(f"{description} is not a grukit forecast description ({type(error).__name__}: {error})"
+                         ) from None
+    return config, _load_best(checkpoint), stats
+
+
+def _windows(panel: dict[str, Series], config: ForecastConfig, tests) -> dict:
+    return {name: standardised_windows(_model_scale(series.values, config), config,
+                                       None if tests is None else tests[name]) for name, series in panel.items()}
+
+
+def _model_scale(values: np.ndarray, config: ForecastConfig) -> np.ndarray:
+    """What the GRU reads: the target log1p'd with --log."""
+    return np.column_stack([np.log1p(values[:, 0]), values[:, 1:]]) if config.log else values
+
+
+def _predictor(model, config: ForecastConfig):
+    def predict(chosen: Windows) -> np.ndarray:  # (N, h, Q), data units
+        with torch.no_grad():
+            out = model(torch.tensor(chosen.inputs, dtype=torch.float32)).numpy()
+        out = np.sort(out.reshape(len(out), config.horizon, len(QUANTILES)), axis=-1)  # lower ≤ median ≤ upper
+        quantiles = chosen.offset[:, None, None] + chosen.scale[:, None, None] * out
+        return np.expm1(quantiles) if config.log else quantiles
+
+    return predict
+
+
+def _result(scored: dict[str, Scored], panel, config: ForecastConfig, files, run_dir: Path) -> ForecastResult:
+    per_series = {name: one.metrics(config.season) for name, one in scored.items()}
+    test_origins = {name: one.origins for name, one in scored.items()}
+    scores = per_series[""] if not config.group else _panel_scores(per_series, test_origins)
+    futures = {name: _future_table(panel[name], one.future, config) for name, one in scored.items()}
+    return ForecastResult(scores, _joined_futures(futures, config), tuple(files), run_dir,
+                          sum(len(o) for o in test_origins.values()), per_series if config.group else {},
+                          test_origins)
+
+
+def _future_table(series: Series, future: np.ndarray, config: ForecastConfig) -> dict[str, np.ndarray]:
+    return {"time": series.future_times(config.horizon), "median": future[:, 1], "lower": future[:, 0],
+            "upper": future[:, 2]}
+
+
+def _joined_futures(futures: dict, config: ForecastConfig) -> dict[str, np.ndarray]:
+    if not config.group:
+        return futures[""]
+    return {key: np.concatenate([f[key] for f in futures.values()]) for key in ("time", "median", "lower", "upper")}
+
+
+def _fingerprint(path) -> dict[str, str]:
+    import hashlib
+
+    path = Path(path).resolve()
+    return {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 
 
 COLUMNS = (("mase", "MASE", ".3f"), ("smape", "sMAPE", ".1f"), ("mae", "MAE", ".4g"), ("rmse", "RMSE", ".4g"),
@@ -184,7 +290,7 @@ def _panel_scores(per_series: dict, test_origins: dict) -> dict[str, dict[str, f
     return scores
 
 
-def _load_best(checkpoint: Path, data: TaskData):
+def _load_best(checkpoint: Path):
     from grukit.training.model import ModelConfig, SequenceModel
 
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
@@ -196,8 +302,8 @@ def _load_best(checkpoint: Path, data: TaskData):
 PLOTTED_GROUPS = 4  # forecast.png shows the first few groups of a panel, one panel each
 
 
-def _write_outputs(files, panel: dict[str, Series], config: ForecastConfig, futures: dict, test_origins: dict,
-                   fitted: dict):
+def _write_outputs(files, panel: dict[str, Series], config: ForecastConfig, futures: dict,
+                   test_origins: dict | None, fitted: dict | None):
     """forecast.csv (with a group column for a panel) and forecast.png, each to a staging file
     beside it (`atomic.staged_file`); both are renamed into place only once both are written."""
     import matplotlib
@@ -222,10 +328,11 @@ def _write_outputs(files, panel: dict[str, Series], config: ForecastConfig, futu
         series, table = panel[name], futures[name]
         shown = max(0, len(series) - max(6 * config.horizon, 3 * config.lookback))
         axis.plot(series.time[shown:], series.values[shown:, 0], color="black", lw=1, label=f"{config.target} (data)")
-        # one-step-ahead ... h-step fits on the test origins: the first step of each
-        first_step = fitted[name][:, 0]
-        test_time = series.time[np.asarray(test_origins[name]) + 1]
-        axis.plot(test_time, first_step[:, 1], color="tab:orange", lw=1, label="GRU on the test period (1 step ahead)")
+        if fitted is not None:  # one-step-ahead ... h-step fits on the test origins: the first step of each
+            first_step = fitted[name][:, 0]
+            test_time = series.time[np.asarray(test_origins[name]) + 1]
+            axis.plot(test_time, first_step[:, 1], color="tab:orange", lw=1,
+                      label="GRU on the test period (1 step ahead)")
         axis.plot(table["time"], table["median"], color="tab:blue", lw=2, marker="o", markersize=3,
                   label="forecast (median)")
         if config.horizon == 1:  # one step: the interval as an error bar (a band of one point is invisible)

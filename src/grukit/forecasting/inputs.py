@@ -12,18 +12,21 @@ from grukit.errors import InputError
 from grukit.forecasting.windows import ForecastConfig, minimum_rows
 
 
-def read_forecast_input(path, config: ForecastConfig) -> dict[str, Series]:
-    """{group: Series} of the CSV file at `path`, each long enough for the config's windows."""
+def read_forecast_input(path, config: ForecastConfig, *, rows_needed: int | None = None) -> dict[str, Series]:
+    """{group: Series} of the CSV file at `path`, each long enough for the config's windows: to train
+    (the default) or `rows_needed` (a trained model forecasting new data needs its lookback)."""
     common = dict(target=config.target, covariates=config.covariates, time=config.time, dayfirst=config.dayfirst,
                   fill=config.fill)
     panel = (read_panel(path, group=config.group, **common) if config.group
              else {"": read_series(path, **common)})
-    needed = minimum_rows(config.lookback, config.horizon)
+    needed = minimum_rows(config.lookback, config.horizon) if rows_needed is None else rows_needed
     for name, series in panel.items():
         where = f"{path}" + (f" (group {name!r})" if name else "")
         if config.log and (series.values[:, 0] < 0).any():
             raise InputError(f"{where}: --log needs a target ≥ 0, but {config.target!r} has "
                              f"{series.values[:, 0].min():g}")
+        if len(series) < needed and rows_needed is not None:
+            raise InputError(f"{where} has {len(series)} rows; the model reads the last {needed}")
         if len(series) < needed:
             raise InputError(f"{where} has {len(series)} rows; lookback {config.lookback} and horizon "
                              f"{config.horizon} need at least {needed} (8 training, 1 validation, 1 test window and "

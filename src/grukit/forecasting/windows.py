@@ -111,15 +111,28 @@ class SeriesScaler:
       standardised as with "series".
     """
 
-    def __init__(self, values: np.ndarray, *, fitted_rows: int, config: ForecastConfig):
-        fitted = values[:fitted_rows]
-        self.mean, std = fitted.mean(0), fitted.std(0)
-        self.std = np.where(std > 0, std, 1.0)
+    def __init__(self, values: np.ndarray, *, fitted_rows: int, config: ForecastConfig, stats: dict | None = None):
+        """Fitted on values[:fitted_rows], or given the `stats()` of a scaler fitted before (new data
+        read by a trained model)."""
+        if stats is None:
+            fitted = values[:fitted_rows]
+            self.mean, std = fitted.mean(0), fitted.std(0)
+            self.std = np.where(std > 0, std, 1.0)
+            steps = np.diff(fitted[:, 0])
+            self.step_std = float(steps.std()) if len(steps) > 1 and steps.std() > 0 else float(self.std[0])
+        else:
+            self.mean, self.std = np.asarray(stats["mean"], dtype=float), np.asarray(stats["std"], dtype=float)
+            self.step_std = float(stats["step_std"])
+            if self.mean.shape != (values.shape[1],):
+                raise InputError(f"the model was trained on {len(self.mean)} columns (target and covariates), "
+                                 f"the data has {values.shape[1]}")
         self.values, self.config = values, config
         self.standardised = (values - self.mean) / self.std
-        steps = np.diff(fitted[:, 0])
-        self.step_std = float(steps.std()) if len(steps) > 1 and steps.std() > 0 else float(self.std[0])
         self.features = values.shape[1] + (config.scaling in ("window", "level"))
+
+    def stats(self) -> dict:
+        """What the scaling learned from the training rows, JSON-ready (the `stats` of __init__)."""
+        return {"mean": self.mean.tolist(), "std": self.std.tolist(), "step_std": self.step_std}
 
     def windows(self, origins: np.ndarray, *, with_targets: bool = True) -> Windows:
         config, values = self.config, self.values
