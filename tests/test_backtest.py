@@ -93,7 +93,7 @@ def test_a_forecast_run_forecasts_new_data_and_is_evaluated_again_without_traini
 
     path = write_series(tmp_path / "s.csv")
     first = run_forecast(path, CONFIG, out_dir=tmp_path / "a", run_dir=tmp_path / "run", progress=False)
-    again = forecast_from(tmp_path / "run", path, out_dir=tmp_path / "b")
+    forecast_from(tmp_path / "run", path, out_dir=tmp_path / "b")
     assert (tmp_path / "a" / "forecast.csv").read_bytes() == (tmp_path / "b" / "forecast.csv").read_bytes()
     evaluated = evaluate_forecast_run(tmp_path / "run")
     assert evaluated.test == first.test
