@@ -85,6 +85,10 @@ def run_backtest(path, config: ForecastConfig, backtest: BacktestConfig, *, out_
         if file.exists() and not overwrite:
             raise InputError(f"{file} exists; pass --overwrite to replace it, or choose another --out")
     run_dir = Path(run_dir or f"runs/backtest-{config.target}-{clock.strftime('%Y%m%d-%H%M%S')}")
+    if overwrite:  # an earlier run in run_dir is replaced too (a directory grukit did not write is refused)
+        from grukit.training.runs import remove_run
+
+        remove_run(run_dir)
     origins = {name: backtest_origins(series, config, backtest,
                                       where=f"{path}" + (f" (group {name!r})" if name else ""))
                for name, series in panel.items()}

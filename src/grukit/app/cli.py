@@ -369,7 +369,7 @@ def forecast(
                                 help="Training run directory (default runs/forecast-TARGET-TIME)."),
     overwrite: bool = typer.Option(False, "--overwrite", show_default=False,
                                    help="Replace an existing forecast.csv / forecast.png (backtest.csv, metrics.csv, "
-                                        "backtest.png)."),
+                                        "backtest.png) and an earlier run in --run-dir."),
     backtest: bool = typer.Option(False, "--backtest", show_default=False,
                                   help="Rolling-origin evaluation instead: the last --windows origins, --step rows "
                                        "apart, for the GRU and the baselines alike; writes backtest.csv, metrics.csv "

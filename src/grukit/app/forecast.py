@@ -136,6 +136,10 @@ def run_forecast(path, config: ForecastConfig, *, out_dir=".", run_dir=None, ove
         if file.exists() and not overwrite:
             raise InputError(f"{file} exists; pass --overwrite to replace it, or choose another --out")
     run_dir = Path(run_dir or f"runs/forecast-{config.target}-{clock.strftime('%Y%m%d-%H%M%S')}")
+    if overwrite:  # an earlier run in run_dir is replaced too (a directory grukit did not write is refused)
+        from grukit.training.runs import remove_run
+
+        remove_run(run_dir)
     scored = fit_and_score(panel, config, run_dir, progress=progress, data_path=path)
     result = _result(scored, panel, config, files, run_dir)
     futures = {name: _future_table(panel[name], one.future, config) for name, one in scored.items()}
