@@ -112,3 +112,23 @@ def test_a_forecast_run_forecasts_new_data_and_is_evaluated_again_without_traini
         evaluate_forecast_run(tmp_path / "run")
     with pytest.raises(InputError, match="not a finished `grukit forecast` run"):
         forecast_from(tmp_path, path, out_dir=tmp_path / "e")
+
+
+def test_conformal_widths_make_the_interval_cover_the_validation_targets():
+    import torch
+
+    from grukit.app.forecast import conformal_widths
+    from grukit.forecasting.windows import Windows
+
+    class Fixed(torch.nn.Module):  # quantiles −1, 0, 1 at each of 2 steps, whatever the input
+        def forward(self, inputs):
+            return torch.tensor([-1.0, 0.0, 1.0] * 2).expand(len(inputs), 6)
+
+    targets = np.stack([np.linspace(0, 4, 9), np.linspace(0, 0.8, 9)], axis=1)  # (9, 2), y ≥ 0
+    windows = Windows(np.zeros((9, 4, 1)), targets, np.zeros(9), np.ones(9), np.arange(9))
+    config = ForecastConfig(target="y", horizon=2, lookback=4)
+    widths = conformal_widths(Fixed(), [windows], config)
+    # E = max(−1 − y, y − 1) = y − 1; the ⌈0.8·(9 + 1)⌉ = 8th smallest of 9: 3.5 − 1 and 0.7 − 1
+    np.testing.assert_allclose(widths, [2.5, -0.3])
+    covered = (targets <= 1 + widths).mean(0)
+    assert covered.tolist() == [8 / 9, 8 / 9]

@@ -4,7 +4,9 @@ Pipeline: read and check the series (`data.series`) → forecast origins split b
 validation / test (a gap of h origins between the parts, so no target is shared across them) →
 standardise every column with the training rows' mean and std → train a GRU that reads the last
 L steps of [target, covariates] and outputs the next h values at the quantiles 0.1, 0.5, 0.9
-(pinball loss; early stopping on the validation loss) → score the median on the test origins, in
+(pinball loss; early stopping on the validation loss) → widen (or narrow) its 80% interval per
+step so that it covers 80% of the validation windows (conformalized quantile regression,
+`conformal_widths`) → score the median on the test origins, in
 the data's own units (MASE with the --season's in-sample seasonal-naive scale, sMAPE, MAE, RMSE;
 the GRU's 80% interval coverage and pinball loss: `forecasting.metrics`), beside two baselines on the
 same origins:
@@ -94,11 +96,32 @@ def fit_and_score(panel: dict[str, Series], config: ForecastConfig, run_dir, *, 
                                progress=progress)
     result = fit(task, data, ModelConfig(hidden_size=config.hidden_size), train_config, run_dir)
     model = _load_best(result.best_checkpoint)
+    widths = conformal_widths(model, [w[0][1] for w in windows.values()], config)
     if data_path is not None:
         write_text_atomic(Path(run_dir) / MODEL_FILE, json.dumps(
             {"kind": "grukit forecast", "config": asdict(config), "data": _fingerprint(data_path),
-             "series": {name: w[1].stats() for name, w in windows.items()}}, indent=2))
-    return _score(panel, config, _predictor(model, config), windows)
+             "series": {name: w[1].stats() for name, w in windows.items()}, "interval_widening": widths.tolist()},
+            indent=2))
+    return _score(panel, config, _predictor(model, config, widths), windows)
+
+
+INTERVAL = 0.8  # the interval between the quantiles 0.1 and 0.9
+
+
+def conformal_widths(model, validation: list[Windows], config: ForecastConfig) -> np.ndarray:
+    """(h,) how far to move the 0.1 and 0.9 quantiles outward (negative: inward), in the model's
+    units, so that the 80% interval covers 80% of the validation windows' targets at each step:
+    conformalized quantile regression (Romano, Patterson & Candès 2019), E = max(q₀.₁ − y, y − q₀.₉)
+    and the widening its ⌈(n + 1)·0.8⌉-th smallest value of n, per step. The validation windows
+    precede the test ones in time, so nothing is fitted on test origins."""
+    inputs = np.concatenate([w.inputs for w in validation])
+    targets = np.concatenate([w.targets for w in validation])  # (n, h), model units
+    with torch.no_grad():
+        out = model(torch.tensor(inputs, dtype=torch.float32)).numpy()
+    out = np.sort(out.reshape(len(out), config.horizon, len(QUANTILES)), axis=-1)
+    scores = np.sort(np.maximum(out[..., 0] - targets, targets - out[..., 2]), axis=0)  # (n, h)
+    rank = min(len(scores), int(np.ceil((len(scores) + 1) * INTERVAL)))  # the rank-th smallest, 1-based
+    return scores[rank - 1]
 
 
 MODEL_FILE = "forecast_model.json"  # in a forecast run directory: what forecasting again needs
@@ -156,7 +179,7 @@ def forecast_from(run_dir, path, *, out_dir=".", overwrite: bool = False) -> For
     """Forecast the h steps after the end of the CSV file `path` with the trained model of a
     `grukit forecast` run, without training: the file is read with the run's options and each
     series scaled with the statistics the run learned (a panel's series by their group names)."""
-    config, model, stats = load_forecast_model(run_dir)
+    config, model, stats, widths = load_forecast_model(run_dir)
     panel = read_forecast_input(path, config, rows_needed=config.lookback)
     unknown = [name for name in panel if name not in stats]
     if unknown:
@@ -167,7 +190,7 @@ def forecast_from(run_dir, path, *, out_dir=".", overwrite: bool = False) -> For
     for file in files:
         if file.exists() and not overwrite:
             raise InputError(f"{file} exists; pass --overwrite to replace it, or choose another --out")
-    predict = _predictor(model, config)
+    predict = _predictor(model, config, widths)
     futures = {}
     for name, series in panel.items():
         scaler = SeriesScaler(_model_scale(series.values, config), fitted_rows=0, config=config, stats=stats[name])
@@ -180,7 +203,7 @@ def forecast_from(run_dir, path, *, out_dir=".", overwrite: bool = False) -> For
 def evaluate_forecast_run(run_dir) -> ForecastResult:
     """Score a `grukit forecast` run's model on the test origins of the file it was trained on again
     (no training; the file must be unchanged: its digest is checked)."""
-    config, model, _ = load_forecast_model(run_dir)
+    config, model, _, widths = load_forecast_model(run_dir)
     recorded = json.loads((Path(run_dir) / MODEL_FILE).read_text())["data"]
     path = Path(recorded["path"])
     if not path.is_file():
@@ -189,13 +212,13 @@ def evaluate_forecast_run(run_dir) -> ForecastResult:
         raise InputError(f"{path} has changed since {run_dir} was trained on it: its test origins would not be the "
                          "same; forecast new data with --from instead")
     panel = read_forecast_input(path, config)
-    scored = _score(panel, config, _predictor(model, config), _windows(panel, config, None))
+    scored = _score(panel, config, _predictor(model, config, widths), _windows(panel, config, None))
     return _result(scored, panel, config, (), Path(run_dir))
 
 
 def load_forecast_model(run_dir):
-    """(ForecastConfig, the trained model in eval mode, {series: scaling statistics}) of a forecast run;
-    weights read with `torch.load(weights_only=True)`."""
+    """(ForecastConfig, the trained model in eval mode, {series: scaling statistics}, the interval's
+    conformal widening (h,)) of a forecast run; weights read with `torch.load(weights_only=True)`."""
     directory = Path(run_dir)
     description, checkpoint = directory / MODEL_FILE, directory / "checkpoints" / "best.ckpt"
     for needed in (description, checkpoint):
@@ -206,10 +229,11 @@ def load_forecast_model(run_dir):
         settings = dict(saved["config"])
         settings["covariates"] = tuple(settings["covariates"])
         config, stats = ForecastConfig(**settings), saved["series"]
+        widths = np.asarray(saved["interval_widening"], dtype=float)
     except (json.JSONDecodeError, KeyError, TypeError) as error:
         raise InputError(f"{description} is not a grukit forecast description ({type(error).__name__}: {error})"
                          ) from None
-    return config, _load_best(checkpoint), stats
+    return config, _load_best(checkpoint), stats, widths
 
 
 def _windows(panel: dict[str, Series], config: ForecastConfig, tests) -> dict:
@@ -222,11 +246,15 @@ def _model_scale(values: np.ndarray, config: ForecastConfig) -> np.ndarray:
     return np.column_stack([np.log1p(values[:, 0]), values[:, 1:]]) if config.log else values
 
 
-def _predictor(model, config: ForecastConfig):
-    def predict(chosen: Windows) -> np.ndarray:  # (N, h, Q), data units
+def _predictor(model, config: ForecastConfig, widths: np.ndarray):
+    """(N, h, Q) quantiles in data units from Windows: the model's, sorted, its 80% interval moved by
+    the conformal `widths` (h,)."""
+    def predict(chosen: Windows) -> np.ndarray:
         with torch.no_grad():
             out = model(torch.tensor(chosen.inputs, dtype=torch.float32)).numpy()
         out = np.sort(out.reshape(len(out), config.horizon, len(QUANTILES)), axis=-1)  # lower ≤ median ≤ upper
+        out[..., 0] = np.minimum(out[..., 0] - widths, out[..., 1])
+        out[..., 2] = np.maximum(out[..., 2] + widths, out[..., 1])
         quantiles = chosen.offset[:, None, None] + chosen.scale[:, None, None] * out
         return np.expm1(quantiles) if config.log else quantiles
 
