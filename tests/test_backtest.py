@@ -1,5 +1,7 @@
 """`grukit forecast --backtest`: rolling origins, the files' columns, refit, errors."""
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -59,7 +61,7 @@ def test_backtest_writes_every_origin_and_method_and_scores_them(tmp_path, refit
                                                                               season=12))
     assert 0 <= metrics.loc["GRU (median)", "coverage_80"] <= 1
     runs = sorted(p.name for p in (tmp_path / "run").iterdir() if p.is_dir())
-    assert (runs == ["origin-1", "origin-2"]) if refit else ("checkpoints" in runs)
+    assert runs == (["origin-1", "origin-2"] if refit else ["level", "seasonal"])  # scaling="auto": two models
     assert set(result.metrics) == {"cases"}
 
 
@@ -132,3 +134,21 @@ def test_conformal_widths_make_the_interval_cover_the_validation_targets():
     np.testing.assert_allclose(widths, [2.5, -0.3])
     covered = (targets <= 1 + widths).mean(0)
     assert covered.tolist() == [8 / 9, 8 / 9]
+
+
+def test_auto_scaling_chooses_per_series_on_the_validation_windows(tmp_path):
+    import json
+
+    from grukit.app.forecast import fit_and_score, forecast_from
+
+    path = write_series(tmp_path / "s.csv")
+    panel = {"": read_series(path, target="cases")}
+    scored = fit_and_score(panel, CONFIG, tmp_path / "run", progress=False, data_path=path)
+    saved = json.loads((tmp_path / "run" / "forecast_model.json").read_text())
+    errors = saved["validation_mae"]
+    best = min(("seasonal", "level"), key=lambda scaling: errors[scaling][""])
+    assert saved["choice"] == {"": best} and scored[""].scaling == best
+    own = fit_and_score(panel, replace(CONFIG, scaling=best), tmp_path / "alone", progress=False)
+    np.testing.assert_array_equal(scored[""].quantiles, own[""].quantiles)  # the chosen model's own forecasts
+    forecast_from(tmp_path / "run", path, out_dir=tmp_path / "again")  # reads the chosen sub-run
+    assert (tmp_path / "again" / "forecast.csv").is_file()

@@ -256,7 +256,7 @@ def test_level_scaling_reads_changes_from_the_window_s_level(shift, season, seed
 
     rng = np.random.default_rng(seed)
     y = np.cumsum(rng.normal(0.5, 1.0, 120))[:, None]  # a random walk with drift: it leaves its training range
-    config = ForecastConfig(target="y", horizon=5, lookback=16, season=season)
+    config = ForecastConfig(target="y", horizon=5, lookback=16, season=season, scaling="level")
     (train, _, test), _ = standardised_windows(y, config)
     (moved_train, _, moved_test), _ = standardised_windows(y + shift, config)
     for ours, moved in ((train, moved_train), (test, moved_test)):
@@ -267,3 +267,21 @@ def test_level_scaling_reads_changes_from_the_window_s_level(shift, season, seed
         np.testing.assert_allclose(ours.offset[:, None] + ours.scale[:, None] * ours.targets, future, atol=1e-9)
         level = np.stack([y[o - min(season, 16) + 1 : o + 1, 0].mean() for o in ours.origins])
         np.testing.assert_allclose(ours.offset, level, atol=1e-9)
+
+
+@settings(max_examples=25, deadline=None)
+@given(shift=st.floats(-1e4, 1e4), season=st.sampled_from([1, 3, 12]), seed=st.integers(0, 1000))
+def test_seasonal_scaling_predicts_beyond_the_seasonal_naive_forecast(shift, season, seed):
+    from grukit.forecasting.windows import standardised_windows
+
+    rng = np.random.default_rng(seed)
+    y = (np.cumsum(rng.normal(0.5, 1.0, 120)) + 5 * np.sin(2 * np.pi * np.arange(120) / 12))[:, None]
+    config = ForecastConfig(target="y", horizon=5, lookback=16, season=season, scaling="seasonal")
+    (train, _, test), _ = standardised_windows(y, config)
+    (_, _, moved), _ = standardised_windows(y + shift, config)
+    np.testing.assert_allclose(test.targets, moved.targets, atol=1e-6)  # no dependence on the level
+    for part in (train, test):
+        naive = seasonal_naive(y[:, 0], part.origins, horizon=5, season=season)
+        np.testing.assert_allclose(part.target_offset, naive, atol=1e-12)  # the baseline: seasonal naive
+        future = np.stack([y[o + 1 : o + 6, 0] for o in part.origins])
+        np.testing.assert_allclose(part.target_offset + part.scale[:, None] * part.targets, future, atol=1e-9)

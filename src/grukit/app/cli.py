@@ -352,10 +352,14 @@ def forecast(
                                    "each series split by time and scaled on its own."),
     log: bool = typer.Option(False, "--log", show_default=False,
                              help="Model log(1 + target): counts and rates (the target must be ≥ 0)."),
-    scaling: str = typer.Option("level", metavar="HOW",
-                                help="level: read and predict changes from each window's last-season level (trends, "
-                                     "level shifts); series: standardise with the training rows; window: divide each "
-                                     "window by its mean |target| (a level that moves by orders of magnitude)."),
+    scaling: str = typer.Option("auto", metavar="HOW",
+                                help="auto: seasonal or level for each series, whichever forecasts its validation "
+                                     "windows better; seasonal: predict what the series does beyond its seasonal "
+                                     "naive forecast, "
+                                     "reading changes from the window's level; level: read and predict changes from "
+                                     "each window's last-season level; series: standardise with the training rows; "
+                                     "window: divide each window by its mean |target| (a level that moves by orders "
+                                     "of magnitude)."),
     horizon: int = typer.Option(14, metavar="H", callback=_at_least(1), help="Steps to forecast."),
     lookback: int = typer.Option(56, metavar="L", callback=_at_least(1), help="Steps the model reads."),
     season: int = typer.Option(1, metavar="M", callback=_at_least(1),
@@ -422,6 +426,10 @@ def forecast(
         console.print(f"[bold]{target}[/bold]: {horizon}-step forecasts from {result.test_origins} test origins "
                       "(the latest part of the series, never trained on)")
         console.print(error_table(result))
+        if scaling == "auto":
+            chosen = sorted(set(result.scalings.values()))
+            console.print("scaling chosen on the validation windows: " + (chosen[0] if len(chosen) == 1 else ", ".join(
+                f"{s} for {sum(v == s for v in result.scalings.values())} series" for s in chosen)))
         typer.echo("wrote " + ", ".join(str(f) for f in result.files) + f"; run directory: {result.run_dir}")
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import time as clock
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +51,7 @@ class ForecastResult:
     test_origins: int
     per_series: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # panels: group → test
     test_origins_by_series: dict[str, np.ndarray] = field(default_factory=dict)
+    scalings: dict[str, str] = field(default_factory=dict)  # series → the scaling of the model that forecast it
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,8 @@ class Scored:
     baselines: dict[str, np.ndarray]  # name → (N, h)
     history: np.ndarray  # the target's rows the training windows touch: MASE's in-sample scale
     future: np.ndarray  # (h, Q) the GRU's forecast after the last row
+    validation_mae: float = float("nan")  # the GRU median's MAE on the validation windows (data units)
+    scaling: str = ""  # the scaling of the model that made these forecasts
 
     def metrics(self, season: int) -> dict[str, dict[str, float]]:
         """Each method's errors (`forecasting.metrics`); the GRU's also its coverage and pinball loss."""
@@ -83,6 +86,8 @@ def fit_and_score(panel: dict[str, Series], config: ForecastConfig, run_dir, *, 
     from grukit.training.model import ModelConfig
     from grukit.training.trainer import TrainConfig, fit
 
+    if config.scaling == "auto":
+        return _fit_and_choose(panel, config, run_dir, progress=progress, tests=tests, data_path=data_path)
     windows = _windows(panel, config, tests)
     parts = [[window_split(part) for part in w[0]] for w in windows.values()]  # per series: train, validation, test
     splits = tuple(Split(torch.cat([p[k].inputs for p in parts]), torch.cat([p[k].targets for p in parts]),
@@ -127,6 +132,25 @@ def conformal_widths(model, validation: list[Windows], config: ForecastConfig) -
 MODEL_FILE = "forecast_model.json"  # in a forecast run directory: what forecasting again needs
 
 
+def _fit_and_choose(panel, config: ForecastConfig, run_dir, *, progress, tests, data_path) -> dict[str, Scored]:
+    """scaling="auto": one GRU per scaling of AUTO_SCALINGS (run_dir/<scaling>), and for each series
+    the one whose median has the lower MAE on that series' validation windows (which precede the
+    test ones: nothing is chosen on test origins)."""
+    candidates = {scaling: fit_and_score(panel, replace(config, scaling=scaling), Path(run_dir) / scaling,
+                                         progress=progress, tests=tests, data_path=data_path)
+                  for scaling in AUTO_SCALINGS}
+    choice = {name: min(AUTO_SCALINGS, key=lambda c: candidates[c][name].validation_mae) for name in panel}
+    if data_path is not None:
+        write_text_atomic(Path(run_dir) / MODEL_FILE, json.dumps(
+            {"kind": "grukit forecast", "config": asdict(config), "data": _fingerprint(data_path), "choice": choice,
+             "validation_mae": {c: {n: candidates[c][n].validation_mae for n in panel} for c in AUTO_SCALINGS}},
+            indent=2))
+    return {name: candidates[choice[name]][name] for name in panel}
+
+
+AUTO_SCALINGS = ("seasonal", "level")  # what scaling="auto" chooses between, per series
+
+
 def _score(panel: dict[str, Series], config: ForecastConfig, predict, windows: dict) -> dict[str, Scored]:
     """Each series' test origins forecast by `predict` and by the baselines, beside the truth."""
     scored = {}
@@ -138,10 +162,14 @@ def _score(panel: dict[str, Series], config: ForecastConfig, predict, windows: d
                                                                   season=config.season),
             "ETS": ets_forecasts(y, test.origins, fit_until=int(train.origins[-1]), horizon=config.horizon,
                                  season=config.season)}
+        validation = windows[name][0][1]
+        validation_truth = np.stack([y[o + 1 : o + 1 + config.horizon] for o in validation.origins])
         scored[name] = Scored(
             origins=test.origins, truth=np.stack([y[o + 1 : o + 1 + config.horizon] for o in test.origins]),
             quantiles=predict(test), baselines=baselines, history=y[: int(train.origins[-1]) + config.horizon + 1],
-            future=predict(scaler.windows(np.array([len(y) - 1]), with_targets=False))[0])
+            future=predict(scaler.windows(np.array([len(y) - 1]), with_targets=False))[0],
+            validation_mae=float(np.abs(predict(validation)[..., 1] - validation_truth).mean()),
+            scaling=config.scaling)
     return scored
 
 
@@ -178,23 +206,24 @@ def run_forecast(path, config: ForecastConfig, *, out_dir=".", run_dir=None, ove
 def forecast_from(run_dir, path, *, out_dir=".", overwrite: bool = False) -> ForecastResult:
     """Forecast the h steps after the end of the CSV file `path` with the trained model of a
     `grukit forecast` run, without training: the file is read with the run's options and each
-    series scaled with the statistics the run learned (a panel's series by their group names)."""
-    config, model, stats, widths = load_forecast_model(run_dir)
+    series scaled with the statistics the run learned (a panel's series by their group names; with
+    scaling="auto", each by the model chosen for it)."""
+    config, models = load_forecast_model(run_dir)
     panel = read_forecast_input(path, config, rows_needed=config.lookback)
-    unknown = [name for name in panel if name not in stats]
+    unknown = [name for name in panel if name not in models]
     if unknown:
-        raise InputError(f"{path}: the model of {run_dir} was trained on the groups {', '.join(stats)}; it has no "
+        raise InputError(f"{path}: the model of {run_dir} was trained on the groups {', '.join(models)}; it has no "
                          f"scaling for {unknown[0]!r}")
     out_dir = Path(out_dir)
     files = (out_dir / "forecast.csv", out_dir / "forecast.png")
     for file in files:
         if file.exists() and not overwrite:
             raise InputError(f"{file} exists; pass --overwrite to replace it, or choose another --out")
-    predict = _predictor(model, config, widths)
     futures = {}
     for name, series in panel.items():
-        scaler = SeriesScaler(_model_scale(series.values, config), fitted_rows=0, config=config, stats=stats[name])
-        future = predict(scaler.windows(np.array([len(series) - 1]), with_targets=False))[0]
+        chosen, model, stats, widths = models[name]
+        scaler = SeriesScaler(_model_scale(series.values, chosen), fitted_rows=0, config=chosen, stats=stats)
+        future = _predictor(model, chosen, widths)(scaler.windows(np.array([len(series) - 1]), with_targets=False))[0]
         futures[name] = _future_table(series, future, config)
     _write_outputs(files, panel, config, futures, None, None)
     return ForecastResult({}, _joined_futures(futures, config), files, Path(run_dir), 0)
@@ -203,7 +232,7 @@ def forecast_from(run_dir, path, *, out_dir=".", overwrite: bool = False) -> For
 def evaluate_forecast_run(run_dir) -> ForecastResult:
     """Score a `grukit forecast` run's model on the test origins of the file it was trained on again
     (no training; the file must be unchanged: its digest is checked)."""
-    config, model, _, widths = load_forecast_model(run_dir)
+    config, models = load_forecast_model(run_dir)
     recorded = json.loads((Path(run_dir) / MODEL_FILE).read_text())["data"]
     path = Path(recorded["path"])
     if not path.is_file():
@@ -212,28 +241,44 @@ def evaluate_forecast_run(run_dir) -> ForecastResult:
         raise InputError(f"{path} has changed since {run_dir} was trained on it: its test origins would not be the "
                          "same; forecast new data with --from instead")
     panel = read_forecast_input(path, config)
-    scored = _score(panel, config, _predictor(model, config, widths), _windows(panel, config, None))
+    scored = {}
+    for name in panel:
+        chosen, model, _, widths = models[name]
+        one = {name: panel[name]}
+        scored |= _score(one, chosen, _predictor(model, chosen, widths), _windows(one, chosen, None))
     return _result(scored, panel, config, (), Path(run_dir))
 
 
 def load_forecast_model(run_dir):
-    """(ForecastConfig, the trained model in eval mode, {series: scaling statistics}, the interval's
-    conformal widening (h,)) of a forecast run; weights read with `torch.load(weights_only=True)`."""
+    """(ForecastConfig, {series: (its model's ForecastConfig, the trained model in eval mode, its scaling
+    statistics, the interval's conformal widening (h,))}) of a forecast run (scaling="auto": each
+    series with the model chosen for it); weights read with `torch.load(weights_only=True)`."""
     directory = Path(run_dir)
-    description, checkpoint = directory / MODEL_FILE, directory / "checkpoints" / "best.ckpt"
-    for needed in (description, checkpoint):
-        if not needed.is_file():
-            raise InputError(f"{directory} is not a finished `grukit forecast` run: {needed.name} is missing")
+    description = directory / MODEL_FILE
+    if not description.is_file():
+        raise InputError(f"{directory} is not a finished `grukit forecast` run: {MODEL_FILE} is missing")
     try:
         saved = json.loads(description.read_text())
-        settings = dict(saved["config"])
-        settings["covariates"] = tuple(settings["covariates"])
-        config, stats = ForecastConfig(**settings), saved["series"]
+        config = _config(saved["config"])
+        if "choice" in saved:  # scaling="auto": the chosen sub-run of each series
+            subs = {scaling: load_forecast_model(directory / scaling)[1] for scaling in set(saved["choice"].values())}
+            return config, {name: subs[scaling][name] for name, scaling in saved["choice"].items()}
         widths = np.asarray(saved["interval_widening"], dtype=float)
+        series = saved["series"]
     except (json.JSONDecodeError, KeyError, TypeError) as error:
         raise InputError(f"{description} is not a grukit forecast description ({type(error).__name__}: {error})"
                          ) from None
-    return config, _load_best(checkpoint), stats, widths
+    checkpoint = directory / "checkpoints" / "best.ckpt"
+    if not checkpoint.is_file():
+        raise InputError(f"{directory} is not a finished `grukit forecast` run: {checkpoint.name} is missing")
+    model = _load_best(checkpoint)
+    return config, {name: (config, model, stats, widths) for name, stats in series.items()}
+
+
+def _config(settings: dict) -> ForecastConfig:
+    settings = dict(settings)
+    settings["covariates"] = tuple(settings["covariates"])
+    return ForecastConfig(**settings)
 
 
 def _windows(panel: dict[str, Series], config: ForecastConfig, tests) -> dict:
@@ -255,7 +300,7 @@ def _predictor(model, config: ForecastConfig, widths: np.ndarray):
         out = np.sort(out.reshape(len(out), config.horizon, len(QUANTILES)), axis=-1)  # lower ≤ median ≤ upper
         out[..., 0] = np.minimum(out[..., 0] - widths, out[..., 1])
         out[..., 2] = np.maximum(out[..., 2] + widths, out[..., 1])
-        quantiles = chosen.offset[:, None, None] + chosen.scale[:, None, None] * out
+        quantiles = chosen.target_offset[:, :, None] + chosen.scale[:, None, None] * out
         return np.expm1(quantiles) if config.log else quantiles
 
     return predict
@@ -268,7 +313,7 @@ def _result(scored: dict[str, Scored], panel, config: ForecastConfig, files, run
     futures = {name: _future_table(panel[name], one.future, config) for name, one in scored.items()}
     return ForecastResult(scores, _joined_futures(futures, config), tuple(files), run_dir,
                           sum(len(o) for o in test_origins.values()), per_series if config.group else {},
-                          test_origins)
+                          test_origins, {name: one.scaling for name, one in scored.items()})
 
 
 def _future_table(series: Series, future: np.ndarray, config: ForecastConfig) -> dict[str, np.ndarray]:

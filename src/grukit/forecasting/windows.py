@@ -26,7 +26,7 @@ class ForecastConfig:
     fill: str = "error"  # a missing row of the calendar: "error", "previous" or "linear" (data.series)
     group: str | None = None  # column naming the series of each row: one model for all of them
     log: bool = False  # model log(1 + target) (counts, rates ≥ 0); quantiles map back exactly (monotone)
-    scaling: str = "level"  # "level": relative to each window's last-season level; "series"; "window" (SeriesScaler)
+    scaling: str = "auto"  # "auto": seasonal or level, per series on validation; "series", "window" (SeriesScaler)
     horizon: int = 14  # h, steps forecast from each origin
     lookback: int = 56  # L, steps the model reads
     season: int = 1  # m for the seasonal-naive baseline and ETS (7: daily data, weekly cycle)
@@ -46,7 +46,7 @@ class ForecastConfig:
             raise InputError(f"scaling must be one of {', '.join(SCALINGS)}, got {self.scaling!r}")
 
 
-SCALINGS = ("series", "window", "level")
+SCALINGS = ("series", "window", "level", "seasonal", "auto")  # auto: the pipeline chooses per series
 WINDOW_SCALE_FLOOR = 0.01  # × the training rows' std of the target: the least window scale (all-zero windows)
 
 
@@ -85,16 +85,28 @@ class Windows:
 
     inputs: np.ndarray  # (N, L, F'), float
     targets: np.ndarray  # (N, h), scaled as the inputs' target column
-    offset: np.ndarray  # (N,)
+    offset: np.ndarray  # (N,) what the inputs' target column is measured from
     scale: np.ndarray  # (N,)
     origins: np.ndarray  # (N,), index of each window's last observed row
+    baseline: np.ndarray | None = None  # (N, h) what the targets are measured from; None: the offset
+
+    @property
+    def target_offset(self) -> np.ndarray:
+        """(N, h): target in data units = target_offset + scale × what the model outputs."""
+        return np.broadcast_to(self.offset[:, None], self.targets.shape) if self.baseline is None else self.baseline
 
 
 class SeriesScaler:
     """How one series' values (T, F) — target in column 0 — become model inputs, fitted on the rows
     its training windows touch.
 
-    scaling="level" (the default): the target in each window, inputs and the h values to predict
+    scaling="seasonal" (the default): as "level" for the inputs, but the h values to predict are
+      measured from the seasonal naive forecast ŷ_{o+k} = y_{o+k−m⌈k/m⌉} (the last value when m = 1),
+      in units of the training rows' std of m-step changes: the GRU learns what the series does
+      beyond repeating its last season, so an untrained or data-starved model (a short series) is
+      the seasonal naive forecast, and a trend is a constant it learns to add (the differencing of
+      Box-Jenkins, and the residual learning over a strong baseline of the M4 hybrids).
+    scaling="level": the target in each window, inputs and the h values to predict
       alike, is measured from ℓ_o, its mean over the window's last m steps (m = season; the last
       value when m = 1), in units of the training rows' std of one-step changes; (ℓ_o − mean) / std
       of the training rows is one more input. The model reads and predicts changes from the current
@@ -118,21 +130,22 @@ class SeriesScaler:
             fitted = values[:fitted_rows]
             self.mean, std = fitted.mean(0), fitted.std(0)
             self.std = np.where(std > 0, std, 1.0)
-            steps = np.diff(fitted[:, 0])
-            self.step_std = float(steps.std()) if len(steps) > 1 and steps.std() > 0 else float(self.std[0])
+            self.step_std = _change_std(fitted[:, 0], 1, fallback=float(self.std[0]))
+            self.season_std = _change_std(fitted[:, 0], config.season, fallback=self.step_std)
         else:
             self.mean, self.std = np.asarray(stats["mean"], dtype=float), np.asarray(stats["std"], dtype=float)
-            self.step_std = float(stats["step_std"])
+            self.step_std, self.season_std = float(stats["step_std"]), float(stats["season_std"])
             if self.mean.shape != (values.shape[1],):
                 raise InputError(f"the model was trained on {len(self.mean)} columns (target and covariates), "
                                  f"the data has {values.shape[1]}")
         self.values, self.config = values, config
         self.standardised = (values - self.mean) / self.std
-        self.features = values.shape[1] + (config.scaling in ("window", "level"))
+        self.features = values.shape[1] + (config.scaling in ("window", "level", "seasonal"))
 
     def stats(self) -> dict:
         """What the scaling learned from the training rows, JSON-ready (the `stats` of __init__)."""
-        return {"mean": self.mean.tolist(), "std": self.std.tolist(), "step_std": self.step_std}
+        return {"mean": self.mean.tolist(), "std": self.std.tolist(), "step_std": self.step_std,
+                "season_std": self.season_std}
 
     def windows(self, origins: np.ndarray, *, with_targets: bool = True) -> Windows:
         config, values = self.config, self.values
@@ -143,10 +156,10 @@ class SeriesScaler:
         if config.scaling == "series":
             offset = np.full(len(origins), self.mean[0])
             scale = np.full(len(origins), self.std[0])
-        elif config.scaling == "level":
+        elif config.scaling in ("level", "seasonal"):
             recent = make_windows(values[:, :1], lookback=lookback, horizon=0, origins=origins)[0][..., 0]  # (N, L)
             offset = recent[:, -min(config.season, lookback):].mean(1)  # ℓ_o: the level of the last season
-            scale = np.full(len(origins), self.step_std)
+            scale = np.full(len(origins), self.step_std if config.scaling == "level" else self.season_std)
             inputs[:, :, 0] = (recent - offset[:, None]) / scale[:, None]
             level = np.broadcast_to(((offset - self.mean[0]) / self.std[0])[:, None, None], (len(origins), lookback, 1))
             inputs = np.concatenate([inputs, level], axis=2)
@@ -157,8 +170,19 @@ class SeriesScaler:
             inputs[:, :, 0] = recent / scale[:, None]
             level = np.broadcast_to(np.log(scale / self.std[0])[:, None, None], (len(origins), lookback, 1))
             inputs = np.concatenate([inputs, level], axis=2)
-        targets = (future - offset[:, None]) / scale[:, None]
-        return Windows(inputs, targets, offset, scale, np.asarray(origins))
+        baseline = None
+        if config.scaling == "seasonal":  # the seasonal naive forecast ŷ_{o+k} = y_{o+k−m⌈k/m⌉}
+            k = np.arange(1, horizon + 1)
+            lag = config.season * np.ceil(k / config.season).astype(int)
+            baseline = values[np.asarray(origins)[:, None] + k[None, :] - lag[None, :], 0]  # (N, h)
+        targets = (future - (offset[:, None] if baseline is None else baseline)) / scale[:, None]
+        return Windows(inputs, targets, offset, scale, np.asarray(origins), baseline)
+
+
+def _change_std(y: np.ndarray, lag: int, *, fallback: float) -> float:
+    """The standard deviation of y_t − y_{t−lag}, or `fallback` where it is 0 or undefined."""
+    changes = y[lag:] - y[:-lag]
+    return float(changes.std()) if len(changes) > 1 and changes.std() > 0 else fallback
 
 
 def standardised_windows(values: np.ndarray, config: ForecastConfig, test: np.ndarray | None = None):

@@ -45,13 +45,14 @@ def load_run(run_dir) -> Run:
 
 
 def remove_run(run_dir) -> None:
-    """Delete the run directory `run_dir` if it holds a grukit run (config.json); nothing if it does
-    not exist; an InputError for any other directory (never delete what grukit did not write)."""
+    """Delete the run directory `run_dir` if it holds a grukit run (config.json, or a forecast run's
+    forecast_model.json); nothing if it does not exist; an InputError for any other directory
+    (never delete what grukit did not write)."""
     import shutil
 
     directory = Path(run_dir)
     if not directory.exists():
         return
-    if not (directory / "config.json").is_file():
+    if not ((directory / "config.json").is_file() or (directory / "forecast_model.json").is_file()):
         raise InputError(f"{directory} exists but is not a grukit run (no config.json): not deleting it")
     shutil.rmtree(directory)
