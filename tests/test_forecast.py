@@ -119,7 +119,7 @@ def test_forecast_end_to_end_writes_both_files_and_never_overwrites(tmp_path):
     assert (table["cases_lower_10"] <= table["cases_median"]).all()
     assert (table["cases_median"] <= table["cases_upper_90"]).all()
     assert (tmp_path / "out" / "forecast.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert set(result.test) == {"GRU (median)", "seasonal naive (m=12)", "ETS"}
+    assert set(result.test) == {"GRU (median)", "seasonal naive (m=12)", "ETS", "Theta"}
     # the seasonal-naive error on a noiseless period-12 series is zero: the baseline is computed right
     assert result.test["seasonal naive (m=12)"]["mae"] == pytest.approx(0, abs=1e-9)
     before = (tmp_path / "out" / "forecast.csv").read_bytes()
@@ -285,3 +285,16 @@ def test_seasonal_scaling_predicts_beyond_the_seasonal_naive_forecast(shift, sea
         np.testing.assert_allclose(part.target_offset, naive, atol=1e-12)  # the baseline: seasonal naive
         future = np.stack([y[o + 1 : o + 6, 0] for o in part.origins])
         np.testing.assert_allclose(part.target_offset + part.scale[:, None] * part.targets, future, atol=1e-9)
+
+
+def test_theta_forecasts_read_nothing_after_their_origin():
+    from grukit.forecasting.baselines import theta_forecasts
+
+    rng = np.random.default_rng(0)
+    y = 50 + 10 * np.sin(2 * np.pi * np.arange(80) / 12) + 0.2 * np.arange(80) + rng.normal(0, 1, 80)
+    changed = y.copy()
+    changed[61:] += 100.0  # the future after origin 60
+    ours, theirs = (theta_forecasts(v, [40, 60], horizon=6, season=12) for v in (y, changed))
+    np.testing.assert_array_equal(ours, theirs)
+    assert ours.shape == (2, 6) and np.isfinite(ours).all()
+    assert np.abs(ours[1] - y[61:67]).mean() < 5  # it follows the season and the trend

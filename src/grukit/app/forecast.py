@@ -8,12 +8,14 @@ L steps of [target, covariates] and outputs the next h values at the quantiles 0
 step so that it covers 80% of the validation windows (conformalized quantile regression,
 `conformal_widths`) → score the median on the test origins, in
 the data's own units (MASE with the --season's in-sample seasonal-naive scale, sMAPE, MAE, RMSE;
-the GRU's 80% interval coverage and pinball loss: `forecasting.metrics`), beside two baselines on the
+the GRU's 80% interval coverage and pinball loss: `forecasting.metrics`), beside three baselines on the
 same origins:
 
   * seasonal naive: ŷ_{o+k} = y_{o+k−m⌈k/m⌉} (m = --season; m = 1 is the last value);
   * ETS: statsmodels' ETSModel (additive error, damped additive trend, additive season when
     m > 1) fitted on the training rows, then run with those parameters up to each origin;
+  * Theta: statsmodels' ThetaModel (θ = 2; deseasonalised with period m), fitted at each origin on
+    the rows up to it;
 
 → forecast the h steps after the last row and write forecast.csv (time, median, lower, upper)
 and forecast.png (history, test-period fit, forecast and its 80% interval). Both files are
@@ -33,7 +35,7 @@ import torch
 
 from grukit.data.series import Series
 from grukit.errors import InputError
-from grukit.forecasting.baselines import ets_forecasts, seasonal_naive
+from grukit.forecasting.baselines import ets_forecasts, seasonal_naive, theta_forecasts
 from grukit.forecasting.inputs import read_forecast_input
 from grukit.forecasting.metrics import coverage, pinball, point_metrics, scale_free_means
 from grukit.forecasting.windows import ForecastConfig, SeriesScaler, Windows, standardised_windows
@@ -161,7 +163,8 @@ def _score(panel: dict[str, Series], config: ForecastConfig, predict, windows: d
             f"seasonal naive (m={config.season})": seasonal_naive(y, test.origins, horizon=config.horizon,
                                                                   season=config.season),
             "ETS": ets_forecasts(y, test.origins, fit_until=int(train.origins[-1]), horizon=config.horizon,
-                                 season=config.season)}
+                                 season=config.season),
+            "Theta": theta_forecasts(y, test.origins, horizon=config.horizon, season=config.season)}
         validation = windows[name][0][1]
         validation_truth = np.stack([y[o + 1 : o + 1 + config.horizon] for o in validation.origins])
         scored[name] = Scored(

@@ -1,4 +1,4 @@
-"""Classical forecasts on the same origins as the GRU's: seasonal naive and ETS (statsmodels)."""
+"""Classical forecasts on the same origins as the GRU's: seasonal naive, ETS and Theta (statsmodels)."""
 
 from __future__ import annotations
 
@@ -24,3 +24,23 @@ def ets_forecasts(y: np.ndarray, origins, *, fit_until: int, horizon: int, seaso
         warnings.simplefilter("ignore")  # statsmodels' convergence chatter; the fit is used as it is
         params = ETSModel(y[: fit_until + 1], **spec).fit(disp=False).params
         return np.stack([ETSModel(y[: o + 1], **spec).smooth(params).forecast(horizon) for o in origins])
+
+
+def theta_forecasts(y: np.ndarray, origins, *, horizon: int, season: int) -> np.ndarray:
+    """The Theta method (Assimakopoulos & Nikolopoulos 2000, statsmodels' `ThetaModel`: θ = 2, the
+    series deseasonalised multiplicatively with period m when m > 1 and the data are positive),
+    fitted at each origin on y[: o + 1] alone: (N, h)."""
+    import warnings
+
+    from statsmodels.tsa.forecasting.theta import ThetaModel
+
+    seasonal = season > 1 and bool((y > 0).all())
+    forecasts = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # statsmodels' convergence chatter; the fit is used as it is
+        for o in origins:
+            history = y[: o + 1]
+            model = ThetaModel(history, period=season if seasonal else None,
+                               deseasonalize=seasonal and len(history) >= 2 * season)
+            forecasts.append(np.asarray(model.fit().forecast(horizon)))
+    return np.stack(forecasts)
