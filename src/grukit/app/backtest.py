@@ -21,13 +21,12 @@ Written together, each to a staging file renamed into place once all are written
 
 from __future__ import annotations
 
-import time as clock
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from grukit.app.forecast import Scored, fit_and_score
+from grukit.app.forecast import Scored, check_outputs, fit_and_score, fresh_run_dir
 from grukit.data.series import Series
 from grukit.errors import InputError, check_positive
 from grukit.forecasting.inputs import read_forecast_input
@@ -79,16 +78,8 @@ def run_backtest(path, config: ForecastConfig, backtest: BacktestConfig, *, out_
     """The backtest of the module docstring; files under out_dir, training runs under run_dir."""
     if panel is None:
         panel = read_forecast_input(path, config)
-    out_dir = Path(out_dir)
-    files = (out_dir / "backtest.csv", out_dir / "metrics.csv", out_dir / "backtest.png")
-    for file in files:
-        if file.exists() and not overwrite:
-            raise InputError(f"{file} exists; pass --overwrite to replace it, or choose another --out")
-    run_dir = Path(run_dir or f"runs/backtest-{config.target}-{clock.strftime('%Y%m%d-%H%M%S')}")
-    if overwrite:  # an earlier run in run_dir is replaced too (a directory grukit did not write is refused)
-        from grukit.training.runs import remove_run
-
-        remove_run(run_dir)
+    files = check_outputs(Path(out_dir), ("backtest.csv", "metrics.csv", "backtest.png"), overwrite=overwrite)
+    run_dir = fresh_run_dir(run_dir, f"backtest-{config.target}", overwrite=overwrite)
     origins = {name: backtest_origins(series, config, backtest,
                                       where=f"{path}" + (f" (group {name!r})" if name else ""))
                for name, series in panel.items()}

@@ -184,16 +184,8 @@ def run_forecast(path, config: ForecastConfig, *, out_dir=".", run_dir=None, ove
     `panel`: the series already read by `read_forecast_input(path, config)`."""
     if panel is None:
         panel = read_forecast_input(path, config)
-    out_dir = Path(out_dir)
-    files = (out_dir / "forecast.csv", out_dir / "forecast.png")
-    for file in files:
-        if file.exists() and not overwrite:
-            raise InputError(f"{file} exists; pass --overwrite to replace it, or choose another --out")
-    run_dir = Path(run_dir or f"runs/forecast-{config.target}-{clock.strftime('%Y%m%d-%H%M%S')}")
-    if overwrite:  # an earlier run in run_dir is replaced too (a directory grukit did not write is refused)
-        from grukit.training.runs import remove_run
-
-        remove_run(run_dir)
+    files = check_outputs(Path(out_dir), ("forecast.csv", "forecast.png"), overwrite=overwrite)
+    run_dir = fresh_run_dir(run_dir, f"forecast-{config.target}", overwrite=overwrite)
     scored = fit_and_score(panel, config, run_dir, progress=progress, data_path=path)
     result = _result(scored, panel, config, files, run_dir)
     futures = {name: _future_table(panel[name], one.future, config) for name, one in scored.items()}
@@ -217,11 +209,7 @@ def forecast_from(run_dir, path, *, out_dir=".", overwrite: bool = False) -> For
     if unknown:
         raise InputError(f"{path}: the model of {run_dir} was trained on the groups {', '.join(models)}; it has no "
                          f"scaling for {unknown[0]!r}")
-    out_dir = Path(out_dir)
-    files = (out_dir / "forecast.csv", out_dir / "forecast.png")
-    for file in files:
-        if file.exists() and not overwrite:
-            raise InputError(f"{file} exists; pass --overwrite to replace it, or choose another --out")
+    files = check_outputs(Path(out_dir), ("forecast.csv", "forecast.png"), overwrite=overwrite)
     futures = {}
     for name, series in panel.items():
         chosen, model, stats, widths = models[name]
@@ -282,6 +270,26 @@ def _config(settings: dict) -> ForecastConfig:
     settings = dict(settings)
     settings["covariates"] = tuple(settings["covariates"])
     return ForecastConfig(**settings)
+
+
+def check_outputs(out_dir: Path, names: tuple[str, ...], *, overwrite: bool) -> tuple[Path, ...]:
+    """The output files out_dir/name; an InputError for one that exists, unless overwrite."""
+    files = tuple(out_dir / name for name in names)
+    for file in files:
+        if file.exists() and not overwrite:
+            raise InputError(f"{file} exists; pass --overwrite to replace it, or choose another --out")
+    return files
+
+
+def fresh_run_dir(run_dir, stem: str, *, overwrite: bool) -> Path:
+    """run_dir, or runs/STEM-TIME; with overwrite an earlier run there is deleted first (a directory
+    grukit did not write is refused)."""
+    run_dir = Path(run_dir or f"runs/{stem}-{clock.strftime('%Y%m%d-%H%M%S')}")
+    if overwrite:
+        from grukit.training.runs import remove_run
+
+        remove_run(run_dir)
+    return run_dir
 
 
 def _windows(panel: dict[str, Series], config: ForecastConfig, tests) -> dict:
