@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.grukit-installed
 # downloads); --strict turns every warning into an error. `make test` runs it too.
 DOCS   := NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
-.PHONY: demo test test-all lint bench clean venv docs browser
+.PHONY: demo test test-all lint bench clean venv docs browser peers
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,8 +41,16 @@ test-all: $(STAMP) browser
 docs: $(STAMP)
 	$(DOCS)
 
+# statsforecast's AutoETS, AutoTheta and SeasonalNaive on the origins of benchmarks/forecast_accuracy.py,
+# in an environment of their own (.venv-peers: statsforecast needs pandas < 3, grukit's has pandas 3)
+peers: $(STAMP)
+	test -x .venv-peers/bin/python || $(PYTHON) -m venv .venv-peers
+	.venv-peers/bin/python -m pip install -q --disable-pip-version-check "statsforecast>=2.0" "pandas<3"
+	$(PY) benchmarks/forecast_accuracy.py --seeds 3 --origins benchmarks/origins.json
+	.venv-peers/bin/python benchmarks/forecast_peers.py benchmarks/origins.json
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf $(VENV) build dist site src/*.egg-info .pytest_cache
+	rm -rf $(VENV) .venv-peers build dist site src/*.egg-info .pytest_cache

