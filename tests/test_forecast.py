@@ -298,3 +298,10 @@ def test_theta_forecasts_read_nothing_after_their_origin():
     np.testing.assert_array_equal(ours, theirs)
     assert ours.shape == (2, 6) and np.isfinite(ours).all()
     assert np.abs(ours[1] - y[61:67]).mean() < 5  # it follows the season and the trend
+
+
+def test_the_scaler_refuses_auto_which_only_the_pipeline_resolves():
+    from grukit.forecasting.windows import SeriesScaler
+
+    with pytest.raises(InputError, match="auto is a choice the forecasting pipeline makes"):
+        SeriesScaler(np.zeros((30, 1)), fitted_rows=20, config=ForecastConfig(target="y", scaling="auto"))

@@ -125,7 +125,11 @@ class SeriesScaler:
 
     def __init__(self, values: np.ndarray, *, fitted_rows: int, config: ForecastConfig, stats: dict | None = None):
         """Fitted on values[:fitted_rows], or given the `stats()` of a scaler fitted before (new data
-        read by a trained model)."""
+        read by a trained model). scaling="auto" is the forecasting pipeline's choice between two
+        scalers, not a scaler: refused here."""
+        if config.scaling not in ("series", "window", "level", "seasonal"):
+            raise InputError(f"a SeriesScaler scales by series, window, level or seasonal, not {config.scaling!r} "
+                             "(auto is a choice the forecasting pipeline makes between seasonal and level)")
         if stats is None:
             fitted = values[:fitted_rows]
             self.mean, std = fitted.mean(0), fitted.std(0)
@@ -163,7 +167,7 @@ class SeriesScaler:
             inputs[:, :, 0] = (recent - offset[:, None]) / scale[:, None]
             level = np.broadcast_to(((offset - self.mean[0]) / self.std[0])[:, None, None], (len(origins), lookback, 1))
             inputs = np.concatenate([inputs, level], axis=2)
-        else:
+        else:  # "window" (the only other scaling __init__ admits)
             recent = make_windows(values[:, :1], lookback=lookback, horizon=0, origins=origins)[0][..., 0]  # (N, L)
             scale = np.maximum(np.abs(recent).mean(1), WINDOW_SCALE_FLOOR * self.std[0])
             offset = np.zeros(len(origins))

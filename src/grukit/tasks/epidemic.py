@@ -100,7 +100,8 @@ class EpidemicTask(Task):
 
         simulated = self.series(seed)
         values = np.stack([np.log1p(simulated["cases"]), simulated["intervention"]], axis=1)  # (T, 2)
-        config = ForecastConfig(target="cases", horizon=self.horizon, lookback=self.lookback, season=self.season)
+        config = ForecastConfig(target="cases", horizon=self.horizon, lookback=self.lookback, season=self.season,
+                                scaling="series")
         windows, _ = standardised_windows(values, config)
         splits = tuple(window_split(w) for w in windows)
         return TaskData(self.name, *splits, input_size=2,

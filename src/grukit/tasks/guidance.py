@@ -122,7 +122,7 @@ class GuidanceTask(Task):
         check_positive(lookback=self.lookback, horizon=self.horizon)
         frame = eustock()
         returns = frame[["DAX_return", "SMI_return", "CAC_return", "FTSE_return"]].to_numpy()[1:]  # day 1 has none
-        config = ForecastConfig(target="DAX", horizon=self.horizon, lookback=self.lookback)
+        config = ForecastConfig(target="DAX", horizon=self.horizon, lookback=self.lookback, scaling="series")
         origins = split_origins(len(returns), config)
         fitted = returns[: origins[0][-1] + 1]
         scaled = (returns - fitted.mean(0)) / fitted.std(0)
