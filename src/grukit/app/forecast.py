@@ -399,6 +399,7 @@ def _write_outputs(files, panel: dict[str, Series], config: ForecastConfig, futu
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import pandas as pd
+    from matplotlib.ticker import FormatStrFormatter, MaxNLocator
 
     csv_path, png_path = files
     first = next(iter(panel.values()))
@@ -411,29 +412,38 @@ def _write_outputs(files, panel: dict[str, Series], config: ForecastConfig, futu
         frames.append(frame)
     frame = pd.concat(frames, ignore_index=True)
     shown_groups = list(panel)[:PLOTTED_GROUPS]
-    figure, axes = plt.subplots(len(shown_groups), 1, figsize=(10, 4.5 * len(shown_groups)), squeeze=False)
-    for axis, name in zip(axes[:, 0], shown_groups):
+    figure, axes = plt.subplots(len(shown_groups), 2, figsize=(15, 4.5 * len(shown_groups)), squeeze=False,
+                                gridspec_kw={"width_ratios": [2, 1]})
+    for (history_axis, zoom_axis), name in zip(axes, shown_groups):
         series, table = panel[name], futures[name]
+        label = f"{config.target}{f' ({name})' if name else ''}"
         shown = max(0, len(series) - max(6 * config.horizon, 3 * config.lookback))
-        axis.plot(series.time[shown:], series.values[shown:, 0], color="black", lw=1, label=f"{config.target} (data)")
-        if fitted is not None:  # one-step-ahead ... h-step fits on the test origins: the first step of each
-            first_step = fitted[name][:, 0]
-            test_time = series.time[np.asarray(test_origins[name]) + 1]
-            axis.plot(test_time, first_step[:, 1], color="tab:orange", lw=1,
-                      label="GRU on the test period (1 step ahead)")
-        axis.plot(table["time"], table["median"], color="tab:blue", lw=2, marker="o", markersize=3,
-                  label="forecast (median)")
-        if config.horizon == 1:  # one step: the interval as an error bar (a band of one point is invisible)
-            axis.errorbar(table["time"], table["median"], yerr=[table["median"] - table["lower"],
-                          table["upper"] - table["median"]], color="tab:blue", alpha=0.5, capsize=4,
-                          label="80% interval (quantiles 0.1–0.9)")
-        else:
-            axis.fill_between(table["time"], table["lower"], table["upper"], color="tab:blue", alpha=0.25,
+        recent = max(0, len(series) - max(3 * config.horizon, 2 * config.season, 12))  # the zoom: the last rows
+        for axis, first in ((history_axis, shown), (zoom_axis, recent)):
+            axis.plot(series.time[first:], series.values[first:, 0], color="black", lw=1, label=f"{config.target}")
+            if fitted is not None:  # one-step-ahead ... h-step fits on the test origins: the first step of each
+                at = np.asarray(test_origins[name]) + 1
+                keep = at >= first
+                axis.plot(series.time[at[keep]], fitted[name][keep, 0, 1], color="tab:orange", lw=1,
+                          label="GRU on the test period (1 step ahead)")
+            axis.plot(table["time"], table["median"], color="tab:blue", lw=2, marker="o", markersize=3,
+                      label="forecast (median)")
+            if config.horizon == 1:  # one step: the interval as an error bar (a band of one point is invisible)
+                axis.errorbar(table["time"], table["median"], yerr=[table["median"] - table["lower"],
+                              table["upper"] - table["median"]], color="tab:blue", alpha=0.5, capsize=4,
                               label="80% interval (quantiles 0.1–0.9)")
-        axis.set_title(f"{config.target}{f' ({name})' if name else ''}: {config.horizon}-step GRU forecast from the "
-                       f"last {config.lookback} steps")
-        axis.set_xlabel(series.time_name or "step")
-        axis.legend(loc="upper left", fontsize=8)
+            else:
+                axis.fill_between(table["time"], table["lower"], table["upper"], color="tab:blue", alpha=0.25,
+                                  label="80% interval (quantiles 0.1–0.9)")
+            axis.set_xlabel(series.time_name or "step")
+            axis.set_ylabel(config.target)
+            if series.time.dtype.kind == "f" and np.all(series.time == np.round(series.time)):
+                axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # years, weeks: whole numbers
+                axis.xaxis.set_major_formatter(FormatStrFormatter("%d"))
+        history_axis.set_title(f"{label}: {config.horizon}-step GRU forecast from the last {config.lookback} steps")
+        history_axis.legend(loc="upper left", fontsize=8)
+        zoom_axis.set_title(f"the last {len(series) - recent} rows and the forecast", fontsize=10)
+        zoom_axis.tick_params(axis="x", labelrotation=30)
     figure.tight_layout()
     try:
         with staged_file(csv_path) as csv_staging, staged_file(png_path) as png_staging:
