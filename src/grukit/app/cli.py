@@ -437,7 +437,8 @@ def forecast(
 def dataset(
     name: str = typer.Argument(..., metavar="NAME",
                                help="measles-us, measles-<state> (e.g. measles-california), measles-states "
-                                    "(all states, long format), ili, dengue-medellin, eustock."),
+                                    "(all states, long format), ili, dengue-medellin, eustock, classical-<name> "
+                                    "(sunspot.year, co2, airpassengers, lynx, nottem, ukgas, usaccdeaths)."),
     out: str = typer.Option(None, metavar="FILE",
                             help="Write it to this CSV file (default: print the first and last rows)."),
     overwrite: bool = typer.Option(False, "--overwrite", show_default=False, help="Replace an existing --out file."),

