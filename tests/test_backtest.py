@@ -30,7 +30,8 @@ def test_origins_end_a_horizon_before_the_data_and_training_precedes_them(tmp_pa
     train, validation, test = split_origins(100, CONFIG, origins)
     assert test.tolist() == [91, 93, 95]
     assert validation[-1] + CONFIG.horizon <= 91 and train[-1] + CONFIG.horizon < validation[0]
-    with pytest.raises(InputError, match="leaving too few rows before them to train on"):
+    with pytest.raises(InputError, match=r"has 100 rows; 30 backtest windows 4 rows apart need at least 149 \(28 to "
+                                         r"train on before the first origin\)"):
         backtest_origins(series, CONFIG, BacktestConfig(windows=30), where="s.csv")
 
 

@@ -66,9 +66,10 @@ def backtest_origins(series: Series, config: ForecastConfig, backtest: BacktestC
     origins = last - step * np.arange(backtest.windows)[::-1]
     needed = minimum_rows(config.lookback, config.horizon) - config.horizon - 1  # rows before the first origin
     if origins[0] < needed:
-        raise InputError(f"{where} has {len(series)} rows: {backtest.windows} backtest windows {step} rows apart "
-                         f"start at row {origins[0] + 1}, leaving too few rows before them to train on (at least "
-                         f"{needed}); use fewer --windows, a smaller --step, or a shorter --lookback")
+        rows = needed + step * (backtest.windows - 1) + config.horizon + 1
+        raise InputError(f"{where} has {len(series)} rows; {backtest.windows} backtest windows {step} rows apart "
+                         f"need at least {rows} ({needed} to train on before the first origin); use fewer --windows, "
+                         "a smaller --step, or a shorter --lookback")
     return origins
 
 
