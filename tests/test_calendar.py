@@ -2,7 +2,6 @@
 
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pandas as pd
@@ -92,14 +91,13 @@ def test_a_semicolon_file_with_decimal_commas_is_read(tmp_path):
 
 def test_forecast_reports_a_bad_file_before_importing_torch(tmp_path):
     path = write(tmp_path / "g.csv", ["2024-01-01", "2024-01-02", "2024-01-05"])
+    # what makes a bad file's report slow (the heavy imports) must not have happened when it is reported
     code = ("import sys\nfrom grukit.app.cli import main\ntry:\n    main()\nfinally:\n"
-            "    print('torch imported' if 'torch' in sys.modules else 'torch not imported', file=sys.stderr)")
-    start = time.perf_counter()
+            "    print(sorted(m for m in ('torch', 'lightning', 'numba', 'statsmodels') if m in sys.modules), "
+            "file=sys.stderr)")
     done = subprocess.run([sys.executable, "-c", code, "forecast", str(path), "--target", "y"], capture_output=True,
                           text=True)
-    seconds = time.perf_counter() - start
     assert done.returncode == 2
     first, second = done.stderr.strip().splitlines()
     assert first.startswith("grukit: error: ") and "no row for 2024-01-03" in first
-    assert second == "torch not imported"
-    assert seconds < 5  # under a second on a quiet machine; the bound leaves room for a loaded one
+    assert second == "[]"

@@ -519,7 +519,9 @@ def evaluate(run_dir: str = typer.Argument(..., metavar="RUN_DIR",
     """Score a run's best checkpoint on its task's test split again, beside the baselines."""
     from pathlib import Path
 
-    if (Path(run_dir) / "forecast_model.json").is_file():  # a `grukit forecast` run
+    from grukit.forecasting.windows import MODEL_FILE
+
+    if (Path(run_dir) / MODEL_FILE).is_file():  # a `grukit forecast` run
         from rich.console import Console
 
         from grukit.app.forecast import error_table, evaluate_forecast_run

@@ -38,7 +38,7 @@ from grukit.errors import InputError
 from grukit.forecasting.baselines import ets_forecasts, seasonal_naive, theta_forecasts
 from grukit.forecasting.inputs import read_forecast_input
 from grukit.forecasting.metrics import coverage, pinball, point_metrics, scale_free_means
-from grukit.forecasting.windows import ForecastConfig, SeriesScaler, Windows, standardised_windows
+from grukit.forecasting.windows import MODEL_FILE, ForecastConfig, SeriesScaler, Windows, standardised_windows
 from grukit.io.atomic import staged_file, write_text_atomic
 from grukit.tasks.base import QUANTILES, Split
 from grukit.tasks.forecast import ForecastTask, window_split
@@ -131,7 +131,6 @@ def conformal_widths(model, validation: list[Windows], config: ForecastConfig) -
     return scores[rank - 1]
 
 
-MODEL_FILE = "forecast_model.json"  # in a forecast run directory: what forecasting again needs
 
 
 def _fit_and_choose(panel, config: ForecastConfig, run_dir, *, progress, tests, data_path) -> dict[str, Scored]:
@@ -187,8 +186,8 @@ def run_forecast(path, config: ForecastConfig, *, out_dir=".", run_dir=None, ove
     files = check_outputs(Path(out_dir), ("forecast.csv", "forecast.png"), overwrite=overwrite)
     run_dir = fresh_run_dir(run_dir, f"forecast-{config.target}", overwrite=overwrite)
     scored = fit_and_score(panel, config, run_dir, progress=progress, data_path=path)
-    result = _result(scored, panel, config, files, run_dir)
     futures = {name: _future_table(panel[name], one.future, config) for name, one in scored.items()}
+    result = _result(scored, futures, config, files, run_dir)
     _write_outputs(files, panel, config, futures, result.test_origins_by_series,
                    {name: one.quantiles for name, one in scored.items()})
     summary = {"test": result.test, "per_series": result.per_series or None, "test_origins": result.test_origins,
@@ -237,7 +236,8 @@ def evaluate_forecast_run(run_dir) -> ForecastResult:
         chosen, model, _, widths = models[name]
         one = {name: panel[name]}
         scored |= _score(one, chosen, _predictor(model, chosen, widths), _windows(one, chosen, None))
-    return _result(scored, panel, config, (), Path(run_dir))
+    futures = {name: _future_table(panel[name], one.future, config) for name, one in scored.items()}
+    return _result(scored, futures, config, (), Path(run_dir))
 
 
 def load_forecast_model(run_dir):
@@ -317,11 +317,11 @@ def _predictor(model, config: ForecastConfig, widths: np.ndarray):
     return predict
 
 
-def _result(scored: dict[str, Scored], panel, config: ForecastConfig, files, run_dir: Path) -> ForecastResult:
+def _result(scored: dict[str, Scored], futures: dict, config: ForecastConfig, files, run_dir: Path) -> ForecastResult:
+    """The ForecastResult of scored series and their future tables (`_future_table`)."""
     per_series = {name: one.metrics(config.season) for name, one in scored.items()}
     test_origins = {name: one.origins for name, one in scored.items()}
     scores = per_series[""] if not config.group else _panel_scores(per_series, test_origins)
-    futures = {name: _future_table(panel[name], one.future, config) for name, one in scored.items()}
     return ForecastResult(scores, _joined_futures(futures, config), tuple(files), run_dir,
                           sum(len(o) for o in test_origins.values()), per_series if config.group else {},
                           test_origins, {name: one.scaling for name, one in scored.items()})

@@ -161,9 +161,9 @@ def infer_frequency(stamps: np.ndarray, *, where: str, column: str, rows: np.nda
         return Frequency(f"steps of {step:g}", step=step)
     index = pd.DatetimeIndex(stamps)
     days = np.diff(stamps).astype("timedelta64[s]").astype(float) / 86400
-    smallest = float(np.median(days))  # the typical spacing: robust to a gap and to one stamp off the grid
-    if 28 <= smallest <= 31 or 89 <= smallest <= 92 or 365 <= smallest <= 366:
-        months = {28: 1, 29: 1, 30: 1, 31: 1}.get(int(smallest), 3 if smallest < 100 else 12)
+    typical = float(np.median(days))  # the spacing: robust to a gap and to one stamp off the grid
+    if 28 <= typical <= 31 or 89 <= typical <= 92 or 365 <= typical <= 366:
+        months = 1 if typical <= 31 else 3 if typical <= 92 else 12
         month_end = bool(index.is_month_end.all())
         if not month_end and not (index.day == index.day[0]).all():
             k = int(np.flatnonzero(index.day != index.day[0])[0])
@@ -179,7 +179,7 @@ def infer_frequency(stamps: np.ndarray, *, where: str, column: str, rows: np.nda
         if offset is None:  # the 15th of every month, …: a month offset that keeps the day
             offset = pd.DateOffset(months=months)
         frequency = Frequency(_every(months), offset=offset)
-    elif smallest == 7 and (index.dayofweek == index.dayofweek[0]).all():
+    elif typical == 7 and (index.dayofweek == index.dayofweek[0]).all():
         frequency = Frequency("weekly", offset=f"W-{pd.Timestamp(stamps[0]).strftime('%a').upper()}")
     else:
         step = pd.Timedelta(np.min(np.diff(stamps)))

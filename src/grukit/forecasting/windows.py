@@ -46,6 +46,7 @@ class ForecastConfig:
             raise InputError(f"scaling must be one of {', '.join(SCALINGS)}, got {self.scaling!r}")
 
 
+MODEL_FILE = "forecast_model.json"  # in a forecast run directory: its ForecastConfig and what forecasting again needs
 SCALINGS = ("series", "window", "level", "seasonal", "auto")  # auto: the pipeline chooses per series
 WINDOW_SCALE_FLOOR = 0.01  # × the training rows' std of the target: the least window scale (all-zero windows)
 

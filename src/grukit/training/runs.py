@@ -53,6 +53,8 @@ def remove_run(run_dir) -> None:
     directory = Path(run_dir)
     if not directory.exists():
         return
-    if not ((directory / "config.json").is_file() or (directory / "forecast_model.json").is_file()):
+    from grukit.forecasting.windows import MODEL_FILE
+
+    if not ((directory / "config.json").is_file() or (directory / MODEL_FILE).is_file()):
         raise InputError(f"{directory} exists but is not a grukit run (no config.json): not deleting it")
     shutil.rmtree(directory)
