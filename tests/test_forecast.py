@@ -95,7 +95,7 @@ def test_numeric_time_and_no_time_column(tmp_path):
     assert read_series(path, target="v", fill="previous").values[:, 0].tolist() == [1.0, 2.0, 2.0, 3.0]
     pd.DataFrame({"v": [1, 2, 3]}).to_csv(path, index=False)
     assert read_series(path, target="v").time_name is None
-    with pytest.raises(InputError, match="also listed as a covariate"):
+    with pytest.raises(InputError, match="the column .v. is named twice"):
         read_series(path, target="v", covariates=("v",))
 
 

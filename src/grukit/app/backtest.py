@@ -78,7 +78,7 @@ def run_backtest(path, config: ForecastConfig, backtest: BacktestConfig, *, out_
                  ) -> BacktestResult:
     """The backtest of the module docstring; files under out_dir, training runs under run_dir."""
     if panel is None:
-        panel = read_forecast_input(path, config)
+        panel = read_forecast_input(path, config, ahead=False)
     files = check_outputs(Path(out_dir), ("backtest.csv", "metrics.csv", "backtest.png"), overwrite=overwrite)
     run_dir = fresh_run_dir(run_dir, f"backtest-{config.target}", overwrite=overwrite)
     origins = {name: backtest_origins(series, config, backtest,

@@ -338,9 +338,20 @@ def forecast(
     target: str = typer.Option(None, metavar="COLUMN", help="Column to forecast (required unless --from)."),
     from_run: str = typer.Option(None, "--from", metavar="RUN_DIR",
                                  help="Forecast CSV with the model of an earlier `grukit forecast` run, without "
-                                      "training (its options are the run's; only --out and --overwrite apply)."),
+                                      "training (its options are the run's; only --out, --overwrite and --future "
+                                      "apply)."),
     covariates: str = typer.Option("", metavar="COLUMNS", show_default=False,
                                    help="Comma-separated columns read beside the target (past values only)."),
+    known: str = typer.Option("", metavar="COLUMNS", show_default=False,
+                              help="Comma-separated covariates known in advance (planned interventions, holidays, "
+                                   "prices): also read for the H steps ahead, from the rows after the last target "
+                                   "value (target cell empty) or from --future."),
+    future: str = typer.Option(None, metavar="FILE",
+                               help="CSV of the --known covariates' values after the last target row (time column, "
+                                    "the known columns, and --group for a panel)."),
+    static: str = typer.Option("", metavar="COLUMNS", show_default=False,
+                               help="Comma-separated attributes of each --group series (one value per group: a "
+                                    "number, or text read as a category)."),
     time: str = typer.Option(None, metavar="COLUMN",
                              help="Time column (default: date/time/timestamp/ds/week/year if present)."),
     dayfirst: bool = typer.Option(None, "--dayfirst/--monthfirst", show_default=False, help=DAYFIRST_HELP),
@@ -396,16 +407,17 @@ def forecast(
         if from_run is not None:
             from grukit.app.forecast import forecast_from
 
-            done = forecast_from(from_run, csv, out_dir=out, overwrite=overwrite)
+            done = forecast_from(from_run, csv, out_dir=out, overwrite=overwrite, future=future)
             typer.echo("wrote " + ", ".join(str(f) for f in done.files) + f" with the model of {from_run}")
             return
         if target is None:
             raise InputError("name the column to forecast with --target (or forecast with a trained run: --from)")
-        config = ForecastConfig(target=target, covariates=tuple(c.strip() for c in covariates.split(",") if c.strip()),
-                                time=time, dayfirst=dayfirst, fill=fill, group=group, log=log, scaling=scaling,
+        config = ForecastConfig(target=target, covariates=_columns(covariates), known=_columns(known),
+                                static=_columns(static), time=time, dayfirst=dayfirst, fill=fill, group=group,
+                                log=log, scaling=scaling,
                                 horizon=horizon, lookback=lookback, season=season, hidden_size=hidden_size,
                                 epochs=epochs, seed=seed)
-        panel = read_forecast_input(csv, config)  # the file's errors, before torch is imported
+        panel = read_forecast_input(csv, config, future=future, ahead=not backtest)  # errors before torch is imported
         if backtest:
             from grukit.app.backtest import BacktestConfig, backtest_table, run_backtest
 
@@ -431,6 +443,10 @@ def forecast(
             console.print("scaling chosen on the validation windows: " + (chosen[0] if len(chosen) == 1 else ", ".join(
                 f"{s} for {sum(v == s for v in result.scalings.values())} series" for s in chosen)))
         typer.echo("wrote " + ", ".join(str(f) for f in result.files) + f"; run directory: {result.run_dir}")
+
+
+def _columns(names: str) -> tuple[str, ...]:
+    return tuple(c.strip() for c in names.split(",") if c.strip())
 
 
 @app.command(cls=_Command)

@@ -36,6 +36,7 @@ import torch
 from grukit.data.series import Series
 from grukit.errors import InputError
 from grukit.forecasting.baselines import ets_forecasts, seasonal_naive, theta_forecasts
+from grukit.forecasting.covariates import encode_static, static_encoding
 from grukit.forecasting.inputs import read_forecast_input
 from grukit.forecasting.metrics import coverage, pinball, point_metrics, scale_free_means
 from grukit.forecasting.windows import MODEL_FILE, ForecastConfig, SeriesScaler, Windows, standardised_windows
@@ -95,7 +96,7 @@ def fit_and_score(panel: dict[str, Series], config: ForecastConfig, run_dir, *, 
     splits = tuple(Split(torch.cat([p[k].inputs for p in parts]), torch.cat([p[k].targets for p in parts]),
                          groups=torch.cat([p[k].groups for p in parts])) for k in range(3))
     first = next(iter(windows.values()))[1]
-    task = ForecastTask(splits, features=first.features, horizon=config.horizon,
+    task = ForecastTask(splits, features=first.features, horizon=config.horizon, ahead=bool(config.known),
                         description=f"forecast {config.target!r}, {config.horizon} steps")
     data = task.build(seed=config.seed)
     train_config = TrainConfig(max_epochs=config.epochs, batch_size=config.batch_size,
@@ -107,7 +108,8 @@ def fit_and_score(panel: dict[str, Series], config: ForecastConfig, run_dir, *, 
     if data_path is not None:
         write_text_atomic(Path(run_dir) / MODEL_FILE, json.dumps(
             {"kind": "grukit forecast", "config": asdict(config), "data": _fingerprint(data_path),
-             "series": {name: w[1].stats() for name, w in windows.items()}, "interval_widening": widths.tolist()},
+             "series": {name: w[1].stats() for name, w in windows.items()}, "interval_widening": widths.tolist(),
+             "static": {name: series.static for name, series in panel.items()} if config.static else None},
             indent=2))
     return _score(panel, config, _predictor(model, config, widths), windows)
 
@@ -144,6 +146,7 @@ def _fit_and_choose(panel, config: ForecastConfig, run_dir, *, progress, tests, 
     if data_path is not None:
         write_text_atomic(Path(run_dir) / MODEL_FILE, json.dumps(
             {"kind": "grukit forecast", "config": asdict(config), "data": _fingerprint(data_path), "choice": choice,
+             "static": {name: series.static for name, series in panel.items()} if config.static else None,
              "validation_mae": {c: {n: candidates[c][n].validation_mae for n in panel} for c in AUTO_SCALINGS}},
             indent=2))
     return {name: candidates[choice[name]][name] for name in panel}
@@ -169,20 +172,29 @@ def _score(panel: dict[str, Series], config: ForecastConfig, predict, windows: d
         scored[name] = Scored(
             origins=test.origins, truth=np.stack([y[o + 1 : o + 1 + config.horizon] for o in test.origins]),
             quantiles=predict(test), baselines=baselines, history=y[: int(train.origins[-1]) + config.horizon + 1],
-            future=predict(scaler.windows(np.array([len(y) - 1]), with_targets=False))[0],
+            future=_ahead(predict, scaler, series, config),
             validation_mae=float(np.abs(predict(validation)[..., 1] - validation_truth).mean()),
             scaling=config.scaling)
     return scored
 
 
+def _ahead(predict, scaler: SeriesScaler, series: Series, config: ForecastConfig) -> np.ndarray:
+    """(h, Q) the forecast after the last row; NaN where known covariates have no values there (a
+    backtest's series, which is never forecast past its end)."""
+    if config.known and (series.future_known is None or len(series.future_known) < config.horizon):
+        return np.full((config.horizon, len(QUANTILES)), np.nan)
+    return predict(scaler.windows(np.array([len(series) - 1]), with_targets=False))[0]
+
+
 def run_forecast(path, config: ForecastConfig, *, out_dir=".", run_dir=None, overwrite: bool = False,
-                 progress: bool = True, panel: dict[str, Series] | None = None) -> ForecastResult:
+                 progress: bool = True, panel: dict[str, Series] | None = None, future=None) -> ForecastResult:
     """The pipeline of the module docstring. With config.group, every group's series is split by
     time and standardised on its own (its training rows' mean and std), one GRU learns from all
     their windows, and each series is scored in its own units (the table: scale-free means).
-    `panel`: the series already read by `read_forecast_input(path, config)`."""
+    `panel`: the series already read by `read_forecast_input(path, config)`; `future`: the file of
+    the known covariates' future values, when they are not in the file itself."""
     if panel is None:
-        panel = read_forecast_input(path, config)
+        panel = read_forecast_input(path, config, future=future)
     files = check_outputs(Path(out_dir), ("forecast.csv", "forecast.png"), overwrite=overwrite)
     run_dir = fresh_run_dir(run_dir, f"forecast-{config.target}", overwrite=overwrite)
     scored = fit_and_score(panel, config, run_dir, progress=progress, data_path=path)
@@ -197,22 +209,31 @@ def run_forecast(path, config: ForecastConfig, *, out_dir=".", run_dir=None, ove
     return result
 
 
-def forecast_from(run_dir, path, *, out_dir=".", overwrite: bool = False) -> ForecastResult:
+def forecast_from(run_dir, path, *, out_dir=".", overwrite: bool = False, future=None) -> ForecastResult:
     """Forecast the h steps after the end of the CSV file `path` with the trained model of a
     `grukit forecast` run, without training: the file is read with the run's options and each
     series scaled with the statistics the run learned (a panel's series by their group names; with
-    scaling="auto", each by the model chosen for it)."""
+    scaling="auto", each by the model chosen for it; known covariates' future values from the file's
+    last rows or `future`; a panel's static attributes as the run was trained with, which the file
+    must repeat)."""
     config, models = load_forecast_model(run_dir)
-    panel = read_forecast_input(path, config, rows_needed=config.lookback)
+    panel = read_forecast_input(path, config, rows_needed=config.lookback, future=future)
     unknown = [name for name in panel if name not in models]
     if unknown:
         raise InputError(f"{path}: the model of {run_dir} was trained on the groups {', '.join(models)}; it has no "
                          f"scaling for {unknown[0]!r}")
+    trained = json.loads((Path(run_dir) / MODEL_FILE).read_text()).get("static") or {}
+    for name, series in panel.items():
+        for column, value in (series.static or {}).items():
+            if trained[name][column] != value:
+                raise InputError(f"{path}: group {name!r} has {column} {value!r}; the model of {run_dir} was trained "
+                                 f"with {trained[name][column]!r} (static attributes are the series' own)")
     files = check_outputs(Path(out_dir), ("forecast.csv", "forecast.png"), overwrite=overwrite)
     futures = {}
     for name, series in panel.items():
         chosen, model, stats, widths = models[name]
-        scaler = SeriesScaler(_model_scale(series.values, chosen), fitted_rows=0, config=chosen, stats=stats)
+        scaler = SeriesScaler(_model_scale(series.values, chosen), fitted_rows=0, config=chosen, stats=stats,
+                              future=series.future_known)
         future = _predictor(model, chosen, widths)(scaler.windows(np.array([len(series) - 1]), with_targets=False))[0]
         futures[name] = _future_table(series, future, config)
     _write_outputs(files, panel, config, futures, None, None)
@@ -230,12 +251,14 @@ def evaluate_forecast_run(run_dir) -> ForecastResult:
     if _fingerprint(path)["sha256"] != recorded["sha256"]:
         raise InputError(f"{path} has changed since {run_dir} was trained on it: its test origins would not be the "
                          "same; forecast new data with --from instead")
-    panel = read_forecast_input(path, config)
+    panel = read_forecast_input(path, config, ahead=False)
+    encoding = (static_encoding({name: series.static for name, series in panel.items()}, config.static)
+                if config.static else None)  # the panel's, as in training: the file is the same
     scored = {}
     for name in panel:
         chosen, model, _, widths = models[name]
         one = {name: panel[name]}
-        scored |= _score(one, chosen, _predictor(model, chosen, widths), _windows(one, chosen, None))
+        scored |= _score(one, chosen, _predictor(model, chosen, widths), _windows(one, chosen, None, encoding))
     futures = {name: _future_table(panel[name], one.future, config) for name, one in scored.items()}
     return _result(scored, futures, config, (), Path(run_dir))
 
@@ -268,7 +291,8 @@ def load_forecast_model(run_dir):
 
 def _config(settings: dict) -> ForecastConfig:
     settings = dict(settings)
-    settings["covariates"] = tuple(settings["covariates"])
+    for key in ("covariates", "known", "static"):
+        settings[key] = tuple(settings.get(key, ()))
     return ForecastConfig(**settings)
 
 
@@ -292,9 +316,21 @@ def fresh_run_dir(run_dir, stem: str, *, overwrite: bool) -> Path:
     return run_dir
 
 
-def _windows(panel: dict[str, Series], config: ForecastConfig, tests) -> dict:
+def _windows(panel: dict[str, Series], config: ForecastConfig, tests, encoding: dict | None = None) -> dict:
+    """{series: (its train, validation, test Windows, its SeriesScaler)}; a panel's static attributes
+    encoded by `encoding` (default: fitted on this panel, `forecasting.covariates`)."""
+    statics = _static_inputs(panel, config, encoding)
     return {name: standardised_windows(_model_scale(series.values, config), config,
-                                       None if tests is None else tests[name]) for name, series in panel.items()}
+                                       None if tests is None else tests[name], future=series.future_known,
+                                       static=statics.get(name)) for name, series in panel.items()}
+
+
+def _static_inputs(panel: dict[str, Series], config: ForecastConfig, encoding: dict | None) -> dict[str, np.ndarray]:
+    if not config.static:
+        return {}
+    if encoding is None:
+        encoding = static_encoding({name: series.static for name, series in panel.items()}, config.static)
+    return {name: encode_static(series.static, encoding, where=f"group {name!r}") for name, series in panel.items()}
 
 
 def _model_scale(values: np.ndarray, config: ForecastConfig) -> np.ndarray:

@@ -12,12 +12,15 @@ from grukit.errors import InputError
 from grukit.forecasting.windows import ForecastConfig, minimum_rows
 
 
-def read_forecast_input(path, config: ForecastConfig, *, rows_needed: int | None = None) -> dict[str, Series]:
+def read_forecast_input(path, config: ForecastConfig, *, rows_needed: int | None = None, future=None,
+                        ahead: bool = True) -> dict[str, Series]:
     """{group: Series} of the CSV file at `path`, each long enough for the config's windows: to train
-    (the default) or `rows_needed` (a trained model forecasting new data needs its lookback)."""
-    common = dict(target=config.target, covariates=config.covariates, time=config.time, dayfirst=config.dayfirst,
-                  fill=config.fill)
-    panel = (read_panel(path, group=config.group, **common) if config.group
+    (the default) or `rows_needed` (a trained model forecasting new data needs its lookback).
+    `future`: a second file of the known covariates' future values; `ahead`: the h steps after the
+    data will be forecast, so known covariates need their values there (a backtest does not)."""
+    common = dict(target=config.target, covariates=config.covariates, known=config.known, time=config.time,
+                  dayfirst=config.dayfirst, fill=config.fill, future=future)
+    panel = (read_panel(path, group=config.group, static=config.static, **common) if config.group
              else {"": read_series(path, **common)})
     needed = minimum_rows(config.lookback, config.horizon) if rows_needed is None else rows_needed
     for name, series in panel.items():
@@ -25,6 +28,12 @@ def read_forecast_input(path, config: ForecastConfig, *, rows_needed: int | None
         if config.log and (series.values[:, 0] < 0).any():
             raise InputError(f"{where}: --log needs a target ≥ 0, but {config.target!r} has "
                              f"{series.values[:, 0].min():g}")
+        given = 0 if series.future_known is None else len(series.future_known)
+        if config.known and ahead and given < config.horizon:
+            raise InputError(f"{where}: a {config.horizon}-step forecast needs the known covariates "
+                             f"{', '.join(map(repr, config.known))} for the {config.horizon} rows after the last "
+                             f"{config.target!r} value; {given} such row{'s are' if given != 1 else ' is'} given: add "
+                             "them to the file with the target empty, or pass them in a second file with --future")
         if len(series) < needed and rows_needed is not None:
             raise InputError(f"{where} has {len(series)} rows; the model reads the last {needed}")
         if len(series) < needed:

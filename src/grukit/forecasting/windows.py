@@ -21,6 +21,8 @@ from grukit.errors import InputError, check_positive
 class ForecastConfig:
     target: str  # the column to forecast
     covariates: tuple[str, ...] = ()  # past-only inputs beside the target
+    known: tuple[str, ...] = ()  # covariates known in advance: also read for the h steps ahead (data.series)
+    static: tuple[str, ...] = ()  # a panel's per-series attributes (forecasting.covariates)
     time: str | None = None  # time column; default: the first of date/time/timestamp/ds/week/year
     dayfirst: bool | None = None  # dates like 01.03.2024: True day-first, False month-first, None: from the data
     fill: str = "error"  # a missing row of the calendar: "error", "previous" or "linear" (data.series)
@@ -44,6 +46,8 @@ class ForecastConfig:
                           for name in ("horizon", "lookback", "season", "hidden_size", "epochs", "batch_size")})
         if self.scaling not in SCALINGS:
             raise InputError(f"scaling must be one of {', '.join(SCALINGS)}, got {self.scaling!r}")
+        if self.static and not self.group:
+            raise InputError("static attributes tell a panel's series apart: --static needs --group")
 
 
 MODEL_FILE = "forecast_model.json"  # in a forecast run directory: its ForecastConfig and what forecasting again needs
@@ -116,6 +120,14 @@ class SeriesScaler:
       where the level is (mean-reverting series). In the spirit of the per-window normalisation of
       N-BEATS and ES-RNN (Oreshkin et al. 2020; Smyl 2020).
     scaling="series": every column standardised with those rows' mean and std.
+
+    Known covariates (config.known: the last K columns of values) are read beyond the origin: a
+    window is L + h steps long, its last h rows holding the known covariates' values at o + 1 … o + h
+    (standardised like their past), zeros for the target and past covariates, the window's level
+    input unchanged, and one more input that is 0 on the L observed steps and 1 on the h ahead; the
+    model's read-out is at the last of them. `future` (R, K): their values after the last row, for
+    the windows that reach past the data. `static` (S,): a panel's series' attributes
+    (`forecasting.covariates`), one more input each on every step.
     scaling="window" (DeepAR's mean scaling, Salinas et al. 2020): the target in each window, inputs
       and the h values to predict alike, is divided by ν = mean |y| over the window's L steps
       (at least WINDOW_SCALE_FLOOR × the training std), and log(ν / training std) is one more input,
@@ -124,7 +136,8 @@ class SeriesScaler:
       standardised as with "series".
     """
 
-    def __init__(self, values: np.ndarray, *, fitted_rows: int, config: ForecastConfig, stats: dict | None = None):
+    def __init__(self, values: np.ndarray, *, fitted_rows: int, config: ForecastConfig, stats: dict | None = None,
+                 future: np.ndarray | None = None, static: np.ndarray | None = None):
         """Fitted on values[:fitted_rows], or given the `stats()` of a scaler fitted before (new data
         read by a trained model). scaling="auto" is the forecasting pipeline's choice between two
         scalers, not a scaler: refused here."""
@@ -143,14 +156,22 @@ class SeriesScaler:
             if self.mean.shape != (values.shape[1],):
                 raise InputError(f"the model was trained on {len(self.mean)} columns (target and covariates), "
                                  f"the data has {values.shape[1]}")
+            static = np.asarray(stats.get("static", []), dtype=float) if static is None else static
         self.values, self.config = values, config
         self.standardised = (values - self.mean) / self.std
-        self.features = values.shape[1] + (config.scaling in ("window", "level", "seasonal"))
+        self.known = len(config.known)
+        ahead = np.zeros((0, self.known)) if future is None else np.asarray(future, dtype=float)
+        self.known_ahead = np.concatenate([self.standardised[:, values.shape[1] - self.known:],
+                                           (ahead - self.mean[values.shape[1] - self.known:])
+                                           / self.std[values.shape[1] - self.known:]]) if self.known else None
+        self.static = np.zeros(0) if static is None else np.asarray(static, dtype=float)
+        self.features = (values.shape[1] + (config.scaling in ("window", "level", "seasonal")) + (self.known > 0)
+                         + len(self.static))
 
     def stats(self) -> dict:
         """What the scaling learned from the training rows, JSON-ready (the `stats` of __init__)."""
         return {"mean": self.mean.tolist(), "std": self.std.tolist(), "step_std": self.step_std,
-                "season_std": self.season_std}
+                "season_std": self.season_std, "static": self.static.tolist()}
 
     def windows(self, origins: np.ndarray, *, with_targets: bool = True) -> Windows:
         config, values = self.config, self.values
@@ -181,7 +202,26 @@ class SeriesScaler:
             lag = config.season * np.ceil(k / config.season).astype(int)
             baseline = values[np.asarray(origins)[:, None] + k[None, :] - lag[None, :], 0]  # (N, h)
         targets = (future - (offset[:, None] if baseline is None else baseline)) / scale[:, None]
+        if self.known:
+            inputs = self._with_known_ahead(inputs, np.asarray(origins))
+        if len(self.static):
+            inputs = np.concatenate([inputs, np.broadcast_to(self.static, (*inputs.shape[:2], len(self.static)))], 2)
         return Windows(inputs, targets, offset, scale, np.asarray(origins), baseline)
+
+    def _with_known_ahead(self, inputs: np.ndarray, origins: np.ndarray) -> np.ndarray:
+        """(N, L + h, F' + 1): the h rows ahead appended (known covariates, level input, ahead flag 1)."""
+        horizon, first = self.config.horizon, self.values.shape[1] - self.known
+        reach = int(origins.max()) + horizon + 1
+        if reach > len(self.known_ahead):
+            raise InputError(f"the known covariates {', '.join(map(repr, self.config.known))} have values up to row "
+                             f"{len(self.known_ahead)} of the series, a forecast from its last row needs {reach}: "
+                             f"give their next {reach - len(self.known_ahead)} values after the last target row")
+        ahead = np.zeros((len(origins), horizon, inputs.shape[2]))
+        ahead[:, :, first : first + self.known] = np.stack([self.known_ahead[o + 1 : o + 1 + horizon] for o in origins])
+        if inputs.shape[2] > self.values.shape[1]:  # the level input of the window, on the rows ahead too
+            ahead[:, :, -1] = inputs[:, -1:, -1]
+        flag = np.concatenate([np.zeros((*inputs.shape[:2], 1)), np.ones((len(origins), horizon, 1))], axis=1)
+        return np.concatenate([np.concatenate([inputs, ahead], axis=1), flag], axis=2)
 
 
 def _change_std(y: np.ndarray, lag: int, *, fallback: float) -> float:
@@ -190,14 +230,16 @@ def _change_std(y: np.ndarray, lag: int, *, fallback: float) -> float:
     return float(changes.std()) if len(changes) > 1 and changes.std() > 0 else fallback
 
 
-def standardised_windows(values: np.ndarray, config: ForecastConfig, test: np.ndarray | None = None):
+def standardised_windows(values: np.ndarray, config: ForecastConfig, test: np.ndarray | None = None, *,
+                         future: np.ndarray | None = None, static: np.ndarray | None = None):
     """The time-ordered (train, validation, test) Windows of `values` (T, F) — target in column 0 —
     scaled by a SeriesScaler fitted on the rows a training window touches. Returns (windows, scaler).
-    `test`: the test origins (`split_origins`)."""
+    `test`: the test origins (`split_origins`); `future`, `static`: as SeriesScaler's."""
     origins = split_origins(len(values), config, test)
     if len(origins[0]) < 1:
         raise InputError(f"{len(values)} rows leave no training window before the first test origin "
                          f"(row {int(origins[2][0]) + 1}): use fewer or later backtest windows, or a shorter "
                          "--lookback")
-    scaler = SeriesScaler(values, fitted_rows=origins[0][-1] + config.horizon + 1, config=config)
+    scaler = SeriesScaler(values, fitted_rows=origins[0][-1] + config.horizon + 1, config=config, future=future,
+                          static=static)
     return tuple(scaler.windows(o) for o in origins), scaler

@@ -53,11 +53,13 @@ class TaskData:
     input_size: int  # I
     output_size: int  # O: regression outputs, or classes
     loss: Loss  # "mse" / "masked_mse" (regression), "quantile", or "cross_entropy" (classes: logits)
-    readout: Literal["last", "sequence"]  # one prediction per sequence, or one per step
+    readout: Literal["last", "sequence", "ahead"]  # one prediction per sequence, one per step, or per last step
+    #                                                (training.model)
     metric: str  # the headline metric's name in `Task.metrics`
     lower_is_better: bool  # for the headline metric
     description: str = ""
     token_inputs: bool = False  # inputs are symbol ids (N, T), read one-hot over input_size symbols
+    ahead: int = 0  # readout="ahead": the last steps read out
 
 
 class Task:

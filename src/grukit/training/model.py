@@ -5,6 +5,10 @@
       readout="last":     (B, O)     from the top layer's final state (both directions' when
                                      bidirectional: [h_fwd(T_b); h_bwd(0)]), lengths respected
       readout="sequence": (B, T, O)  from every step's output (D·H features)
+      readout="ahead":    (B, O)     from each of the last `ahead` steps' outputs, O / ahead values
+                                     each, step by step (a forecast whose known-future inputs are the
+                                     window's last h steps: step k's values read where step k's
+                                     inputs were just seen); full-length sequences only
       head_dropout p:     dropout on the features the head reads, while training
       token_inputs:       input (B, T) symbol ids instead, read one-hot over I symbols
 
@@ -28,7 +32,7 @@ from grukit.errors import InputError
 from grukit.nn.init import chrono_init_, open_reset_gate_, scale_candidate_
 from grukit.registry import model_entry, module_class
 
-Readout = Literal["last", "sequence"]
+Readout = Literal["last", "sequence", "ahead"]
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,8 @@ class ModelConfig:
     dropout: float = 0.0  # between stacked layers
     head_dropout: float = 0.0  # on the features the linear head reads (training only); the GRU-D
     #                            authors' code drops 0.3 there for GRU-D and its baselines alike
-    readout: Readout = "last"  # one prediction per sequence, or one per step
+    readout: Readout = "last"  # one prediction per sequence, one per step, or one from each of the last `ahead`
+    ahead: int = 0  # readout="ahead": the steps read out
     reset: Literal["after", "before"] = "after"  # GRU only: where the reset gate acts
     backend: str = "auto"  # grukit kernel backend (GRU: auto/reference/torch/fused)
     token_inputs: bool = False  # inputs are symbol ids (B, T), read one-hot over input_size symbols
@@ -52,8 +57,11 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         entry = model_entry(self.cell)
-        if self.readout not in ("last", "sequence"):
-            raise InputError(f"readout must be 'last' or 'sequence', got {self.readout!r}")
+        if self.readout not in ("last", "sequence", "ahead"):
+            raise InputError(f"readout must be 'last', 'sequence' or 'ahead', got {self.readout!r}")
+        if self.readout == "ahead" and (self.ahead < 1 or self.output_size % self.ahead):
+            raise InputError(f"readout='ahead' reads the last `ahead` ≥ 1 steps, each output_size / ahead values: "
+                             f"got ahead={self.ahead}, output_size={self.output_size}")
         if not entry.stacks and (self.num_layers != 1 or self.bidirectional):
             raise InputError(f"the {self.cell} model has one layer and one direction (the paper's)")
         if (self.candidate_norm or self.open_reset) and entry.module != "GRU":
@@ -94,7 +102,8 @@ class SequenceModel(nn.Module):
             open_reset_gate_(self.recurrent)
         directions = 2 if config.bidirectional else 1
         self.drop = nn.Dropout(config.head_dropout)
-        self.head = nn.Linear(directions * config.hidden_size, config.output_size)
+        per_step = config.output_size // config.ahead if config.readout == "ahead" else config.output_size
+        self.head = nn.Linear(directions * config.hidden_size, per_step)
 
     def features(self, inputs: torch.Tensor) -> torch.Tensor:
         """What the backbone reads: the inputs, or their one-hot rows (B, T, I) for token inputs (B, T)."""
@@ -126,6 +135,10 @@ class SequenceModel(nn.Module):
             output, final = self.recurrent(inputs, lengths=lengths)  # (B, T, D·H); (L·D, B, H)
         if self.config.readout == "sequence":
             return self.head(self.drop(output))  # (B, T, O)
+        if self.config.readout == "ahead":
+            if lengths is not None:
+                raise InputError("readout='ahead' reads the last steps of full-length sequences: no lengths")
+            return self.head(self.drop(output[:, -self.config.ahead :])).flatten(1)  # (B, ahead · O/ahead)
         h_n = final[0] if isinstance(final, tuple) else final  # the LSTM's (h_n, c_n)
         directions = 2 if self.config.bidirectional else 1
         top = h_n[-directions:]  # (D, B, H): the top layer's final state per direction

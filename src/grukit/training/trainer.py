@@ -379,7 +379,7 @@ def _fit_to_task(config: ModelConfig, data: TaskData) -> ModelConfig:
     from dataclasses import replace
 
     return replace(config, input_size=data.input_size, output_size=data.output_size, readout=data.readout,
-                   token_inputs=data.token_inputs)
+                   token_inputs=data.token_inputs, ahead=data.ahead)
 
 
 def _task_fields(task: Task) -> dict:
