@@ -101,7 +101,7 @@ def fit_and_score(panel: dict[str, Series], config: ForecastConfig, run_dir, *, 
     data = task.build(seed=config.seed)
     train_config = TrainConfig(max_epochs=config.epochs, batch_size=config.batch_size,
                                learning_rate=config.learning_rate, early_stopping=config.patience, seed=config.seed,
-                               progress=progress)
+                               progress=progress, tensorboard=False)
     result = fit(task, data, ModelConfig(hidden_size=config.hidden_size), train_config, run_dir)
     model = _load_best(result.best_checkpoint)
     widths = conformal_widths(model, [w[0][1] for w in windows.values()], config)
@@ -435,6 +435,7 @@ def _write_outputs(files, panel: dict[str, Series], config: ForecastConfig, futu
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import pandas as pd
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
     from matplotlib.ticker import FormatStrFormatter, MaxNLocator
 
     csv_path, png_path = files
@@ -476,10 +477,13 @@ def _write_outputs(files, panel: dict[str, Series], config: ForecastConfig, futu
             if series.time.dtype.kind == "f" and np.all(series.time == np.round(series.time)):
                 axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # years, weeks: whole numbers
                 axis.xaxis.set_major_formatter(FormatStrFormatter("%d"))
+            elif series.time.dtype.kind == "M":  # dates: as few labels as read well, each said once
+                locator = AutoDateLocator()
+                axis.xaxis.set_major_locator(locator)
+                axis.xaxis.set_major_formatter(ConciseDateFormatter(locator))
         history_axis.set_title(f"{label}: {config.horizon}-step GRU forecast from the last {config.lookback} steps")
         history_axis.legend(loc="upper left", fontsize=8)
         zoom_axis.set_title(f"the last {len(series) - recent} rows and the forecast", fontsize=10)
-        zoom_axis.tick_params(axis="x", labelrotation=30)
     figure.tight_layout()
     try:
         with staged_file(csv_path) as csv_staging, staged_file(png_path) as png_staging:
