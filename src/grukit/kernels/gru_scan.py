@@ -46,11 +46,16 @@ def unavailable_reason() -> str | None:
     return NUMBA_ERROR
 
 
+KERNEL_DTYPES = (torch.float32, torch.float64)  # what the compiled loops are typed for
+
+
 def refusal(x: torch.Tensor, *, what: str = "input") -> str | None:
     """Why the compiled kernels (this module's, `grud_fused`'s) cannot run on the tensor x (the
     `what`: the input, or a module's weight), or None."""
     if not x.is_cpu:
         return f"the fused kernel runs on the CPU, the {what} is on {x.device}"
+    if x.dtype not in KERNEL_DTYPES:
+        return f"the fused kernel computes in float32 or float64, the {what} is {str(x.dtype).removeprefix('torch.')}"
     return unavailable_reason()
 
 

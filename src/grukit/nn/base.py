@@ -118,6 +118,18 @@ class RecurrentBase(nn.Module):
     def _flat_weights(self) -> list[torch.Tensor]:
         return [getattr(self, name) for name in self._flat_weight_names]
 
+    @property
+    def all_weights(self) -> list[list[nn.Parameter]]:
+        """Each layer-direction's [w_ih, w_hh, b_ih, b_hh] (without biases: [w_ih, w_hh]), in
+        torch.nn.RNNBase's order."""
+        per = 4 if self.bias else 2
+        weights = self._flat_weights()
+        return [weights[i : i + per] for i in range(0, len(weights), per)]
+
+    def flatten_parameters(self) -> None:
+        """A no-op, for code written against torch.nn.RNNBase: torch compacts its weights into one
+        buffer for cuDNN; grukit's kernels read the parameters where they are."""
+
     def layer_weights(self, layer: int, direction: int = 0) -> tuple:
         """(w_ih, w_hh, b_ih, b_hh) of one layer and direction; biases None without bias."""
         suffix = f"_l{layer}" + ("_reverse" if direction == 1 else "")
