@@ -131,3 +131,40 @@ def test_staged_files_replace_together_or_not_at_all(tmp_path):
         b.write_text("b")
     assert (tmp_path / "a.csv").read_text() == "new a" and (tmp_path / "b.png").read_text() == "b"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "b.png"]
+
+
+def _tamper(directory, *, config=None, weights=None):
+    if config is not None:
+        header = json.loads((directory / "config.json").read_text())
+        config(header)
+        (directory / "config.json").write_text(json.dumps(header))
+    if weights is not None:
+        weights(directory / "model.safetensors")
+
+
+TAMPERED = {
+    "truncated weights": (dict(weights=lambda p: p.write_bytes(p.read_bytes()[:100])),
+                          r"model.safetensors is not a readable safetensors file \(truncated or corrupt"),
+    "garbage weights": (dict(weights=lambda p: p.write_bytes(b"\x00" * 64)), "not a readable safetensors file"),
+    "another class's config": (dict(config=lambda h: h.update({"class": "GRUCell"})),
+                               r"config is not a GRUCell's \(unknown keys batch_first, bidirectional, dropout, "
+                               "num_layers"),
+    "unknown key": (dict(config=lambda h: h["config"].update({"units": 4})), r"\(unknown keys units\)"),
+    "missing key": (dict(config=lambda h: h["config"].pop("hidden_size")), r"\(missing keys hidden_size\)"),
+    "refused value": (dict(config=lambda h: h["config"].update({"hidden_size": -1})), "GRU refuses its config"),
+    "shape mismatch": (dict(config=lambda h: h["config"].update({"hidden_size": 5})),
+                       r"does not hold the GRU its config describes: shape weight_ih_l0 \(12, 3\) where the config "
+                       r"makes \(15, 3\)"),
+    "missing tensors": (dict(config=lambda h: h["config"].update({"num_layers": 2})),
+                        "does not hold the GRU its config describes: missing weight_ih_l1, weight_hh_l1"),
+    "no config object": (dict(config=lambda h: h.pop("config")), 'has no "config" object for GRU'),
+}
+
+
+@pytest.mark.parametrize("case", list(TAMPERED))
+def test_load_of_a_tampered_directory_is_one_input_error_naming_the_file(tmp_path, case):
+    change, message = TAMPERED[case]
+    grukit.GRU(3, 4).save(tmp_path / "m")
+    _tamper(tmp_path / "m", **change)
+    with pytest.raises(grukit.InputError, match=message):
+        grukit.load(tmp_path / "m")
