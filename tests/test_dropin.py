@@ -58,3 +58,148 @@ def test_all_weights_and_flatten_parameters_as_torch(module, bias):
     assert model.flatten_parameters() is None  # common in code written for cuDNN; nothing to compact here
     assert [p.data_ptr() for p in model.parameters()] == pointers
     torch.testing.assert_close(model(x)[0], before, rtol=0, atol=0)
+
+
+def _gru(backend, *, reset="after", layers=1, bidirectional=False, dtype=torch.float64):
+    torch.manual_seed(0)
+    return grukit.GRU(2, 3, num_layers=layers, bidirectional=bidirectional, reset=reset, backend=backend,
+                      batch_first=True, dtype=dtype)
+
+
+def _accepts(backend, reset):
+    return not (backend == "torch" and reset == "before")
+
+
+GRU_CASES = [(backend, reset, layers, bidirectional, lengths)
+             for backend in ("auto", "reference", "torch", "fused") for reset in ("after", "before")
+             for layers, bidirectional in ((1, False), (2, True)) for lengths in (None, (4, 2))
+             if _accepts(backend, reset)]
+CASE_IDS = [f"{b}-{r}-{layer}L-{'bi' if d else 'uni'}-{'lengths' if n else 'full'}" for b, r, layer, d, n in GRU_CASES]
+QUICK = {"auto-after-1L-uni-full", "auto-before-2L-bi-lengths", "torch-after-2L-bi-lengths", "fused-after-1L-uni-full",
+         "reference-before-1L-uni-full"}  # compile and export cases in `make test`; every case in `make test-all`
+COMPILE_CASES = [pytest.param(*case, id=name, marks=() if name in QUICK else pytest.mark.slow)
+                 for case, name in zip(GRU_CASES, CASE_IDS, strict=True)]
+
+
+def _loss_of(model, lengths):
+    names = [name for name, _ in model.named_parameters()]
+
+    def loss(x, *params):
+        out, h_n = torch.func.functional_call(model, dict(zip(names, params, strict=True)), (x,),
+                                              {"lengths": None if lengths is None else torch.tensor(lengths)})
+        return out.pow(2).sum() + h_n.sin().sum()
+
+    return loss
+
+
+@pytest.mark.parametrize("backend,reset,layers,bidirectional,lengths", GRU_CASES, ids=CASE_IDS)
+def test_double_backward_matches_the_reference_on_every_backend(backend, reset, layers, bidirectional, lengths):
+    """gradgradcheck in float64, and a Hessian-vector product equal to the reference path's."""
+    model = _gru(backend, reset=reset, layers=layers, bidirectional=bidirectional)
+    reference = _gru("reference", reset=reset, layers=layers, bidirectional=bidirectional)
+    reference.load_state_dict(model.state_dict())
+    x = torch.randn(2, 4, 2, dtype=torch.float64, requires_grad=True)
+    params = tuple(p.detach().requires_grad_() for p in model.parameters())
+    assert torch.autograd.gradgradcheck(_loss_of(model, lengths), (x, *params), atol=1e-6, fast_mode=True)
+
+    def hvp(of):
+        grads = torch.autograd.grad(_loss_of(of, lengths)(x, *params), (x, *params), create_graph=True)
+        return torch.autograd.grad(sum((g * g).sum() for g in grads), (x, *params))
+
+    for got, expected in zip(hvp(model), hvp(reference), strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("backend,reset,layers,bidirectional,lengths", GRU_CASES, ids=CASE_IDS)
+def test_torch_func_transforms_agree_with_finite_differences_and_a_loop(backend, reset, layers, bidirectional,
+                                                                        lengths):
+    model = _gru(backend, reset=reset, layers=layers, bidirectional=bidirectional)
+    given = None if lengths is None else torch.tensor(lengths)
+    x = torch.randn(2, 4, 2, dtype=torch.float64)
+    if backend in ("fused", "torch"):  # they compute outside torch.func's reach: refused by name
+        with pytest.raises(InputError, match="torch.func"):
+            torch.func.jacrev(lambda x: model(x, lengths=given)[1])(x)
+        return
+
+    def final(x):
+        return model(x, lengths=given)[1]
+
+    jacobian = torch.func.jacrev(final)(x)
+    torch.testing.assert_close(torch.func.jacfwd(final)(x), jacobian, rtol=1e-9, atol=1e-10)
+    step, probe = 1e-6, torch.zeros_like(x)
+    probe[1, 1, 0] = step
+    finite = (final(x + probe) - final(x - probe)) / (2 * step)
+    torch.testing.assert_close(jacobian[..., 1, 1, 0], finite, rtol=1e-6, atol=1e-8)
+    grad = torch.func.grad(lambda x: model(x, lengths=given)[0].sum())(x)
+    torch.testing.assert_close(grad, torch.autograd.functional.jacobian(lambda x: model(x, lengths=given)[0].sum(), x),
+                               rtol=1e-10, atol=1e-12)
+    many = torch.randn(5, 2, 4, 2, dtype=torch.float64)
+    torch.testing.assert_close(torch.func.vmap(lambda x: model(x, lengths=given)[0])(many),
+                               torch.stack([model(one, lengths=given)[0] for one in many]), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend,reset,layers,bidirectional,lengths", COMPILE_CASES)
+def test_compile_fullgraph_and_export_match_eager(backend, reset, layers, bidirectional, lengths):
+    model = _gru(backend, reset=reset, layers=layers, bidirectional=bidirectional, dtype=torch.float32)
+    given = None if lengths is None else torch.tensor(lengths)
+    x = torch.randn(2, 4, 2)
+    if backend == "fused" or (backend == "torch" and lengths is not None):
+        with pytest.raises(Exception, match="cannot run this call"):  # dynamo wraps what the module raises
+            torch.compile(lambda x: model(x, lengths=given), fullgraph=True)(x)
+        return
+    eager = model(x, lengths=given)
+    torch._dynamo.reset()
+    compiled = torch.compile(lambda x: model(x, lengths=given), fullgraph=True)(x)
+    program = torch.export.export(model, (x,), {} if given is None else {"lengths": given})
+    exported = program.module()(x, **({} if given is None else {"lengths": given}))
+    for got in (compiled, exported):
+        torch.testing.assert_close(got[0], eager[0], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(got[1], eager[1], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", ["auto", "reference", "fused"])
+def test_gru_cell_and_gru_d_under_transforms_compile_and_export(backend):
+    torch.manual_seed(0)
+    cell = grukit.GRUCell(3, 4, backend=backend)
+    x = torch.randn(2, 3)
+    grud = grukit.GRUD(3, 4, backend=backend)
+    values, gaps = torch.randn(2, 5, 3), torch.rand(2, 5, 3)
+    mask = (torch.rand(2, 5, 3) > 0.3).float()
+    if backend == "fused":
+        for call in (lambda: torch.func.vmap(cell)(x[None]), lambda: torch.func.vmap(
+                lambda v: grud(v, mask=mask, gaps=gaps)[0])(values[None])):
+            with pytest.raises(InputError, match="runs eagerly"):
+                call()
+        return
+    torch.testing.assert_close(torch.func.vmap(cell)(x[None].expand(3, -1, -1)), cell(x).expand(3, -1, -1))
+    torch.testing.assert_close(torch.compile(cell, fullgraph=True)(x), cell(x))
+    torch.testing.assert_close(torch.export.export(cell, (x,)).module()(x), cell(x))
+    eager = grud(values, mask=mask, gaps=gaps)[0]
+    torch._dynamo.reset()
+    torch.testing.assert_close(torch.compile(lambda v: grud(v, mask=mask, gaps=gaps)[0], fullgraph=True)(values),
+                               eager)
+    program = torch.export.export(grud, (values,), {"mask": mask, "gaps": gaps})
+    torch.testing.assert_close(program.module()(values, mask=mask, gaps=gaps)[0], eager)
+    jacobian = torch.func.jacrev(lambda v: grud(v, mask=mask, gaps=gaps)[1].sum())(values)
+    torch.testing.assert_close(jacobian, torch.autograd.functional.jacobian(
+        lambda v: grud(v, mask=mask, gaps=gaps)[1].sum(), values))
+
+
+def test_gru_d_second_derivatives_run_on_the_reference_and_the_compiled_backward_says_so():
+    torch.manual_seed(0)
+    values, gaps = torch.randn(2, 4, 2, dtype=torch.float64), torch.rand(2, 4, 2, dtype=torch.float64)
+    mask = torch.ones_like(values)
+    reference = grukit.GRUD(2, 3, backend="reference", dtype=torch.float64)
+    x = values.clone().requires_grad_()
+    assert torch.autograd.gradgradcheck(lambda v: reference(v, mask=mask, gaps=gaps)[1], (x,))
+    fused = grukit.GRUD(2, 3, backend="fused", dtype=torch.float64)
+    (grad,) = torch.autograd.grad(fused(x, mask=mask, gaps=gaps)[1].sum(), x)  # a first derivative: compiled
+    with pytest.raises(InputError, match="backend='reference'"):
+        torch.autograd.grad(fused(x, mask=mask, gaps=gaps)[1].sum(), x, create_graph=True)
+
+
+@pytest.mark.parametrize("route", ["script", "trace"])
+def test_torchscript_is_refused_with_the_routes_that_work(route):
+    model = grukit.GRU(3, 4)
+    with pytest.raises(InputError, match=r"use module.to_torch\(\) .* or torch.export.export"):
+        torch.jit.script(model) if route == "script" else torch.jit.trace(model, (torch.randn(5, 2, 3),))

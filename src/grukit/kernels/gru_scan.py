@@ -420,7 +420,7 @@ class FusedGRUScan(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, h0, w_ih, b_ih, w_hh, b_hh, lengths, reverse: bool, reset_after: bool, record: bool,
-                differentiable: bool):
+                differentiable: bool, reference=None):
         steps, batch, _ = x.shape
         hidden = w_hh.shape[1]
         dtype = x.dtype
@@ -456,15 +456,18 @@ class FusedGRUScan(torch.autograd.Function):
                     _forward(gemm, inputs, weights, h_np, gates, tuple(Block(begin, end, first, last)))
 
         run_rows(forward_rows, row_parts(batch, hidden))
-        ctx.save_for_backward(x, h0, w_ih, w_hh, out, r, z, n, ghn, lengths)
+        ctx.save_for_backward(x, h0, w_ih, w_hh, out, r, z, n, ghn, lengths, b_ih, b_hh)
         ctx.flags = (reverse, reset_after, b_ih is not None, b_hh is not None)
+        ctx.reference = reference
         ctx.mark_non_differentiable(r, z, n)
         ctx.set_materialize_grads(False)  # no (T, B, H) zero gradients for the gates (or an unused out)
         return out, h, r, z, n
 
     @staticmethod
     def backward(ctx, d_out, d_hn, _dr, _dz, _dn):
-        x, h0, w_ih, w_hh, out, r, z, n, ghn, lengths = ctx.saved_tensors
+        if torch.is_grad_enabled() and ctx.reference is not None:  # create_graph=True
+            return differentiable_backward(ctx, d_out, d_hn)
+        x, h0, w_ih, w_hh, out, r, z, n, ghn, lengths, _, _ = ctx.saved_tensors
         reverse, reset_after, has_bias_ih, has_bias_hh = ctx.flags
         steps, batch, hidden = out.shape
         dtype = out.dtype
@@ -523,15 +526,40 @@ class FusedGRUScan(torch.autograd.Function):
         d_b_ih = d_bias[: 3 * hidden]
         d_b_hh = torch.cat([d_bias[: 2 * hidden], d_bias[3 * hidden :] if reset_after else d_b_ih[2 * hidden :]])
         return (d_x, dh, d_w_ih, d_b_ih if has_bias_ih else None, d_w_hh, d_b_hh if has_bias_hh else None,
-                None, None, None, None, None)
+                None, None, None, None, None, None)
 
 
-def fused_scan(x, h0, w_ih, b_ih, w_hh, b_hh, lengths, *, reverse: bool, reset: str, record: bool):
+def differentiable_backward(ctx, d_out, d_hn):
+    """The gradients of FusedGRUScan as differentiable functions of its inputs and of d_out, d_hn,
+    for a backward with create_graph=True (double backward, gradient penalties, Hessian-vector
+    products): the compiled backward's numbers are not on autograd's tape, so the layer is re-run
+    by `ctx.reference` — the readable recurrence, (x, h0, W_ih, b_ih, W_hh, b_hh, lengths) → (out,
+    h_n) — and differentiated by autograd. Costs one more forward and an autograd backward of
+    the reference code, on top of the compiled forward."""
+    x, h0, w_ih, _, _, _, _, _, _, lengths, b_ih, b_hh = ctx.saved_tensors
+    w_hh = ctx.saved_tensors[3]
+    primals = (x, h0, w_ih, b_ih, w_hh, b_hh)
+    wanted = [k for k, tensor in enumerate(primals) if tensor is not None and ctx.needs_input_grad[k]]
+    with torch.enable_grad():
+        out, h_n = ctx.reference(*primals, lengths)
+        pairs = [(y, d) for y, d in ((out, d_out), (h_n, d_hn)) if d is not None]
+        grads = torch.autograd.grad([y for y, _ in pairs], [primals[k] for k in wanted], [d for _, d in pairs],
+                                    create_graph=True, allow_unused=True)
+    result: list = [None] * 12
+    for k, grad in zip(wanted, grads, strict=True):
+        result[k] = grad
+    return tuple(result)
+
+
+def fused_scan(x, h0, w_ih, b_ih, w_hh, b_hh, lengths, *, reverse: bool, reset: str, record: bool, reference=None):
     """out (T, B, H), h_n (B, H), and (r, z, n) each (T, B, H) when record=True (else None),
-    for one layer and direction: x (T, B, I), lengths (B,) int64."""
+    for one layer and direction: x (T, B, I), lengths (B,) int64. `reference`: the same layer by
+    readable code, (x, h0, W_ih, b_ih, W_hh, b_hh, lengths) → (out, h_n), which a backward with
+    create_graph=True differentiates (`differentiable_backward`); without it such a backward's
+    gradients are not differentiable."""
     # the backward pass and a trace read every step's gates; plain inference needs one step's
     differentiable = torch.is_grad_enabled() and any(
         tensor is not None and tensor.requires_grad for tensor in (x, h0, w_ih, b_ih, w_hh, b_hh))
     out, h_n, r, z, n = FusedGRUScan.apply(x, h0, w_ih, b_ih, w_hh, b_hh, lengths, reverse, reset == "after",
-                                           record, differentiable)
+                                           record, differentiable, reference)
     return out, h_n, (r, z, n) if record else None

@@ -54,6 +54,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from grukit.errors import InputError
 from grukit.kernels.activations import njit, sigmoid, tanh
 from grukit.kernels.blas import check_blas_sizes, gemm_for, gemm_threads, matmul_into, small_product
 from grukit.kernels.gru_scan import backward_operands, candidate_gradient
@@ -358,6 +359,9 @@ class GRUDFused(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, d_out, d_hn, _dr, _dz, _dn, d_gamma_x, d_gamma_h):
+        if torch.is_grad_enabled():  # create_graph=True: these numbers are not on autograd's tape
+            raise InputError("GRU-D's compiled backward gives gradients, not differentiable ones: for second "
+                             "derivatives (create_graph=True) use GRUD(..., backend='reference')")
         (x, m, delta, h0, w_ih, w_hh, w_u, w_mh, w_dh, w_x, w_h, mean_tiled, features, x_last, pre_x, gamma_x, pre_h,
          gamma_h, out, h_hat, r, z, n, lengths) = ctx.saved_tensors
         steps, batch, hidden = out.shape

@@ -14,6 +14,12 @@ Backends: "reference" runs the readable per-step code (`recurrence.run_stack` ov
 "torch" calls the native op torch.nn uses (cuDNN on CUDA); "auto" picks the native op when it
 can do what was asked and the reference otherwise. A backend asked for by name never falls
 back: it refuses with an error that says why.
+
+Traced or transformed calls (torch.compile, torch.export, torch.func's grad / jacrev / jacfwd /
+vmap: `validation.transformed`) skip the checks that read values (NaN, lengths in range), and
+"auto" runs code torch can trace there: the native op under compile and export, the reference
+under torch.func (the native op has no batching rule). The fused kernel, which computes outside
+torch, refuses them. TorchScript is refused with the routes that work (`to_torch`, torch.export).
 """
 
 from __future__ import annotations
@@ -29,9 +35,12 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 from grukit.errors import InputError, check_positive
 from grukit.io.serialization import save
 from grukit.nn.recurrence import Direction, ScanDirection, run_stack, scan, stack_layers
-from grukit.nn.validation import SequenceBatch, check_state, sequence_batch
+from grukit.nn.validation import TRANSFORMED_REFUSAL, SequenceBatch, check_state, sequence_batch, transformed
 
 Backend = Literal["auto", "reference", "torch", "fused"]
+TORCHSCRIPT_ROUTES = ("grukit.{name} does not compile to TorchScript (torch.jit.script / torch.jit.trace): use "
+                      "module.to_torch() for the torch.nn module with these weights, or torch.export.export(module, "
+                      "(input,)) for a traced program")
 BACKENDS = ("auto", "reference", "torch", "fused")
 
 
@@ -168,8 +177,14 @@ class RecurrentBase(nn.Module):
         """For backend="auto": whether the fused kernel is the faster choice for this call."""
         return False
 
+    # -- TorchScript --------------------------------------------------------------------------
+    def __prepare_scriptable__(self):
+        """torch.jit.script calls this first: grukit's modules are not TorchScript (keyword-only
+        flags, the input checks, the compiled kernels), so it says which routes are."""
+        raise InputError(TORCHSCRIPT_ROUTES.format(name=type(self).__name__))
+
     # -- forward ------------------------------------------------------------------------------
-    def _resolve_backend(self, *, return_gates: bool, batch_size: int = 1) -> str:
+    def _resolve_backend(self, *, return_gates: bool, batch_size: int = 1, lengths: bool = False) -> str:
         if return_gates and self.trace_class is None:
             raise InputError(f"{type(self).__name__} has no gates to trace (return_gates=True)")
         if self.backend == "reference":
@@ -177,9 +192,13 @@ class RecurrentBase(nn.Module):
         native_refusal = self._native_refusal()
         if return_gates and native_refusal is None:
             native_refusal = "the native op does not expose gate values (return_gates=True)"
+        if native_refusal is None and torch._C._are_functorch_transforms_active():
+            native_refusal = "torch's recurrent op has no rule for torch.func's transforms (vmap, jacrev)"
+        if native_refusal is None and lengths and transformed():
+            native_refusal = "packing by lengths, which the native op needs, cannot be traced"
         if self.backend == "torch":
             return self._refuse_if("torch", native_refusal)
-        fused_refusal = self._fused_refusal()
+        fused_refusal = TRANSFORMED_REFUSAL if transformed() else self._fused_refusal()
         if self.backend == "fused":
             return self._refuse_if("fused", fused_refusal)
         if fused_refusal is None and (native_refusal is not None or self._prefer_fused(batch_size=batch_size)):
@@ -217,6 +236,8 @@ class RecurrentBase(nn.Module):
         or inf in a valid step, a length outside [1, T]), for return_gates=True on a module without
         gates, and for a backend asked for by name that cannot run the call (it never falls back).
         """
+        if torch.jit.is_tracing():
+            raise InputError(TORCHSCRIPT_ROUTES.format(name=type(self).__name__))
         weight = self.weight_ih_l0
         batch = sequence_batch(
             input,
@@ -227,7 +248,8 @@ class RecurrentBase(nn.Module):
             device=weight.device,
         )
         state = self._initial_state(hx, batch)
-        backend = self._resolve_backend(return_gates=return_gates, batch_size=batch.batch_size)
+        backend = self._resolve_backend(return_gates=return_gates, batch_size=batch.batch_size,
+                                        lengths=batch.lengths is not None)
         if backend == "torch":
             output, finals = self._forward_native(batch, state)
             trace = None

@@ -15,8 +15,16 @@ from grukit.errors import InputError, check_positive
 from grukit.io.serialization import save
 from grukit.nn.base import BACKENDS, Backend, RecurrentBase, RecurrentConfig
 from grukit.nn.cells import Reset, check_reset, gru_step
+from grukit.nn.recurrence import Direction, scan
 from grukit.nn.trace import GRUTrace
-from grukit.nn.validation import check_device, check_finite, check_float_dtype, check_state
+from grukit.nn.validation import (
+    TRANSFORMED_REFUSAL,
+    check_device,
+    check_finite,
+    check_float_dtype,
+    check_state,
+    transformed,
+)
 
 # backend="auto" on the CPU uses the fused kernel (reset="after", no trace) up to these sizes: the grid
 # `grukit bench` measures (B ≤ 256, H ≤ 512), on which it was the faster choice everywhere (the measured
@@ -128,8 +136,10 @@ class GRU(RecurrentBase):
 
         def scan_direction(layer, direction, x, initial):
             w_ih, w_hh, b_ih, b_hh = self.layer_weights(layer, direction)
-            out, h_n, gates = fused_scan(x, initial[0], w_ih, b_ih, w_hh, b_hh, lengths, reverse=direction == 1,
-                                         reset=self.reset, record=record)
+            reverse = direction == 1
+            reference = functools.partial(reference_layer, reverse=reverse, reset=self.reset)
+            out, h_n, gates = fused_scan(x, initial[0], w_ih, b_ih, w_hh, b_hh, lengths, reverse=reverse,
+                                         reset=self.reset, record=record, reference=reference)
             return out, (h_n,), [g.transpose(0, 1) for g in gates] if record else None  # (B, T, H)
 
         return self._run_stack(scan_direction, batch, state, record=record)
@@ -311,6 +321,11 @@ def step_kind(x, h, layers: tuple, *, reset: Reset, backend: Backend) -> StepKin
 
     Raises InputError for backend "fused" where its kernel cannot run (off the CPU, or without numba).
     """
+    if transformed() and backend in ("auto", "fused", "torch"):
+        if backend == "fused":
+            raise InputError(f"backend='fused' cannot run here: {TRANSFORMED_REFUSAL}")
+        functorch = torch._C._are_functorch_transforms_active()  # torch's cell op has no vmap rule
+        return "torch" if reset == "after" and not (functorch and backend == "auto") else "reference"
     if backend in ("auto", "fused"):
         refusal = _gru_scan().refusal(x)
         if backend == "fused" and refusal is not None:
@@ -412,3 +427,17 @@ def _check_step_finite(x, state, *, stacked: bool) -> None:
         check_finite(state, name="state", axes=("layer", "b", "unit"))
     else:
         check_finite(state, name="hx", axes=("b", "unit"))
+
+
+def reference_layer(x, h0, w_ih, b_ih, w_hh, b_hh, lengths, *, reverse: bool, reset: Reset):
+    """One layer and direction by the readable recurrence: x (T, B, I), h0 (B, H), lengths (B,) →
+    (out (T, B, H), h_n (B, H)), zeros in out and the state held past each sequence's length —
+    what the fused kernel computes, in differentiable torch ops (its create_graph backward)."""
+    valid = torch.arange(x.shape[0])[:, None] < lengths[None, :]
+
+    def step(gi, state):
+        h, gates = gru_step(gi, state[0], w_hh, b_hh, reset=reset)
+        return (h,), gates
+
+    out, (h_n,), _ = scan(Direction(w_ih, b_ih, step, reverse=reverse), x, (h0,), valid=valid, record=False)
+    return out, h_n

@@ -60,7 +60,7 @@ from grukit.errors import InputError, check_positive
 from grukit.io.serialization import save
 from grukit.nn.cells import gru_step
 from grukit.nn.time_gaps import check_times, last_observed, time_gaps
-from grukit.nn.validation import check_float_dtype, check_state, normalise_lengths
+from grukit.nn.validation import TRANSFORMED_REFUSAL, check_float_dtype, check_state, normalise_lengths, transformed
 from grukit.registry import MODELS
 
 Imputation = Literal["decay", "forward", "mean"]
@@ -256,7 +256,7 @@ class GRUD(nn.Module):
             return False
         from grukit.kernels.gru_scan import refusal as fused_refusal
 
-        refusal = fused_refusal(x)
+        refusal = TRANSFORMED_REFUSAL if transformed() else fused_refusal(x)
         if refusal is not None and self.backend == "fused":
             raise InputError(f"backend='fused' cannot run here: {refusal}")
         return refusal is None
@@ -322,10 +322,10 @@ class GRUD(nn.Module):
                 raise InputError(f"mask must have the shape of values {tuple(values.shape)}, got "
                                  f"{tuple(getattr(mask, 'shape', ())) or type(mask).__name__}")
             m = (mask if self.batch_first else mask.transpose(0, 1)).to(x.dtype)
-            if not ((m == 0) | (m == 1)).all():
+            if not transformed() and not ((m == 0) | (m == 1)).all():
                 raise InputError("mask must hold only 0 (missing) and 1 (observed)")
             observed_bad = (m == 1) & ~torch.isfinite(x)
-            if observed_bad.any():
+            if not transformed() and observed_bad.any():
                 b, t, v = (int(i) for i in observed_bad.nonzero()[0])
                 raise InputError(f"values has a non-finite value at an observed entry (b={b}, t={t}, variable={v})")
         if gaps is not None and times is not None:
@@ -334,7 +334,7 @@ class GRUD(nn.Module):
             if not isinstance(gaps, torch.Tensor) or gaps.shape != values.shape:
                 raise InputError(f"gaps must have the shape of values {tuple(values.shape)}")
             delta = (gaps if self.batch_first else gaps.transpose(0, 1)).to(x.dtype)
-            if not torch.isfinite(delta).all() or (delta < 0).any():
+            if not transformed() and (not torch.isfinite(delta).all() or (delta < 0).any()):
                 raise InputError("gaps must be finite and ≥ 0")
         else:
             if times is None:

@@ -45,6 +45,18 @@ class SequenceBatch:
         return (steps[:, None] < self.lengths[None, :]).to(self.data.device)
 
 
+def transformed() -> bool:
+    """Whether this call is being traced or transformed — torch.compile, torch.export, or a
+    torch.func transform (grad, jacrev, jacfwd, vmap) — rather than run eagerly. Checks that read
+    tensor values (NaN, lengths out of range) then do not run, since a traced value has none yet;
+    and the compiled kernels, which compute outside torch, give way to code torch can trace."""
+    return torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active()
+
+
+TRANSFORMED_REFUSAL = ("the fused kernel runs eagerly, not under torch.compile, torch.export or a torch.func "
+                       "transform (backend='auto' runs torch's op or the reference code there)")
+
+
 def _first_bad_index(bad: torch.Tensor) -> tuple[int, ...]:
     return tuple(int(i) for i in bad.nonzero()[0].tolist())
 
@@ -52,8 +64,11 @@ def _first_bad_index(bad: torch.Tensor) -> tuple[int, ...]:
 def check_finite(tensor: torch.Tensor, *, name: str, axes: Sequence[str]) -> None:
     """Raise InputError naming the first NaN or inf entry of `tensor`.
 
-    axes: a name for each dimension, e.g. ("t", "b", "feature"), used in the message.
+    axes: a name for each dimension, e.g. ("t", "b", "feature"), used in the message. Skipped
+    where the call is traced or transformed (`transformed`): the values are not there to read.
     """
+    if transformed():
+        return
     finite = torch.isfinite(tensor)
     if bool(finite.all()):
         return
@@ -99,7 +114,7 @@ def normalise_lengths(lengths, *, batch_size: int, steps: int) -> torch.Tensor:
             f"lengths has {lengths.numel()} entries but the batch has {batch_size} sequences"
         )
     out_of_range = (lengths < 1) | (lengths > steps)
-    if bool(out_of_range.any()):
+    if not transformed() and bool(out_of_range.any()):
         b = int(out_of_range.nonzero()[0, 0])
         raise InputError(
             f"lengths[{b}] = {int(lengths[b])} is outside [1, {steps}] (the input has {steps} steps)"
