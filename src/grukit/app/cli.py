@@ -584,6 +584,26 @@ def inspect(
     typer.echo("wrote " + ", ".join(str(p) for p in written))
 
 
+@app.command(cls=_Command)
+def export(
+    run_dir: str = typer.Argument(..., metavar="RUN_DIR", help="A directory written by `grukit train`."),
+    onnx: str = typer.Option(None, "--onnx", metavar="FILE",
+                             help="Write the trained model (backbone and read-out) as ONNX: inputs input (B, T, I) "
+                                  "and hx, outputs prediction and h_n; batch and steps dynamic."),
+    torch_export: str = typer.Option(None, "--torch-export", metavar="FILE",
+                                     help="Write it as a torch.export program (.pt2)."),
+    overwrite: bool = typer.Option(False, "--overwrite", show_default=False, help="Replace existing files."),
+    verbose: bool = typer.Option(False, "--verbose", show_default=False, help=VERBOSE_HELP),
+) -> None:
+    """Export a trained run's model, run the file on the run's test sequences and report the difference."""
+    with _library_output(verbose):
+        from grukit.app.export import export_run
+
+        for done in export_run(run_dir, onnx_path=onnx, torch_export_path=torch_export, overwrite=overwrite):
+            typer.echo(f"wrote {done.path} ({done.kind}); run on {done.sequences} test sequences, its predictions "
+                       f"differ from grukit's by at most {done.largest_difference:.2e}")
+
+
 def _experiment_help() -> str:
     from grukit.experiments import EXPERIMENTS  # torch-free: the names and one line each
 

@@ -20,20 +20,15 @@ import numpy as np
 from grukit.io.gates import reorder_gate_blocks
 
 
-def gru_to_onnx(gru, *, opset: int = 14) -> bytes:
-    """The serialised ONNX model of a `grukit.GRU` (float32 or float64, either reset variant, stacked
-    and bidirectional), checked by `onnx.checker`. Raises ImportError without the `onnx` package."""
-    try:
-        import onnx
-        from onnx import TensorProto, helper, numpy_helper
-    except ImportError as error:
-        raise ImportError("exporting to ONNX needs the onnx package: pip install 'grukit[bench]'") from error
+def _gru_layers(gru, input_name: str, state_name: str):
+    """(nodes, initializers, top layer's output (T, B, D·H), per-layer final states) of the GRU stack
+    on the time-major graph value `input_name`, its initial state `state_name` (L·D, B, H)."""
+    from onnx import helper, numpy_helper
 
     hidden, directions = gru.hidden_size, gru.num_directions
     dtype = gru.weight_ih_l0.detach().numpy().dtype
-    elem = TensorProto.DOUBLE if dtype == np.float64 else TensorProto.FLOAT
     nodes, initializers = [], []
-    layer_input = "input"
+    layer_input = input_name
     for layer in range(gru.num_layers):
         w, r, b = [], [], []
         for direction in range(directions):
@@ -51,7 +46,7 @@ def gru_to_onnx(gru, *, opset: int = 14) -> bytes:
         stop = np.array([(layer + 1) * directions], dtype=np.int64)
         initializers += [numpy_helper.from_array(start, f"h_start_l{layer}"),
                          numpy_helper.from_array(stop, f"h_stop_l{layer}")]
-        nodes.append(helper.make_node("Slice", ["hx", f"h_start_l{layer}", f"h_stop_l{layer}"], [f"h0_l{layer}"]))
+        nodes.append(helper.make_node("Slice", [state_name, f"h_start_l{layer}", f"h_stop_l{layer}"], [f"h0_l{layer}"]))
         nodes.append(helper.make_node(
             "GRU", [layer_input, *names, "", f"h0_l{layer}"], [f"Y_l{layer}", f"h_n_l{layer}"],
             hidden_size=hidden, linear_before_reset=int(gru.reset == "after"),
@@ -62,14 +57,75 @@ def gru_to_onnx(gru, *, opset: int = 14) -> bytes:
                                                     f"shape_l{layer}"))
         layer_input = f"out_l{layer}"
         nodes.append(helper.make_node("Reshape", [f"Yt_l{layer}", f"shape_l{layer}"], [layer_input]))
+    return nodes, initializers, layer_input, [f"h_n_l{k}" for k in range(gru.num_layers)]
+
+
+def gru_to_onnx(gru, *, opset: int = 14) -> bytes:
+    """The serialised ONNX model of a `grukit.GRU` (float32 or float64, either reset variant, stacked
+    and bidirectional), checked by `onnx.checker`. Raises ImportError without the `onnx` package."""
+    try:
+        import onnx
+        from onnx import TensorProto, helper
+    except ImportError as error:
+        raise ImportError("exporting to ONNX needs the onnx package: pip install 'grukit[bench]'") from error
+
+    hidden, directions = gru.hidden_size, gru.num_directions
+    dtype = gru.weight_ih_l0.detach().numpy().dtype
+    elem = TensorProto.DOUBLE if dtype == np.float64 else TensorProto.FLOAT
+    nodes, initializers, layer_input, finals = _gru_layers(gru, "input", "hx")
     nodes.append(helper.make_node("Identity", [layer_input], ["output"]))
-    nodes.append(helper.make_node("Concat", [f"h_n_l{k}" for k in range(gru.num_layers)], ["h_n"], axis=0))
+    nodes.append(helper.make_node("Concat", finals, ["h_n"], axis=0))
     states = gru.num_layers * directions
     graph = helper.make_graph(
         nodes, "grukit_gru",
         [helper.make_tensor_value_info("input", elem, ["T", "B", gru.input_size]),
          helper.make_tensor_value_info("hx", elem, [states, "B", hidden])],
         [helper.make_tensor_value_info("output", elem, ["T", "B", directions * hidden]),
+         helper.make_tensor_value_info("h_n", elem, [states, "B", hidden])],
+        initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="grukit")
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def gru_model_to_onnx(gru, head_weight, head_bias, *, readout: str, opset: int = 14) -> bytes:
+    """A GRU stack and its linear read-out (grukit's `SequenceModel`) as one ONNX model, checked:
+    inputs "input" (B, T, I) batch-first and "hx" (L·D, B, H); outputs "prediction" — (B, O) from
+    the top layer's final state per direction, [h_fwd(T); h_bwd(0)], for readout="last", or
+    (B, T, O) from every step's output for readout="sequence" — and "h_n" (L·D, B, H), the state
+    to feed back as hx for the next chunk of steps (streaming). B and T are dynamic."""
+    try:
+        import onnx
+        from onnx import TensorProto, helper, numpy_helper
+    except ImportError as error:
+        raise ImportError("exporting to ONNX needs the onnx package: pip install 'grukit[bench]'") from error
+    hidden, directions = gru.hidden_size, gru.num_directions
+    dtype = gru.weight_ih_l0.detach().numpy().dtype
+    elem = TensorProto.DOUBLE if dtype == np.float64 else TensorProto.FLOAT
+    nodes = [helper.make_node("Transpose", ["input"], ["input_tm"], perm=[1, 0, 2])]  # (T, B, I)
+    layer_nodes, initializers, top, finals = _gru_layers(gru, "input_tm", "hx")
+    nodes += layer_nodes
+    nodes.append(helper.make_node("Concat", finals, ["h_n"], axis=0))
+    initializers += [numpy_helper.from_array(head_weight.detach().numpy().T.astype(dtype), "head_wt"),
+                     numpy_helper.from_array(head_bias.detach().numpy().astype(dtype), "head_b")]
+    outputs = head_weight.shape[0]
+    if readout == "last":  # the top layer's states: rows (L − 1)·D … L·D − 1 of h_n, side by side
+        last = f"h_n_l{gru.num_layers - 1}"  # (D, B, H)
+        nodes.append(helper.make_node("Transpose", [last], ["top_bdh"], perm=[1, 0, 2]))  # (B, D, H)
+        initializers.append(numpy_helper.from_array(np.array([0, directions * hidden], dtype=np.int64), "top_shape"))
+        nodes.append(helper.make_node("Reshape", ["top_bdh", "top_shape"], ["features"]))  # (B, D·H)
+        shape = ["B", outputs]
+    else:
+        nodes.append(helper.make_node("Transpose", [top], ["features"], perm=[1, 0, 2]))  # (B, T, D·H)
+        shape = ["B", "T", outputs]
+    nodes.append(helper.make_node("MatMul", ["features", "head_wt"], ["projected"]))
+    nodes.append(helper.make_node("Add", ["projected", "head_b"], ["prediction"]))
+    states = gru.num_layers * directions
+    graph = helper.make_graph(
+        nodes, "grukit_model",
+        [helper.make_tensor_value_info("input", elem, ["B", "T", gru.input_size]),
+         helper.make_tensor_value_info("hx", elem, [states, "B", hidden])],
+        [helper.make_tensor_value_info("prediction", elem, shape),
          helper.make_tensor_value_info("h_n", elem, [states, "B", hidden])],
         initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="grukit")
