@@ -117,24 +117,25 @@ def test_a_forecast_run_forecasts_new_data_and_is_evaluated_again_without_traini
         forecast_from(tmp_path, path, out_dir=tmp_path / "e")
 
 
-def test_conformal_widths_make_the_interval_cover_the_validation_targets():
+def test_conformal_stretch_makes_the_interval_cover_the_validation_targets():
     import torch
 
-    from grukit.app.forecast import conformal_widths
+    from grukit.app.forecast import conformal_stretch
     from grukit.forecasting.windows import Windows
 
-    class Fixed(torch.nn.Module):  # quantiles −1, 0, 1 at each of 2 steps, whatever the input
+    class Fixed(torch.nn.Module):  # quantiles −1, 0, 1 at each of 2 steps, whatever the input: width 2
         def forward(self, inputs):
             return torch.tensor([-1.0, 0.0, 1.0] * 2).expand(len(inputs), 6)
 
     targets = np.stack([np.linspace(0, 4, 9), np.linspace(0, 0.8, 9)], axis=1)  # (9, 2), y ≥ 0
     windows = Windows(np.zeros((9, 4, 1)), targets, np.zeros(9), np.ones(9), np.arange(9))
     config = ForecastConfig(target="y", horizon=2, lookback=4)
-    widths = conformal_widths(Fixed(), [windows], config)
-    # E = max(−1 − y, y − 1) = y − 1; the ⌈0.8·(9 + 1)⌉ = 8th smallest of 9: 3.5 − 1 and 0.7 − 1
-    np.testing.assert_allclose(widths, [2.5, -0.3])
-    covered = (targets <= 1 + widths).mean(0)
-    assert covered.tolist() == [8 / 9, 8 / 9]
+    stretch = conformal_stretch(Fixed(), [windows], config)
+    # E = max(−1 − y, y − 1) / 2 = (y − 1) / 2 over all 18 targets; the ⌈0.8·(18 + 1)⌉ = 16th smallest
+    # is step 1's 7th, (3 − 1) / 2
+    assert stretch == pytest.approx(1.0)
+    covered = (targets <= 1 + stretch * 2)
+    assert covered.mean() == 16 / 18 and covered[:, 1].all()
 
 
 def test_auto_scaling_chooses_per_series_on_the_validation_windows(tmp_path):

@@ -143,18 +143,38 @@ def test_compile_fullgraph_and_export_match_eager(backend, reset, layers, bidire
     model = _gru(backend, reset=reset, layers=layers, bidirectional=bidirectional, dtype=torch.float32)
     given = None if lengths is None else torch.tensor(lengths)
     x = torch.randn(2, 4, 2)
-    if backend == "fused" or (backend == "torch" and lengths is not None):
+    if backend == "torch" and lengths is not None:  # torch's op needs packing, which does not trace
         with pytest.raises(Exception, match="cannot run this call"):  # dynamo wraps what the module raises
             torch.compile(lambda x: model(x, lengths=given), fullgraph=True)(x)
         return
+    x.requires_grad_()
     eager = model(x, lengths=given)
     torch._dynamo.reset()
     compiled = torch.compile(lambda x: model(x, lengths=given), fullgraph=True)(x)
-    program = torch.export.export(model, (x,), {} if given is None else {"lengths": given})
-    exported = program.module()(x, **({} if given is None else {"lengths": given}))
+    program = torch.export.export(model, (x.detach(),), {} if given is None else {"lengths": given})
+    exported = program.module()(x.detach(), **({} if given is None else {"lengths": given}))
     for got in (compiled, exported):
         torch.testing.assert_close(got[0], eager[0], rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(got[1], eager[1], rtol=1e-5, atol=1e-6)
+    if backend == "fused":  # the compiled kernel, kept whole as grukit's custom op, forward and backward
+        assert "grukit.gru_scan" in str(program.graph)
+    expected = torch.autograd.grad(eager[0].sum() + eager[1].sum(), (x, model.weight_hh_l0))
+    got = torch.autograd.grad(compiled[0].sum() + compiled[1].sum(), (x, model.weight_hh_l0))
+    for g, e in zip(got, expected, strict=True):
+        torch.testing.assert_close(g, e, rtol=1e-5, atol=1e-6)
+
+
+def test_the_custom_op_passes_torch_library_s_checks():
+    from grukit.kernels.gru_scan import gru_scan_op
+
+    torch.manual_seed(0)
+    x, h0 = torch.randn(4, 2, 3, requires_grad=True), torch.randn(2, 5, requires_grad=True)
+    weights = [torch.randn(15, 3), torch.randn(15), torch.randn(15, 5), torch.randn(15)]
+    for w in weights:
+        w.requires_grad_()
+    for reset_after in (True, False):  # whole lengths: the gates' NaN at padded steps would compare unequal
+        torch.library.opcheck(gru_scan_op, (x, h0, *weights[:2], *weights[2:], torch.tensor([4, 4]), False,
+                                            reset_after))
 
 
 @pytest.mark.parametrize("backend", ["auto", "reference", "fused"])

@@ -95,3 +95,18 @@ def test_export_command_checks_its_own_files(tmp_path):
                            capture_output=True, text=True, cwd=tmp_path)
     assert again.returncode != 0 and "exists; pass --overwrite" in again.stderr
     assert len(again.stderr.strip().splitlines()) == 1
+
+
+def test_an_exported_program_loads_without_grukit(tmp_path):
+    from grukit.app.export import _program
+
+    model = _model(dict(cell="gru", num_layers=2, readout="last"))
+    x = torch.randn(4, 6, 3)
+    torch.export.save(_program(model, x), tmp_path / "model.pt2")
+    script = ("import sys, torch\n"
+              f"program = torch.export.load({str(tmp_path / 'model.pt2')!r})\n"
+              "assert not any(name.startswith('grukit') for name in sys.modules), 'grukit was imported'\n"
+              "print(program.module()(torch.zeros(2, 6, 3)).shape)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "torch.Size([2, 2])"

@@ -9,7 +9,9 @@
                          operator and is refused; token-input models (text) too, their one-hot
                          reading being a lookup ONNX's recurrent operators do not take.
     --torch-export FILE  a torch.export program (`torch.export.save`), batch size dynamic, the
-                         number of steps that of the run's test sequences.
+                         number of steps that of the run's test sequences; its backbone is torch's
+                         recurrent op (the reference recurrence for GRU reset="before" and GRU-D),
+                         so it loads wherever torch does, without grukit.
 
 Both read whole sequences (no lengths). The command runs each file it wrote — onnxruntime,
 `torch.export.load` — on up to 64 of the run's test sequences and reports the largest difference
@@ -141,10 +143,19 @@ def _run_onnx(path: Path, model, inputs: np.ndarray) -> np.ndarray:
 
 
 def _program(model, example: torch.Tensor):
+    """The torch.export program of a copy of the model whose backbone runs torch's op (or, where it
+    has none, the reference recurrence), so the file loads wherever torch does, without grukit's
+    custom operator."""
+    import copy
+
     from torch.export import Dim
 
+    portable = copy.deepcopy(model)
+    recurrent = portable.recurrent
+    native = not portable.irregular and getattr(recurrent, "_native_refusal", lambda: "none")() is None
+    recurrent.backend = "torch" if native else "reference"
     try:
-        return torch.export.export(model, (example,), dynamic_shapes={"inputs": {0: Dim("batch")}})
+        return torch.export.export(portable, (example,), dynamic_shapes={"inputs": {0: Dim("batch")}})
     except Exception as error:  # noqa: BLE001 - any tracing failure is this model's
         raise InputError(f"torch.export cannot trace this run's {model.config.cell} model: "
                          f"{type(error).__name__}: {str(error).splitlines()[0]}") from None

@@ -411,6 +411,110 @@ def chunks(steps: int, batch: int, hidden: int, *, reverse: bool) -> list[tuple[
     return ranges[::-1] if reverse else ranges
 
 
+def scan_forward(x, h0, w_ih, b_ih, w_hh, b_hh, lengths, *, reverse: bool, reset_after: bool, keep: bool):
+    """out (T, B, H), h_n (B, H), r, z, n and ghn = W_hn h + b_hn (reset after; else an empty
+    (1, 0, 0)) of one layer-direction by the compiled loop. keep: every step's gates (what the
+    backward and a trace read); otherwise only the last step's, overwritten step by step."""
+    steps, batch, _ = x.shape
+    hidden = w_hh.shape[1]
+    dtype = x.dtype
+    zeros = torch.zeros(3 * hidden, dtype=dtype)  # a missing bias
+    bias = zeros if b_hh is None else b_hh.detach()
+    w_t = w_hh.detach().t().contiguous()  # (H, 3H)
+    w_rz_t, w_n_t = w_t[:, : 2 * hidden].contiguous(), w_t[:, 2 * hidden :].contiguous()
+    # the backward reads every step's r, z, n and ghn = W_hn h + b_hn, a trace r, z, n; plain
+    # inference overwrites one step's
+    kept = steps if keep else 1
+    out = torch.empty(steps, batch, hidden, dtype=dtype)
+    r, z, n = (torch.empty(kept, batch, hidden, dtype=dtype) for _ in range(3))
+    ghn = torch.empty(steps if keep else 1, batch, hidden, dtype=dtype) if reset_after else \
+        torch.empty(1, 0, 0, dtype=dtype)
+    h = h0.detach().clone().contiguous()
+    x_np = _np(x)
+    ranges = chunks(steps, batch, hidden, reverse=reverse)
+    check_blas_sizes(batch_size=batch, input_size=x_np.shape[2], gate_units=3 * hidden,
+                     chunk_rows=max(end - begin for begin, end in ranges) * batch)
+    inputs = tuple(ScanInputs(x_np, lengths.numpy(), reverse, reset_after))
+    weights = tuple(ForwardWeights(w_ih.detach().t().contiguous().numpy(),
+                                   (zeros if b_ih is None else b_ih.detach()).numpy(),
+                                   w_t.numpy(), w_rz_t.numpy(), w_n_t.numpy(), bias.numpy()))
+    gates = tuple(Gates(out.numpy(), r.numpy(), z.numpy(), n.numpy(), ghn.numpy()))
+    h_np = h.numpy()
+    path = kernel_path()
+    gemm = gemm_for(path, out.numpy().dtype)
+    small = small_product(batch, 3 * hidden, hidden)
+
+    def forward_rows(first: int, last: int) -> None:
+        for begin, end in ranges:
+            with gemm_threads(path, single=small):
+                _forward(gemm, inputs, weights, h_np, gates, tuple(Block(begin, end, first, last)))
+
+    run_rows(forward_rows, row_parts(batch, hidden))
+    return out, h, r, z, n, ghn
+
+
+def scan_backward(x, h0, w_ih, w_hh, out, r, z, n, ghn, lengths, d_out, d_hn, *, reverse: bool, reset_after: bool,
+                  wants_d_x: bool):
+    """(∂L/∂x or None, ∂L/∂h0, ∂L/∂W_ih, ∂L/∂b_ih, ∂L/∂W_hh, ∂L/∂b_hh) of one layer-direction from
+    what `scan_forward` kept and the incoming d_out (T, B, H), d_hn (B, H) (None: zero)."""
+    steps, batch, hidden = out.shape
+    dtype = out.dtype
+    d_out, dh, w, w_rz, w_n = backward_operands(d_out, d_hn, w_hh, out)
+    x_np, w_ih_ = _np(x), w_ih.detach()
+    inputs = x_np.shape[2]
+    d_x = torch.empty(x.shape, dtype=dtype) if wants_d_x else None  # contiguous, whatever x's layout
+    inputs_np = tuple(ScanInputs(x_np, lengths.numpy(), reverse, reset_after))
+    weights = tuple(BackwardWeights(w.numpy(), w_rz.numpy(), w_n.numpy()))
+    gates = tuple(Gates(out.numpy(), r.numpy(), z.numpy(), n.numpy(), ghn.numpy()))
+    path = kernel_path()
+    gemm = gemm_for(path, out.numpy().dtype)
+    small = small_product(batch, 3 * hidden, hidden)
+    ranges = chunks(steps, batch, hidden, reverse=reverse)
+    size = max(end - begin for begin, end in ranges)
+    check_blas_sizes(batch_size=batch, input_size=inputs, gate_units=3 * hidden, chunk_rows=size * batch)
+    sums = {}  # first row → that part's (∂L/∂W_ih, ∂L/∂W_hh, bias sums)
+
+    def backward_rows(first: int, last: int) -> None:
+        rows = last - first
+        d_gi_buffer = torch.empty(size, rows, 3 * hidden, dtype=dtype)
+        prev_buffer, side_buffer = (torch.empty(size, rows, hidden, dtype=dtype) for _ in range(2))
+        x_buffer = torch.empty(size, rows, inputs, dtype=dtype)
+        d_x_buffer = torch.empty(size, rows, inputs, dtype=dtype) if wants_d_x else None
+        d_w_ih, d_w_hh = torch.zeros_like(w_ih_), torch.zeros_like(w)
+        d_bias = torch.zeros(4 * hidden, dtype=dtype)
+        for begin, end in reversed(ranges):  # backwards in time
+            steps_here = end - begin
+            d_gi, prev, side, x_rows = (buffer[:steps_here] for buffer in (d_gi_buffer, prev_buffer, side_buffer,
+                                                                           x_buffer))
+            grads = tuple(ChunkGradients(x_rows.numpy(), d_gi.numpy(), side.numpy(), prev.numpy(), side.numpy(),
+                                         d_bias.numpy()))
+            with gemm_threads(path, single=small):
+                _backward(gemm, inputs_np, weights, initial, gates, d_out_np, dh_np, grads,
+                          tuple(Block(begin, end, first, last)))
+            # this chunk's share of the gradients, as matmuls over its (C·R) rows
+            flat_gi = d_gi.view(-1, 3 * hidden)
+            if wants_d_x:
+                d_x_rows = d_x_buffer[:steps_here]
+                torch.mm(flat_gi, w_ih_, out=d_x_rows.view(-1, inputs))
+                _put_rows(d_x_rows.numpy(), d_x.numpy(), begin, first)
+            d_w_ih.addmm_(flat_gi.t(), x_rows.view(-1, inputs))
+            flat_prev = prev.view(-1, hidden)
+            d_w_hh[: 2 * hidden].addmm_(flat_gi[:, : 2 * hidden].t(), flat_prev)
+            if reset_after:  # side = d_ghn; W_hn reads h
+                d_gh_n, n_input = side.view(-1, hidden), flat_prev
+            else:  # side = r ⊙ h; W_hn reads it, and its gradient is d_gi's n block
+                d_gh_n, n_input = flat_gi[:, 2 * hidden :], side.view(-1, hidden)
+            d_w_hh[2 * hidden :].addmm_(d_gh_n.t(), n_input)
+        sums[first] = (d_w_ih, d_w_hh, d_bias)
+
+    d_out_np, dh_np, initial = d_out.numpy(), dh.numpy(), _np(h0)
+    run_rows(backward_rows, row_parts(batch, hidden))
+    d_w_ih, d_w_hh, d_bias = (sum(part[k] for part in sums.values()) for k in range(3))
+    d_b_ih = d_bias[: 3 * hidden]
+    d_b_hh = torch.cat([d_bias[: 2 * hidden], d_bias[3 * hidden :] if reset_after else d_b_ih[2 * hidden :]])
+    return d_x, dh, d_w_ih, d_b_ih, d_w_hh, d_b_hh
+
+
 class FusedGRUScan(torch.autograd.Function):
     """(x (T, B, I), h0 (B, H), W_ih (3H, I), b_ih (3H,) or None, W_hh (3H, H), b_hh (3H,) or None)
     → out (T, B, H), h_n (B, H), and the gates r, z, n (T, B, H) with NaN at padded steps (not
@@ -421,41 +525,8 @@ class FusedGRUScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, h0, w_ih, b_ih, w_hh, b_hh, lengths, reverse: bool, reset_after: bool, record: bool,
                 differentiable: bool, reference=None):
-        steps, batch, _ = x.shape
-        hidden = w_hh.shape[1]
-        dtype = x.dtype
-        zeros = torch.zeros(3 * hidden, dtype=dtype)  # a missing bias
-        bias = zeros if b_hh is None else b_hh.detach()
-        w_t = w_hh.detach().t().contiguous()  # (H, 3H)
-        w_rz_t, w_n_t = w_t[:, : 2 * hidden].contiguous(), w_t[:, 2 * hidden :].contiguous()
-        # the backward reads every step's r, z, n and ghn = W_hn h + b_hn, a trace r, z, n; plain
-        # inference overwrites one step's
-        kept = steps if record or differentiable else 1
-        out = torch.empty(steps, batch, hidden, dtype=dtype)
-        r, z, n = (torch.empty(kept, batch, hidden, dtype=dtype) for _ in range(3))
-        ghn = torch.empty(steps if differentiable else 1, batch, hidden, dtype=dtype) if reset_after else \
-            torch.empty(1, 0, 0, dtype=dtype)
-        h = h0.detach().clone().contiguous()
-        x_np = _np(x)
-        ranges = chunks(steps, batch, hidden, reverse=reverse)
-        check_blas_sizes(batch_size=batch, input_size=x_np.shape[2], gate_units=3 * hidden,
-                         chunk_rows=max(end - begin for begin, end in ranges) * batch)
-        inputs = tuple(ScanInputs(x_np, lengths.numpy(), reverse, reset_after))
-        weights = tuple(ForwardWeights(w_ih.detach().t().contiguous().numpy(),
-                                       (zeros if b_ih is None else b_ih.detach()).numpy(),
-                                       w_t.numpy(), w_rz_t.numpy(), w_n_t.numpy(), bias.numpy()))
-        gates = tuple(Gates(out.numpy(), r.numpy(), z.numpy(), n.numpy(), ghn.numpy()))
-        h_np = h.numpy()
-        path = kernel_path()
-        gemm = gemm_for(path, out.numpy().dtype)
-        small = small_product(batch, 3 * hidden, hidden)
-
-        def forward_rows(first: int, last: int) -> None:
-            for begin, end in ranges:
-                with gemm_threads(path, single=small):
-                    _forward(gemm, inputs, weights, h_np, gates, tuple(Block(begin, end, first, last)))
-
-        run_rows(forward_rows, row_parts(batch, hidden))
+        out, h, r, z, n, ghn = scan_forward(x, h0, w_ih, b_ih, w_hh, b_hh, lengths, reverse=reverse,
+                                            reset_after=reset_after, keep=record or differentiable)
         ctx.save_for_backward(x, h0, w_ih, w_hh, out, r, z, n, ghn, lengths, b_ih, b_hh)
         ctx.flags = (reverse, reset_after, b_ih is not None, b_hh is not None)
         ctx.reference = reference
@@ -469,62 +540,9 @@ class FusedGRUScan(torch.autograd.Function):
             return differentiable_backward(ctx, d_out, d_hn)
         x, h0, w_ih, w_hh, out, r, z, n, ghn, lengths, _, _ = ctx.saved_tensors
         reverse, reset_after, has_bias_ih, has_bias_hh = ctx.flags
-        steps, batch, hidden = out.shape
-        dtype = out.dtype
-        d_out, dh, w, w_rz, w_n = backward_operands(d_out, d_hn, w_hh, out)
-        x_np, w_ih_ = _np(x), w_ih.detach()
-        inputs = x_np.shape[2]
-        wants_d_x = ctx.needs_input_grad[0]  # a first layer's input usually needs no gradient
-        d_x = torch.empty(x.shape, dtype=dtype) if wants_d_x else None  # contiguous, whatever x's layout
-        inputs_np = tuple(ScanInputs(x_np, lengths.numpy(), reverse, reset_after))
-        weights = tuple(BackwardWeights(w.numpy(), w_rz.numpy(), w_n.numpy()))
-        gates = tuple(Gates(out.numpy(), r.numpy(), z.numpy(), n.numpy(), ghn.numpy()))
-        path = kernel_path()
-        gemm = gemm_for(path, out.numpy().dtype)
-        small = small_product(batch, 3 * hidden, hidden)
-        ranges = chunks(steps, batch, hidden, reverse=reverse)
-        size = max(end - begin for begin, end in ranges)
-        check_blas_sizes(batch_size=batch, input_size=inputs, gate_units=3 * hidden, chunk_rows=size * batch)
-        sums = {}  # first row → that part's (∂L/∂W_ih, ∂L/∂W_hh, bias sums)
-
-        def backward_rows(first: int, last: int) -> None:
-            rows = last - first
-            d_gi_buffer = torch.empty(size, rows, 3 * hidden, dtype=dtype)
-            prev_buffer, side_buffer = (torch.empty(size, rows, hidden, dtype=dtype) for _ in range(2))
-            x_buffer = torch.empty(size, rows, inputs, dtype=dtype)
-            d_x_buffer = torch.empty(size, rows, inputs, dtype=dtype) if wants_d_x else None
-            d_w_ih, d_w_hh = torch.zeros_like(w_ih_), torch.zeros_like(w)
-            d_bias = torch.zeros(4 * hidden, dtype=dtype)
-            for begin, end in reversed(ranges):  # backwards in time
-                steps_here = end - begin
-                d_gi, prev, side, x_rows = (buffer[:steps_here] for buffer in (d_gi_buffer, prev_buffer, side_buffer,
-                                                                               x_buffer))
-                grads = tuple(ChunkGradients(x_rows.numpy(), d_gi.numpy(), side.numpy(), prev.numpy(), side.numpy(),
-                                             d_bias.numpy()))
-                with gemm_threads(path, single=small):
-                    _backward(gemm, inputs_np, weights, initial, gates, d_out_np, dh_np, grads,
-                              tuple(Block(begin, end, first, last)))
-                # this chunk's share of the gradients, as matmuls over its (C·R) rows
-                flat_gi = d_gi.view(-1, 3 * hidden)
-                if wants_d_x:
-                    d_x_rows = d_x_buffer[:steps_here]
-                    torch.mm(flat_gi, w_ih_, out=d_x_rows.view(-1, inputs))
-                    _put_rows(d_x_rows.numpy(), d_x.numpy(), begin, first)
-                d_w_ih.addmm_(flat_gi.t(), x_rows.view(-1, inputs))
-                flat_prev = prev.view(-1, hidden)
-                d_w_hh[: 2 * hidden].addmm_(flat_gi[:, : 2 * hidden].t(), flat_prev)
-                if reset_after:  # side = d_ghn; W_hn reads h
-                    d_gh_n, n_input = side.view(-1, hidden), flat_prev
-                else:  # side = r ⊙ h; W_hn reads it, and its gradient is d_gi's n block
-                    d_gh_n, n_input = flat_gi[:, 2 * hidden :], side.view(-1, hidden)
-                d_w_hh[2 * hidden :].addmm_(d_gh_n.t(), n_input)
-            sums[first] = (d_w_ih, d_w_hh, d_bias)
-
-        d_out_np, dh_np, initial = d_out.numpy(), dh.numpy(), _np(h0)
-        run_rows(backward_rows, row_parts(batch, hidden))
-        d_w_ih, d_w_hh, d_bias = (sum(part[k] for part in sums.values()) for k in range(3))
-        d_b_ih = d_bias[: 3 * hidden]
-        d_b_hh = torch.cat([d_bias[: 2 * hidden], d_bias[3 * hidden :] if reset_after else d_b_ih[2 * hidden :]])
+        d_x, dh, d_w_ih, d_b_ih, d_w_hh, d_b_hh = scan_backward(
+            x, h0, w_ih, w_hh, out, r, z, n, ghn, lengths, d_out, d_hn, reverse=reverse, reset_after=reset_after,
+            wants_d_x=ctx.needs_input_grad[0])  # a first layer's input usually needs no gradient
         return (d_x, dh, d_w_ih, d_b_ih if has_bias_ih else None, d_w_hh, d_b_hh if has_bias_hh else None,
                 None, None, None, None, None, None)
 
@@ -551,12 +569,77 @@ def differentiable_backward(ctx, d_out, d_hn):
     return tuple(result)
 
 
+# -- the scan as PyTorch custom operators, for code torch.compile and torch.export trace ----------
+# Eager calls go through FusedGRUScan (its create_graph fallback included); traced calls through
+# grukit::gru_scan, which a compiled graph or an exported program calls as one opaque op: its fake
+# (meta) implementation gives the shapes, its registered autograd calls grukit::gru_scan_backward.
+
+
+@torch.library.custom_op("grukit::gru_scan", mutates_args=(), device_types="cpu")
+def gru_scan_op(x: torch.Tensor, h0: torch.Tensor, w_ih: torch.Tensor, b_ih: torch.Tensor | None,
+                w_hh: torch.Tensor, b_hh: torch.Tensor | None, lengths: torch.Tensor, reverse: bool,
+                reset_after: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
+                                            torch.Tensor]:
+    """`scan_forward` with every step's gates kept: (out, h_n, r, z, n, ghn)."""
+    return scan_forward(x, h0, w_ih, b_ih, w_hh, b_hh, lengths, reverse=reverse, reset_after=reset_after, keep=True)
+
+
+@gru_scan_op.register_fake
+def _(x, h0, w_ih, b_ih, w_hh, b_hh, lengths, reverse, reset_after):
+    steps, batch, hidden = x.shape[0], x.shape[1], w_hh.shape[1]
+    gates = [x.new_empty(steps, batch, hidden) for _ in range(3)]
+    ghn = x.new_empty(steps, batch, hidden) if reset_after else x.new_empty(1, 0, 0)
+    return x.new_empty(steps, batch, hidden), x.new_empty(batch, hidden), *gates, ghn
+
+
+@torch.library.custom_op("grukit::gru_scan_backward", mutates_args=(), device_types="cpu")
+def gru_scan_backward_op(x: torch.Tensor, h0: torch.Tensor, w_ih: torch.Tensor, w_hh: torch.Tensor,
+                         out: torch.Tensor, r: torch.Tensor, z: torch.Tensor, n: torch.Tensor, ghn: torch.Tensor,
+                         lengths: torch.Tensor, d_out: torch.Tensor, d_hn: torch.Tensor, reverse: bool,
+                         reset_after: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
+                                                     torch.Tensor, torch.Tensor]:
+    """`scan_backward` as an op: (∂x, ∂h0, ∂W_ih, ∂b_ih, ∂W_hh, ∂b_hh)."""
+    return scan_backward(x, h0, w_ih, w_hh, out, r, z, n, ghn, lengths, d_out, d_hn, reverse=reverse,
+                         reset_after=reset_after, wants_d_x=True)
+
+
+@gru_scan_backward_op.register_fake
+def _(x, h0, w_ih, w_hh, out, r, z, n, ghn, lengths, d_out, d_hn, reverse, reset_after):
+    gates = w_hh.shape[0]
+    return (x.new_empty(x.shape), h0.new_empty(h0.shape), w_ih.new_empty(w_ih.shape), w_ih.new_empty(gates),
+            w_hh.new_empty(w_hh.shape), w_hh.new_empty(gates))
+
+
+def _op_setup_context(ctx, inputs, output) -> None:
+    x, h0, w_ih, b_ih, w_hh, b_hh, lengths, reverse, reset_after = inputs
+    out, _, r, z, n, ghn = output
+    ctx.save_for_backward(x, h0, w_ih, w_hh, out, r, z, n, ghn, lengths)
+    ctx.flags = (reverse, reset_after, b_ih is not None, b_hh is not None)
+
+
+def _op_backward(ctx, d_out, d_hn, _dr, _dz, _dn, _dghn):
+    x, h0, w_ih, w_hh, out, r, z, n, ghn, lengths = ctx.saved_tensors
+    reverse, reset_after, has_bias_ih, has_bias_hh = ctx.flags
+    d_out = torch.zeros_like(out) if d_out is None else d_out
+    d_hn = torch.zeros_like(h0) if d_hn is None else d_hn
+    d_x, dh, d_w_ih, d_b_ih, d_w_hh, d_b_hh = gru_scan_backward_op(x, h0, w_ih, w_hh, out, r, z, n, ghn, lengths,
+                                                                   d_out, d_hn, reverse, reset_after)
+    return (d_x, dh, d_w_ih, d_b_ih if has_bias_ih else None, d_w_hh, d_b_hh if has_bias_hh else None,
+            None, None, None)
+
+
+gru_scan_op.register_autograd(_op_backward, setup_context=_op_setup_context)
+
+
 def fused_scan(x, h0, w_ih, b_ih, w_hh, b_hh, lengths, *, reverse: bool, reset: str, record: bool, reference=None):
     """out (T, B, H), h_n (B, H), and (r, z, n) each (T, B, H) when record=True (else None),
     for one layer and direction: x (T, B, I), lengths (B,) int64. `reference`: the same layer by
     readable code, (x, h0, W_ih, b_ih, W_hh, b_hh, lengths) → (out, h_n), which a backward with
     create_graph=True differentiates (`differentiable_backward`); without it such a backward's
     gradients are not differentiable."""
+    if torch.compiler.is_compiling():  # traced: the registered op, which torch.compile and torch.export keep whole
+        out, h_n, r, z, n, _ = gru_scan_op(x, h0, w_ih, b_ih, w_hh, b_hh, lengths, reverse, reset == "after")
+        return out, h_n, (r, z, n) if record else None
     # the backward pass and a trace read every step's gates; plain inference needs one step's
     differentiable = torch.is_grad_enabled() and any(
         tensor is not None and tensor.requires_grad for tensor in (x, h0, w_ih, b_ih, w_hh, b_hh))

@@ -16,10 +16,12 @@ can do what was asked and the reference otherwise. A backend asked for by name n
 back: it refuses with an error that says why.
 
 Traced or transformed calls (torch.compile, torch.export, torch.func's grad / jacrev / jacfwd /
-vmap: `validation.transformed`) skip the checks that read values (NaN, lengths in range), and
-"auto" runs code torch can trace there: the native op under compile and export, the reference
-under torch.func (the native op has no batching rule). The fused kernel, which computes outside
-torch, refuses them. TorchScript is refused with the routes that work (`to_torch`, torch.export).
+vmap: `validation.transformed`) skip the checks that read values (NaN, lengths in range).
+Under compile and export the GRU's fused kernel is the registered custom operator
+grukit::gru_scan (`kernels.gru_scan`), which the graph keeps whole; under torch.func transforms
+"auto" runs the reference (neither the native op nor the fused kernel has a batching rule) and
+the fused backend refuses. TorchScript is refused with the routes that work (`to_torch`,
+torch.export).
 """
 
 from __future__ import annotations
@@ -198,7 +200,7 @@ class RecurrentBase(nn.Module):
             native_refusal = "packing by lengths, which the native op needs, cannot be traced"
         if self.backend == "torch":
             return self._refuse_if("torch", native_refusal)
-        fused_refusal = TRANSFORMED_REFUSAL if transformed() else self._fused_refusal()
+        fused_refusal = TRANSFORMED_REFUSAL if torch._C._are_functorch_transforms_active() else self._fused_refusal()
         if self.backend == "fused":
             return self._refuse_if("fused", fused_refusal)
         if fused_refusal is None and (native_refusal is not None or self._prefer_fused(batch_size=batch_size)):

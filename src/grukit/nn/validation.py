@@ -53,8 +53,9 @@ def transformed() -> bool:
     return torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active()
 
 
-TRANSFORMED_REFUSAL = ("the fused kernel runs eagerly, not under torch.compile, torch.export or a torch.func "
-                       "transform (backend='auto' runs torch's op or the reference code there)")
+TRANSFORMED_REFUSAL = ("the fused kernel runs eagerly or as the GRU's compiled custom op, not under a torch.func "
+                       "transform or (GRUCell, GRU-D) torch.compile / torch.export (backend='auto' runs torch's op "
+                       "or the reference code there)")
 
 
 def _first_bad_index(bad: torch.Tensor) -> tuple[int, ...]:
