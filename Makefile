@@ -41,13 +41,19 @@ test-all: $(STAMP) browser
 docs: $(STAMP)
 	$(DOCS)
 
-# statsforecast's AutoETS, AutoTheta and SeasonalNaive on the origins of benchmarks/forecast_accuracy.py,
-# in an environment of their own (.venv-peers: statsforecast needs pandas < 3, grukit's has pandas 3)
+# Other libraries' forecasters on the origins of benchmarks/forecast_accuracy.py: statsforecast's AutoETS,
+# AutoTheta and SeasonalNaive, the GRUs of Darts (BlockRNNModel, RNNModel) and NeuralForecast, in an
+# environment of their own (.venv-peers: statsforecast needs pandas < 3, grukit's has pandas 3). The same
+# pins as the `peers` extra of pyproject.toml; torch (the local CPU wheel) first, then kept by constraints.txt.
+PEERS_PY   := .venv-peers/bin/python
+PEERS_PIP  := $(PEERS_PY) -m pip --disable-pip-version-check
+PEERS_REQS := "statsforecast==2.1.1" "darts[torch]==0.48.1" "neuralforecast==3.3.0" "pandas<3"
 peers: $(STAMP)
-	test -x .venv-peers/bin/python || $(PYTHON) -m venv .venv-peers
-	.venv-peers/bin/python -m pip install -q --disable-pip-version-check "statsforecast>=2.0" "pandas<3"
+	test -x $(PEERS_PY) || $(PYTHON) -m venv .venv-peers
+	$(PEERS_PIP) install -q -c constraints.txt "torch==2.13.0"
+	$(PEERS_PIP) install -q -c constraints.txt $(PEERS_REQS)
 	$(PY) benchmarks/forecast_accuracy.py --seeds 3 --origins benchmarks/origins.json
-	.venv-peers/bin/python benchmarks/forecast_peers.py benchmarks/origins.json
+	$(PEERS_PY) benchmarks/forecast_peers.py benchmarks/origins.json
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
