@@ -52,7 +52,7 @@ peers: $(STAMP)
 	test -x $(PEERS_PY) || $(PYTHON) -m venv .venv-peers
 	$(PEERS_PIP) install -q -c constraints.txt "torch==2.13.0"
 	$(PEERS_PIP) install -q -c constraints.txt $(PEERS_REQS)
-	$(PY) benchmarks/forecast_accuracy.py --seeds 3 --origins benchmarks/origins.json
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 NUMBA_NUM_THREADS=1 $(PY) benchmarks/forecast_accuracy.py --seeds 3 --origins benchmarks/origins.json
 	$(PEERS_PY) benchmarks/forecast_peers.py benchmarks/origins.json
 
 lint: $(STAMP)
