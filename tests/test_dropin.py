@@ -110,6 +110,16 @@ def test_double_backward_matches_the_reference_on_every_backend(backend, reset, 
         torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("backend,reset", [(b, r) for b in ("auto", "reference", "torch", "fused")
+                                           for r in ("after", "before") if _accepts(b, r)])
+def test_gru_cell_double_backward_on_every_backend(backend, reset):
+    torch.manual_seed(0)
+    cell = grukit.GRUCell(2, 3, backend=backend, reset=reset, dtype=torch.float64)
+    x = torch.randn(4, 2, dtype=torch.float64, requires_grad=True)
+    h = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradgradcheck(lambda x, h: cell(x, h).sin(), (x, h), fast_mode=True)
+
+
 @pytest.mark.parametrize("backend,reset,layers,bidirectional,lengths", GRU_CASES, ids=CASE_IDS)
 def test_torch_func_transforms_agree_with_finite_differences_and_a_loop(backend, reset, layers, bidirectional,
                                                                         lengths):

@@ -351,7 +351,8 @@ def _one_step(kind: StepKind, x, h, weights: tuple, *, reset: Reset, caches: dic
     if kind == "scan":
         lengths = torch.ones(x.shape[0], dtype=torch.int64)
         _, h_new, _ = _gru_scan().fused_scan(x[None], h, w_ih, b_ih, w_hh, b_hh, lengths, reverse=False,
-                                             reset=reset, record=False)
+                                             reset=reset, record=False,
+                                             reference=functools.partial(reference_layer, reverse=False, reset=reset))
         return h_new
     if kind == "torch":
         return _VF.gru_cell(x, h, w_ih, w_hh, b_ih, b_hh)
