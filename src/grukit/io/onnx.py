@@ -63,26 +63,34 @@ def _gru_layers(gru, input_name: str, state_name: str):
 def gru_to_onnx(gru, *, opset: int = 14) -> bytes:
     """The serialised ONNX model of a `grukit.GRU` (float32 or float64, either reset variant, stacked
     and bidirectional), checked by `onnx.checker`. Raises ImportError without the `onnx` package."""
-    try:
-        import onnx
-        from onnx import TensorProto, helper
-    except ImportError as error:
-        raise ImportError("exporting to ONNX needs the onnx package: pip install 'grukit[bench]'") from error
-
+    _, helper, _ = _onnx()
     hidden, directions = gru.hidden_size, gru.num_directions
-    dtype = gru.weight_ih_l0.detach().numpy().dtype
-    elem = TensorProto.DOUBLE if dtype == np.float64 else TensorProto.FLOAT
     nodes, initializers, layer_input, finals = _gru_layers(gru, "input", "hx")
     nodes.append(helper.make_node("Identity", [layer_input], ["output"]))
     nodes.append(helper.make_node("Concat", finals, ["h_n"], axis=0))
     states = gru.num_layers * directions
-    graph = helper.make_graph(
-        nodes, "grukit_gru",
-        [helper.make_tensor_value_info("input", elem, ["T", "B", gru.input_size]),
-         helper.make_tensor_value_info("hx", elem, [states, "B", hidden])],
-        [helper.make_tensor_value_info("output", elem, ["T", "B", directions * hidden]),
-         helper.make_tensor_value_info("h_n", elem, [states, "B", hidden])],
-        initializers)
+    return _checked_model(gru, nodes, initializers, "grukit_gru", opset=opset,
+                          inputs=[("input", ["T", "B", gru.input_size]), ("hx", [states, "B", hidden])],
+                          outputs=[("output", ["T", "B", directions * hidden]), ("h_n", [states, "B", hidden])])
+
+
+def _onnx():
+    """(onnx, onnx.helper, onnx.numpy_helper), or an ImportError that says how to install them."""
+    try:
+        import onnx
+        from onnx import helper, numpy_helper
+    except ImportError as error:
+        raise ImportError("exporting to ONNX needs the onnx package: pip install 'grukit[bench]'") from error
+    return onnx, helper, numpy_helper
+
+
+def _checked_model(gru, nodes, initializers, name: str, *, opset: int, inputs, outputs) -> bytes:
+    """The serialised model of the graph, its values typed as the GRU's weights, checked by onnx."""
+    onnx, helper, _ = _onnx()
+    dtype = gru.weight_ih_l0.detach().numpy().dtype
+    elem = onnx.TensorProto.DOUBLE if dtype == np.float64 else onnx.TensorProto.FLOAT
+    graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info(n, elem, shape) for n, shape in inputs],
+                              [helper.make_tensor_value_info(n, elem, shape) for n, shape in outputs], initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="grukit")
     onnx.checker.check_model(model)
     return model.SerializeToString()
@@ -94,14 +102,9 @@ def gru_model_to_onnx(gru, head_weight, head_bias, *, readout: str, opset: int =
     the top layer's final state per direction, [h_fwd(T); h_bwd(0)], for readout="last", or
     (B, T, O) from every step's output for readout="sequence" — and "h_n" (L·D, B, H), the state
     to feed back as hx for the next chunk of steps (streaming). B and T are dynamic."""
-    try:
-        import onnx
-        from onnx import TensorProto, helper, numpy_helper
-    except ImportError as error:
-        raise ImportError("exporting to ONNX needs the onnx package: pip install 'grukit[bench]'") from error
+    _, helper, numpy_helper = _onnx()
     hidden, directions = gru.hidden_size, gru.num_directions
     dtype = gru.weight_ih_l0.detach().numpy().dtype
-    elem = TensorProto.DOUBLE if dtype == np.float64 else TensorProto.FLOAT
     nodes = [helper.make_node("Transpose", ["input"], ["input_tm"], perm=[1, 0, 2])]  # (T, B, I)
     layer_nodes, initializers, top, finals = _gru_layers(gru, "input_tm", "hx")
     nodes += layer_nodes
@@ -121,13 +124,6 @@ def gru_model_to_onnx(gru, head_weight, head_bias, *, readout: str, opset: int =
     nodes.append(helper.make_node("MatMul", ["features", "head_wt"], ["projected"]))
     nodes.append(helper.make_node("Add", ["projected", "head_b"], ["prediction"]))
     states = gru.num_layers * directions
-    graph = helper.make_graph(
-        nodes, "grukit_model",
-        [helper.make_tensor_value_info("input", elem, ["B", "T", gru.input_size]),
-         helper.make_tensor_value_info("hx", elem, [states, "B", hidden])],
-        [helper.make_tensor_value_info("prediction", elem, shape),
-         helper.make_tensor_value_info("h_n", elem, [states, "B", hidden])],
-        initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="grukit")
-    onnx.checker.check_model(model)
-    return model.SerializeToString()
+    return _checked_model(gru, nodes, initializers, "grukit_model", opset=opset,
+                          inputs=[("input", ["B", "T", gru.input_size]), ("hx", [states, "B", hidden])],
+                          outputs=[("prediction", shape), ("h_n", [states, "B", hidden])])
