@@ -25,6 +25,7 @@ MODULES: dict[str, str] = {
     "RNN": "grukit.nn.baselines:RNN",
     "LSTM": "grukit.nn.baselines:LSTM",
     "GRUD": "grukit.nn.grud:GRUD",
+    "MinGRU": "grukit.nn.mingru:MinGRU",
 }
 
 
@@ -52,6 +53,7 @@ MODELS: dict[str, ModelEntry] = {
                    settings=("reset", "backend")),
         ModelEntry("lstm", "LSTM", "grukit.LSTM, the comparison baseline"),
         ModelEntry("rnn", "RNN", "grukit.RNN, the vanilla tanh RNN"),
+        ModelEntry("mingru", "MinGRU", "grukit.MinGRU (Feng et al. 2024): gates that do not read h, trained as a scan"),
         ModelEntry("grud", "GRUD", "GRU-D (Che et al. 2018): decays toward the mean, mask fed to the gates",
                    inputs="irregular", stacks=False),
         ModelEntry("gru-mean", "GRUD", "GRU-Mean: missing inputs replaced by the empirical mean",

@@ -53,3 +53,18 @@ class LSTMTrace(_Trace):
 
     def as_dict(self) -> dict[str, torch.Tensor]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class MinGRUTrace(_Trace):
+    """u and h̃ of every minGRU step (neither reads h: Feng et al. 2024)."""
+
+    update: torch.Tensor  # u = σ(W_u x + b_u): share of the candidate written into the state
+    candidate: torch.Tensor  # h̃ = g(W_h x + b_h)
+
+    def timescale(self) -> torch.Tensor:
+        """Memory timescale τ = −1/ln(1 − u) in steps, per entry, as the GRU's."""
+        return -1 / torch.log1p(-self.update)
+
+    def as_dict(self) -> dict[str, torch.Tensor]:
+        return {"update": self.update, "candidate": self.candidate}

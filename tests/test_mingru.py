@@ -1,0 +1,144 @@
+"""minGRU: three scans of one recurrence agree, both modes are one function of one state, and the
+module keeps grukit's forward contract."""
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import grukit
+from grukit.errors import InputError
+from grukit.kernels.mingru_scan import candidate, mingru_scan
+
+TOLERANCE = {torch.float64: 1e-10, torch.float32: 1e-5}
+
+
+def _operands(steps=6, batch=3, hidden=4, *, dtype=torch.float64, seed=0, sign=1.0):
+    torch.manual_seed(seed)
+    k, c = (torch.randn(steps, batch, hidden, dtype=dtype, requires_grad=True) for _ in range(2))
+    h0 = (sign * torch.rand(batch, hidden, dtype=dtype) + 0.1 * sign).requires_grad_()
+    return k, c, h0
+
+
+def _everything(k, c, h0, lengths, scan):
+    out, h_n = mingru_scan(k, c, h0, lengths, scan=scan)
+    weights = torch.linspace(-1, 1, out.numel(), dtype=out.dtype).reshape(out.shape)
+    grads = torch.autograd.grad((out * weights).sum() + h_n.cos().sum(), (k, c, h0))
+    return out, h_n, *grads
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=str)
+@pytest.mark.parametrize("sign", [1.0, -1.0], ids=["h0>0", "h0<0"])
+@pytest.mark.parametrize("lengths", [None, (6, 3, 1)], ids=["full", "lengths"])
+@pytest.mark.parametrize("scan", ["log", "compiled"])
+def test_scans_equal_the_sequential_reference(scan, lengths, sign, dtype):
+    k, c, h0 = _operands(dtype=dtype, sign=sign)
+    given = None if lengths is None else torch.tensor(lengths)
+    for got, expected in zip(_everything(k, c, h0, given, scan), _everything(k, c, h0, given, "sequential"),
+                             strict=True):
+        torch.testing.assert_close(got, expected, rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype])
+
+
+@pytest.mark.parametrize("scan", ["sequential", "log", "compiled"])
+def test_gradcheck_in_float64(scan):
+    k, c, h0 = _operands(5, 2, 3)
+    assert torch.autograd.gradcheck(lambda k, c, h: mingru_scan(k, c, h, torch.tensor([5, 3]), scan=scan),
+                                    (k, c, h0))
+
+
+def test_the_sequential_scan_is_the_equation():
+    k, c, h0 = _operands(3, 2, 2)
+    out, h_n = mingru_scan(k, c, h0, scan="sequential")
+    h = h0
+    for t in range(3):
+        u = torch.sigmoid(k[t])
+        h = (1 - u) * h + u * torch.where(c[t] >= 0, c[t] + 0.5, torch.sigmoid(c[t]))
+        torch.testing.assert_close(out[t], h, rtol=0, atol=0)
+    torch.testing.assert_close(h_n, h, rtol=0, atol=0)
+    assert torch.equal(candidate(torch.tensor([-1.0, 0.0, 2.0])), torch.tensor([torch.sigmoid(torch.tensor(-1.0)),
+                                                                               0.5, 2.5]))
+
+
+@settings(max_examples=25, deadline=None)
+@given(steps=st.integers(1, 12), batch=st.integers(1, 4), hidden=st.integers(1, 5), seed=st.integers(0, 10_000),
+       scale=st.floats(0.1, 8.0))
+def test_log_space_scan_stays_exact_for_saturated_gates(steps, batch, hidden, seed, scale):
+    """Large pre-activations (u → 0 or 1) do not overflow the log-space scan."""
+    k, c, h0 = _operands(steps, batch, hidden, seed=seed)
+    with torch.no_grad():
+        k, c = k * scale, c * scale
+    for scan in ("log", "compiled"):
+        out, h_n = mingru_scan(k, c, h0, scan=scan)
+        expected = mingru_scan(k, c, h0, scan="sequential")
+        torch.testing.assert_close(out, expected[0], rtol=1e-9, atol=1e-9)
+
+
+MODULE_CASES = [(layers, batch_first, lengths, unbatched) for layers in (1, 2) for batch_first in (False, True)
+                for lengths in (False, True) for unbatched in (False, True) if not (lengths and unbatched)]
+
+
+@pytest.mark.parametrize("layers,batch_first,lengths,unbatched", MODULE_CASES)
+def test_both_modes_and_every_scan_are_one_function_of_one_state(layers, batch_first, lengths, unbatched):
+    torch.manual_seed(0)
+    models = {(mode, scan): grukit.MinGRU(3, 4, num_layers=layers, batch_first=batch_first, mode=mode, scan=scan,
+                                           dtype=torch.float64)
+              for mode, scan in (("sequential", "auto"), ("parallel", "log"), ("parallel", "compiled"))}
+    first = next(iter(models.values()))
+    for model in models.values():
+        model.load_state_dict(first.state_dict())
+    x = torch.randn(*((6, 3) if unbatched else (2, 6, 3) if batch_first else (6, 2, 3)), dtype=torch.float64)
+    hx = torch.randn(*((layers, 4) if unbatched else (layers, 2, 4)), dtype=torch.float64)  # any sign
+    given = torch.tensor([6, 4]) if lengths else None
+    results = [model(x, hx, lengths=given, return_gates=True) for model in models.values()]
+    for output, h_n, trace in results[1:]:
+        torch.testing.assert_close(output, results[0][0], rtol=1e-10, atol=1e-10)
+        torch.testing.assert_close(h_n, results[0][1], rtol=1e-10, atol=1e-10)
+        torch.testing.assert_close(trace.update, results[0][2].update, equal_nan=True)
+    output, h_n, trace = results[0]
+    assert h_n.shape == hx.shape and output.shape[-1] == 4
+    assert trace.update.shape[-1] == 4 and trace.update.shape[0] == layers
+    if lengths:
+        assert torch.isnan(trace.update[:, 1, 4:]).all() and not torch.isnan(trace.update[:, 1, :4]).any()
+        step_outputs = output[1, 4:] if batch_first else output[4:, 1]
+        assert torch.equal(step_outputs, torch.zeros_like(step_outputs))
+
+
+def test_streaming_one_step_at_a_time_gives_the_whole_sequence():
+    torch.manual_seed(0)
+    model = grukit.MinGRU(3, 5, num_layers=2, batch_first=True)
+    x = torch.randn(2, 9, 3)
+    state = torch.zeros(2, 2, 5)
+    for t in range(9):
+        _, state = model(x[:, t : t + 1], state)
+    torch.testing.assert_close(state, model(x)[1], rtol=1e-5, atol=1e-6)
+
+
+def test_parameters_save_load_and_the_registry():
+    model = grukit.MinGRU(3, 5, num_layers=2)
+    assert grukit.count_parameters(model) == 2 * 5 * (3 + 1) + 2 * 5 * (5 + 1)  # 2H(I + 1) a layer
+    from grukit.training.model import ModelConfig, SequenceModel
+
+    task_model = SequenceModel(ModelConfig(cell="mingru", input_size=3, hidden_size=5, output_size=2, num_layers=2))
+    assert task_model(torch.randn(4, 7, 3)).shape == (4, 2)
+
+
+def test_save_load_round_trip(tmp_path):
+    model = grukit.MinGRU(3, 5, num_layers=2, mode="sequential")
+    model.save(tmp_path / "m")
+    loaded = grukit.load(tmp_path / "m")
+    assert type(loaded) is grukit.MinGRU and loaded.mode == "sequential"
+    x = torch.randn(7, 2, 3)
+    torch.testing.assert_close(loaded(x)[0], model(x)[0], rtol=0, atol=0)
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(InputError, match="mode must be 'parallel' or 'sequential'"):
+        grukit.MinGRU(3, 4, mode="fast")
+    with pytest.raises(InputError, match="one direction"):
+        grukit.MinGRU(3, 4, bidirectional=True)
+    with pytest.raises(InputError, match="input has 2 features"):
+        grukit.MinGRU(3, 4)(torch.randn(5, 2, 2))
+    with pytest.raises(InputError, match="non-finite"):
+        grukit.MinGRU(3, 4)(torch.full((5, 2, 3), float("nan")))
+    with pytest.raises(InputError, match="float32 or float64"):
+        grukit.MinGRU(3, 4, scan="compiled").half()(torch.randn(5, 2, 3).half())
