@@ -53,6 +53,8 @@ def test_an_existing_report_is_kept_without_overwrite(gru_report):
      {"gates.png", "saturation.png", "gradient.png", "report.html"}),
     ("rnn", "adding", {"steps": 10, "train_size": 64, "validation_size": 32, "test_size": 32},
      {"gradient.png", "report.html"}),
+    ("mingru", "adding", {"steps": 10, "train_size": 64, "validation_size": 32, "test_size": 32},
+     {"gates.png", "saturation.png", "timescales.png", "gradient.png", "report.html"}),
     ("grud", "clinical", {"stays": 120, "hours": 12},
      {"gates.png", "saturation.png", "timescales.png", "gradient.png", "decays.png", "report.html"}),
 ])

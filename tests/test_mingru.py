@@ -142,3 +142,28 @@ def test_bad_arguments_are_named():
         grukit.MinGRU(3, 4)(torch.full((5, 2, 3), float("nan")))
     with pytest.raises(InputError, match="float32 or float64"):
         grukit.MinGRU(3, 4, scan="compiled").half()(torch.randn(5, 2, 3).half())
+
+
+def test_the_analyses_step_through_it_as_its_own_forward():
+    """The step map runs the module one step at a time; its Jacobian is diag(1 − u_t) per layer."""
+    from grukit.analysis.step_map import run_states, step_map, valid_steps
+
+    torch.manual_seed(0)
+    model = grukit.MinGRU(2, 3, dtype=torch.float64)
+    x = torch.randn(5, 2, 2, dtype=torch.float64)
+    step = step_map(model)
+    states = run_states(step, x, valid=valid_steps(None, 5, 2))
+    torch.testing.assert_close(states[-1], model(x)[1][0], rtol=1e-12, atol=1e-12)
+    state = states[2][:1].clone().requires_grad_()
+    jacobian = torch.autograd.functional.jacobian(lambda s: step(s, x[2, :1]), state)[0, :, 0, :]
+    k, _ = torch.nn.functional.linear(x[2, :1], model.weight_ih_l0, model.bias_ih_l0).chunk(2, -1)
+    torch.testing.assert_close(jacobian, torch.diag(1 - torch.sigmoid(k[0])), rtol=1e-12, atol=1e-12)
+
+
+def test_onnx_export_is_refused_with_the_route_that_works():
+    from grukit.app.export import onnx_bytes
+    from grukit.training.model import ModelConfig, SequenceModel
+
+    model = SequenceModel(ModelConfig(cell="mingru", input_size=3, hidden_size=4, output_size=1))
+    with pytest.raises(InputError, match="export the mingru model with --torch-export"):
+        onnx_bytes(model, torch.randn(2, 5, 3))

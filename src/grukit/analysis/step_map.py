@@ -5,7 +5,7 @@ fixed points) runs a module one step at a time. The GRU, RNN and LSTM step throu
 forward contract, `module(x_t, hx)`, so the analysis sees exactly what the module computes on
 whichever backend it runs; their drive d_t is the input x_t.
 
-    state s (B, S):  GRU, RNN   S = L·H, the layers' h side by side, layer 0 first
+    state s (B, S):  GRU, RNN, MinGRU   S = L·H, the layers' h side by side, layer 0 first
                      LSTM       S = 2·L·H, [h of every layer; c of every layer]
                      GRU-D      S = H
 
@@ -21,7 +21,7 @@ Unidirectional modules only: a reverse direction reads the future, so it has no 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, is_dataclass, replace
 
 import torch
 
@@ -29,6 +29,7 @@ from grukit.errors import InputError
 from grukit.nn.base import RecurrentBase
 from grukit.nn.baselines import LSTM
 from grukit.nn.grud import GRUD
+from grukit.nn.mingru import MinGRU
 
 
 @dataclass(frozen=True)
@@ -93,9 +94,11 @@ class GRUDStepMap(StepMap):
 
 
 def step_map(module) -> StepMap:
-    """The step map of a unidirectional grukit GRU, RNN or LSTM, or of a GRU-D."""
+    """The step map of a unidirectional grukit GRU, RNN, LSTM or MinGRU, or of a GRU-D."""
     if isinstance(module, GRUD):
         return GRUDStepMap(module, 1, module.hidden_size, 1)
+    if isinstance(module, MinGRU):  # its gates read x only: s_t = (1 − u_t) ⊙ s_{t−1} + u_t ⊙ h̃_t per layer
+        return StepMap(module, module.num_layers, module.hidden_size, 1)
     if not isinstance(module, RecurrentBase):
         raise InputError(f"the analyses step through grukit's GRU, RNN, LSTM and GRU-D; got a "
                          f"{type(module).__module__}.{type(module).__qualname__}")
@@ -161,8 +164,8 @@ def twin(module, *, dtype: torch.dtype | None = None, **changes):
     """A copy of a grukit GRU, RNN, LSTM or GRU-D with the same weights and buffers (cast to `dtype`,
     if given) and its config changed by `changes` (e.g. backend="reference"), in the same training mode."""
     weight = next(module.parameters())
-    copy = type(module).from_config(replace(module.config, **changes), device=weight.device,
-                                    dtype=dtype or weight.dtype)
+    config = replace(module.config, **changes) if is_dataclass(module.config) else {**module.config, **changes}
+    copy = type(module).from_config(config, device=weight.device, dtype=dtype or weight.dtype)
     copy.load_state_dict({name: value.to(dtype or value.dtype) for name, value in module.state_dict().items()})
     return copy.train(module.training)
 

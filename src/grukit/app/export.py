@@ -5,9 +5,9 @@
                          "prediction" and "h_n"; B and T dynamic. GRU (both reset variants: ONNX's
                          GRU operator with linear_before_reset 1 or 0, `io.onnx`), stacked and
                          bidirectional, by grukit's own graph builder; LSTM ("hx" then "cx") and RNN
-                         through torch.onnx from their torch.nn equivalents. GRU-D has no ONNX
-                         operator and is refused; token-input models (text) too, their one-hot
-                         reading being a lookup ONNX's recurrent operators do not take.
+                         through torch.onnx from their torch.nn equivalents. GRU-D and minGRU have
+                         no ONNX operator and are refused; token-input models (text) too, their
+                         one-hot reading being a lookup ONNX's recurrent operators do not take.
     --torch-export FILE  a torch.export program (`torch.export.save`), batch size dynamic, the
                          number of steps that of the run's test sequences; its backbone is torch's
                          recurrent op (the reference recurrence for GRU reset="before" and GRU-D),
@@ -85,6 +85,8 @@ def onnx_bytes(model, example: torch.Tensor) -> bytes:
     if config.readout not in ("last", "sequence"):
         raise InputError(f"readout={config.readout!r} has no ONNX export; use --torch-export")
     recurrent = model.recurrent
+    if type(recurrent).__name__ == "MinGRU":
+        raise InputError("ONNX has no operator for minGRU's scan: export the mingru model with --torch-export")
     if type(recurrent).__name__ == "GRU":
         from grukit.io.onnx import gru_model_to_onnx
 

@@ -81,6 +81,11 @@ class MinGRU(nn.Module):
                 "bias": self.bias, "batch_first": self.batch_first, "dropout": self.dropout, "mode": self.mode,
                 "scan": self.scan}
 
+    @classmethod
+    def from_config(cls, config: dict, *, device=None, dtype=None):
+        """Build from `config` (the constructor's arguments, as `module.config` holds them)."""
+        return cls(**config, device=device, dtype=dtype)
+
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, mode={self.mode!r}"
 
