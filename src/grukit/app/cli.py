@@ -497,7 +497,7 @@ def compare(
     option: list[str] = typer.Option(None, "--set", metavar="KEY=VALUE", help=SET_HELP),
     verbose: bool = typer.Option(False, "--verbose", show_default=False, help=VERBOSE_HELP),
 ) -> None:
-    """Train GRU, LSTM and vanilla RNN alike on one task's data and seeds, side by side.
+    """Train GRU, minGRU, LSTM and vanilla RNN alike on one task's data and seeds, side by side.
 
     Equal hidden size, epochs and optimiser for all; the tasks of irregular series (clinical,
     imputation, masked) compare the GRU-D family instead."""

@@ -1,4 +1,4 @@
-"""`grukit compare TASK`: GRU, LSTM and vanilla RNN (or a task's own set) trained alike, side by side.
+"""`grukit compare TASK`: GRU, minGRU, LSTM and vanilla RNN (or a task's own set) trained alike, side by side.
 
 Same task data, hidden size, optimiser, epochs and seeds for all; each row reports the parameter
 count, the wall time of training and the test metric of the best checkpoint (mean, spread and
@@ -18,12 +18,12 @@ from grukit.tasks.base import Task, TaskData
 from grukit.training.model import ModelConfig, SequenceModel
 from grukit.training.trainer import TrainConfig, fit
 
-MODELS = {"GRU": "gru", "LSTM": "lstm", "vanilla RNN": "rnn"}
+MODELS = {"GRU": "gru", "minGRU": "mingru", "LSTM": "lstm", "vanilla RNN": "rnn"}
 
 
 def compared_models(task: Task) -> dict[str, str]:
     """Row label → `ModelConfig.cell`: the task's own set (`compared_models`, e.g. the GRU-D family
-    for `clinical`), else GRU, LSTM and vanilla RNN."""
+    for `clinical`), else GRU, minGRU, LSTM and vanilla RNN."""
     return dict(getattr(task, "compared_models", MODELS))
 
 
