@@ -39,6 +39,14 @@ def test_scans_equal_the_sequential_reference(scan, lengths, sign, dtype):
         torch.testing.assert_close(got, expected, rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype])
 
 
+def test_the_compiled_scan_split_over_threads_equals_one_loop():
+    k, c, h0 = _operands(9, 64, 16)  # 64 rows: one part per thread where rows split (`kernels.rows.row_parts`)
+    lengths = torch.arange(64) % 9 + 1
+    for got, expected in zip(_everything(k, c, h0, lengths, "compiled"), _everything(k, c, h0, lengths, "sequential"),
+                             strict=True):
+        torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
+
+
 @pytest.mark.parametrize("scan", ["sequential", "log", "compiled"])
 def test_gradcheck_in_float64(scan):
     k, c, h0 = _operands(5, 2, 3)

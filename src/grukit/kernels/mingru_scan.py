@@ -16,7 +16,8 @@ length, where the state is held — and h_n (B, H), by
                   have either sign (b_t > 0 always, g being positive): the two modes agree for
                   any h0, where implementations that fold h0 into the log-space sum need h0 > 0
     "compiled"    a numba loop over t, vectorised over B × H and fused with σ and g, forward and
-                  backward (the backward a reverse scan: ∂h_t/∂h_{t−1} = a_t), CPU only
+                  backward (the backward a reverse scan: ∂h_t/∂h_{t−1} = a_t), CPU only; batch
+                  rows split across threads as the GRU kernel's (`kernels.rows`)
 
 All three agree to float rounding (tested: float64 1e-10, float32 1e-5, gradients included).
 """
@@ -31,6 +32,7 @@ import torch.nn.functional as F
 
 from grukit.errors import InputError
 from grukit.kernels.activations import NUMBA_ERROR, njit, sigmoid
+from grukit.kernels.rows import row_parts, run_rows
 
 Scan = Literal["sequential", "log", "compiled"]
 SCANS = ("sequential", "log", "compiled")
@@ -101,13 +103,13 @@ def _log_space(k, c, h0, valid):
     return out, h[-1]
 
 
-@njit(cache=True)
-def _forward(k, c, h, lengths, out):
-    """out[t] = h_t for t < lengths[b] (zeros after), h updated in place to h_n."""
-    steps, batch, hidden = k.shape
+@njit(cache=True, nogil=True)
+def _forward(k, c, h, lengths, out, first, last):
+    """Rows first … last − 1: out[t] = h_t for t < lengths[b] (zeros after), h updated in place to h_n."""
+    steps, _, hidden = k.shape
     zero, half = k.dtype.type(0), k.dtype.type(0.5)
     for t in range(steps):
-        for b in range(batch):
+        for b in range(first, last):
             if t >= lengths[b]:
                 for i in range(hidden):
                     out[t, b, i] = zero
@@ -120,13 +122,14 @@ def _forward(k, c, h, lengths, out):
                 out[t, b, i] = h[b, i]
 
 
-@njit(cache=True)
-def _backward(k, c, h0, out, lengths, d_out, d_h, d_k, d_c):
-    """The reverse scan: d_h enters as ∂L/∂h_n and leaves as ∂L/∂h0; d_k, d_c filled."""
-    steps, batch, hidden = k.shape
+@njit(cache=True, nogil=True)
+def _backward(k, c, h0, out, lengths, d_out, d_h, d_k, d_c, first, last):
+    """Rows first … last − 1 of the reverse scan: d_h enters as ∂L/∂h_n and leaves as ∂L/∂h0; d_k,
+    d_c filled."""
+    steps, _, hidden = k.shape
     zero, one, half = k.dtype.type(0), k.dtype.type(1), k.dtype.type(0.5)
     for t in range(steps - 1, -1, -1):
-        for b in range(batch):
+        for b in range(first, last):
             if t >= lengths[b]:
                 for i in range(hidden):
                     d_k[t, b, i] = zero
@@ -155,7 +158,8 @@ class CompiledMinGRUScan(torch.autograd.Function):
     def forward(ctx, k, c, h0, lengths):
         h = h0.detach().clone().contiguous()
         out = torch.empty_like(k)
-        _forward(k.detach().numpy(), c.detach().numpy(), h.numpy(), lengths.numpy(), out.numpy())
+        arrays = (k.detach().numpy(), c.detach().numpy(), h.numpy(), lengths.numpy(), out.numpy())
+        run_rows(lambda first, last: _forward(*arrays, first, last), row_parts(k.shape[1], k.shape[2]))
         ctx.save_for_backward(k, c, h0, out, lengths)
         return out, h
 
@@ -168,8 +172,9 @@ class CompiledMinGRUScan(torch.autograd.Function):
         d_out = torch.zeros_like(out) if d_out is None else d_out.contiguous()
         d_h = torch.zeros_like(h0) if d_hn is None else d_hn.detach().clone().contiguous()
         d_k, d_c = torch.empty_like(k), torch.empty_like(c)
-        _backward(k.detach().numpy(), c.detach().numpy(), _np(h0), out.numpy(), lengths.numpy(),
-                  _np(d_out), d_h.numpy(), d_k.numpy(), d_c.numpy())
+        arrays = (k.detach().numpy(), c.detach().numpy(), _np(h0), out.numpy(), lengths.numpy(), _np(d_out),
+                  d_h.numpy(), d_k.numpy(), d_c.numpy())
+        run_rows(lambda first, last: _backward(*arrays, first, last), row_parts(k.shape[1], k.shape[2]))
         return d_k, d_c, d_h, None
 
 
