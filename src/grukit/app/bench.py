@@ -260,3 +260,78 @@ def _status_kib(field: str) -> int:
 
 def as_dicts(rows) -> list[dict]:
     return [asdict(r) for r in rows]
+
+
+# -- minGRU ---------------------------------------------------------------------------------------
+MINGRU_STEPS = (128, 512, 2048, 8192)
+MINGRU_BATCH, MINGRU_HIDDEN = 32, 128  # I = H
+
+
+@dataclass(frozen=True)
+class MinGRURow:
+    steps: int
+    model: str  # "minGRU compiled", "minGRU log", "minGRU sequential", "grukit.GRU (auto)", "torch.nn.GRU", …
+    seconds: float  # median per training step: forward and backward of the layer
+    ratio_vs_torch: float  # seconds / torch.nn.GRU's, same run
+    scan_gb_per_s: float | None = None  # the compiled scan alone: bytes moved / time (rows "scan …")
+
+
+def memory_bandwidth(megabytes: int = 256, repeats: int = 5) -> float:
+    """GB/s of a large float32 copy (read + write), median of repeats: what a scan can at best move."""
+    source = torch.empty(megabytes * 2**20 // 4).uniform_()
+    target = torch.empty_like(source)
+    target.copy_(source)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        target.copy_(source)
+        times.append(time.perf_counter() - start)
+    return 2 * source.numel() * 4 / statistics.median(times) / 1e9
+
+
+def mingru_training(steps_grid=MINGRU_STEPS, *, batch: int = MINGRU_BATCH, hidden: int = MINGRU_HIDDEN,
+                    repeats: int = 3, sequential_up_to: int = 2048) -> list[MinGRURow]:
+    """Training-step time of one minGRU layer by each scan, against grukit.GRU (auto: its fastest
+    backend here) and torch.nn.GRU at equal hidden size, and of its parts: the input projection
+    alone ([k; c] = W x + b, forward and backward) and the compiled scan alone (forward, and forward
+    plus backward), the latter as bytes moved per second — 12 bytes per element forward (read k, c;
+    write h), 32 with the backward (read k, c, h, ∂L/∂h; write ∂k, ∂c; and the forward's 12)."""
+    from grukit.kernels.mingru_scan import mingru_scan
+    from grukit.nn.mingru import MinGRU
+
+    rows = []
+    for steps in steps_grid:
+        torch.manual_seed(0)
+        x = torch.randn(steps, batch, hidden, requires_grad=True)
+        models = {"torch.nn.GRU": torch.nn.GRU(hidden, hidden), "grukit.GRU (auto)": GRU(hidden, hidden),
+                  "minGRU compiled": MinGRU(hidden, hidden, scan="compiled"),
+                  "minGRU log": MinGRU(hidden, hidden, scan="log")}
+        if steps <= sequential_up_to:
+            models["minGRU sequential"] = MinGRU(hidden, hidden, mode="sequential")
+        runs = {name: partial(_call, model, x, True) for name, model in models.items()}
+        runs["input projection alone"] = partial(_projection, torch.nn.Linear(hidden, 2 * hidden), x)
+        k, c = (torch.randn(steps, batch, hidden, requires_grad=True) for _ in range(2))
+        h0 = torch.zeros(batch, hidden)
+        runs["scan alone, forward"] = partial(_scan, mingru_scan, k, c, h0, train=False)
+        runs["scan alone, forward+backward"] = partial(_scan, mingru_scan, k, c, h0, train=True)
+        medians = interleaved_medians(runs, repeats=repeats)
+        torch_time = medians["torch.nn.GRU"]
+        elements = steps * batch * hidden
+        for name, seconds in medians.items():
+            moved = {"scan alone, forward": 12, "scan alone, forward+backward": 32}.get(name)
+            rows.append(MinGRURow(steps, name, seconds, seconds / torch_time,
+                                  None if moved is None else moved * elements / seconds / 1e9))
+    return rows
+
+
+def _projection(linear, x) -> None:
+    linear(x).sum().backward()
+
+
+def _scan(scan, k, c, h0, *, train: bool) -> None:
+    if not train:
+        with torch.no_grad():
+            scan(k, c, h0, scan="compiled")
+        return
+    out, h_n = scan(k, c, h0, scan="compiled")
+    (out.sum() + h_n.sum()).backward()

@@ -675,6 +675,10 @@ def bench(
                                 help="Interleaved repeats; medians are reported."),
     threads: int = typer.Option(2, metavar="N", callback=_at_least(1), help="torch threads."),
     json_path: str = typer.Option(None, "--json", metavar="FILE", help="Also write the raw figures to this JSON file."),
+    mingru: bool = typer.Option(False, "--mingru", show_default=False,
+                                help="Instead: minGRU's training step by each scan against grukit.GRU and "
+                                     "torch.nn.GRU for T = 128 … 8192, and its scan's bytes/s against this "
+                                     "machine's memory bandwidth."),
 ) -> None:
     """Time grukit's GRU against torch.nn.GRU: kernels, streaming steps and peak memory.
 
@@ -690,6 +694,9 @@ def bench(
     from grukit.io.atomic import write_text_atomic
 
     torch.set_num_threads(threads)
+    if mingru:
+        _bench_mingru(benchmark, threads=threads, quick=quick, repeats=3 if quick else repeats, json_path=json_path)
+        return
     grid = benchmark.QUICK_GRID if quick else benchmark.TARGETS if targets else benchmark.FULL_GRID
     repeats = 3 if quick else repeats
     console = Console(width=max(Console().width, 110))
@@ -736,6 +743,35 @@ def bench(
                    "memory": benchmark.as_dicts(memory)}
         write_text_atomic(json_path, json.dumps(figures, indent=2))
 
+
+
+def _bench_mingru(benchmark, *, threads: int, quick: bool, repeats: int, json_path) -> None:
+    import json
+    from dataclasses import asdict
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from grukit.io.atomic import write_text_atomic
+
+    console = Console(width=max(Console().width, 110))
+    with console.status("measuring minGRU"):
+        bandwidth = benchmark.memory_bandwidth()
+        rows = benchmark.mingru_training(benchmark.MINGRU_STEPS[:1] if quick else benchmark.MINGRU_STEPS,
+                                         repeats=repeats)
+    table = Table(title=f"One layer's training step (forward + backward), B = {benchmark.MINGRU_BATCH}, I = H = "
+                        f"{benchmark.MINGRU_HIDDEN}, float32, {threads} threads, medians of {repeats} interleaved "
+                        f"repeats; memory bandwidth (a 256 MB copy) {bandwidth:.1f} GB/s")
+    for column in ("T", "model", "ms", "vs torch.nn.GRU", "GB/s", "% of bandwidth"):
+        table.add_column(column, justify="right")
+    for row in rows:
+        rate = row.scan_gb_per_s
+        table.add_row(str(row.steps), row.model, f"{row.seconds * 1e3:.2f}", f"{row.ratio_vs_torch:.3f}",
+                      "" if rate is None else f"{rate:.1f}", "" if rate is None else f"{100 * rate / bandwidth:.0f}")
+    console.print(table)
+    if json_path:
+        write_text_atomic(json_path, json.dumps({"bandwidth_gb_per_s": bandwidth,
+                                                 "rows": [asdict(r) for r in rows]}, indent=2))
 
 
 def main() -> None:
