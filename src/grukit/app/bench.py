@@ -290,12 +290,14 @@ def memory_bandwidth(megabytes: int = 256, repeats: int = 5) -> float:
 
 
 def mingru_training(steps_grid=MINGRU_STEPS, *, batch: int = MINGRU_BATCH, hidden: int = MINGRU_HIDDEN,
-                    repeats: int = 3, sequential_up_to: int = 2048) -> list[MinGRURow]:
+                    repeats: int = 3, sequential_up_to: int = 512) -> list[MinGRURow]:
     """Training-step time of one minGRU layer by each scan, against grukit.GRU (auto: its fastest
     backend here) and torch.nn.GRU at equal hidden size, and of its parts: the input projection
     alone ([k; c] = W x + b, forward and backward) and the compiled scan alone (forward, and forward
     plus backward), the latter as bytes moved per second — 12 bytes per element forward (read k, c;
-    write h), 32 with the backward (read k, c, h, ∂L/∂h; write ∂k, ∂c; and the forward's 12)."""
+    write h), 32 with the backward (read k, c, h, ∂L/∂h; write ∂k, ∂c; and the forward's 12). The
+    sequential mode runs up to `sequential_up_to` steps only: its autograd graph of T small steps
+    grows superlinearly in time (T = 2048 took a minute a call)."""
     from grukit.kernels.mingru_scan import mingru_scan
     from grukit.nn.mingru import MinGRU
 
