@@ -67,6 +67,13 @@ class RecurrentConfig:
             raise InputError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
 
 
+def uniform_reset_(module: nn.Module, hidden_size: int) -> None:
+    """Every parameter of `module` drawn from U(−1/√H, 1/√H): torch.nn's recurrent initialisation."""
+    bound = 1.0 / math.sqrt(hidden_size)
+    for weight in module.parameters():
+        nn.init.uniform_(weight, -bound, bound)
+
+
 def count_parameters(module: nn.Module, *, trainable_only: bool = False) -> int:
     """Number of scalar parameters (GRU: 3H(I+H) + 6H per layer and direction with bias)."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
@@ -122,9 +129,7 @@ class RecurrentBase(nn.Module):
 
     def reset_parameters(self) -> None:
         """U(−1/√H, 1/√H) for every weight and bias, as torch.nn."""
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for weight in self.parameters():
-            nn.init.uniform_(weight, -bound, bound)
+        uniform_reset_(self, self.hidden_size)
 
     def _flat_weights(self) -> list[torch.Tensor]:
         return [getattr(self, name) for name in self._flat_weight_names]

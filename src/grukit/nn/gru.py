@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -13,7 +12,7 @@ from torch import _VF, nn
 
 from grukit.errors import InputError, check_positive
 from grukit.io.serialization import save
-from grukit.nn.base import BACKENDS, Backend, RecurrentBase, RecurrentConfig
+from grukit.nn.base import BACKENDS, Backend, RecurrentBase, RecurrentConfig, uniform_reset_
 from grukit.nn.cells import Reset, check_reset, gru_step
 from grukit.nn.recurrence import Direction, scan
 from grukit.nn.trace import GRUTrace
@@ -221,9 +220,7 @@ class GRUCell(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for weight in self.parameters():
-            nn.init.uniform_(weight, -bound, bound)
+        uniform_reset_(self, self.hidden_size)
 
     @property
     def config(self) -> dict:

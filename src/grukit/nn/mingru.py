@@ -22,7 +22,6 @@ unbatched (T, I); hx (L, B, H); lengths (B,); returns (output, h_n[, MinGRUTrace
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 import torch
@@ -33,6 +32,7 @@ from torch.nn.utils.rnn import PackedSequence
 from grukit.errors import InputError, check_positive
 from grukit.io.serialization import save
 from grukit.kernels.mingru_scan import candidate, compiled_refusal, mingru_scan
+from grukit.nn.base import uniform_reset_
 from grukit.nn.trace import MinGRUTrace
 from grukit.nn.validation import check_state, sequence_batch
 
@@ -71,9 +71,7 @@ class MinGRU(nn.Module):
 
     def reset_parameters(self) -> None:
         """U(−1/√H, 1/√H), as grukit's GRU."""
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for weight in self.parameters():
-            nn.init.uniform_(weight, -bound, bound)
+        uniform_reset_(self, self.hidden_size)
 
     @property
     def config(self) -> dict:
