@@ -48,7 +48,7 @@ def test_future_rows_must_continue_the_calendar_and_hold_numbers(tmp_path):
     frame = promotions(40, ahead=3)
     frame.loc[42, "date"] = "2021-04-15"
     frame.to_csv(tmp_path / "gap.csv", index=False)
-    with pytest.raises(InputError, match=r"row 44 \(2021-04-15\) should be 2021-04-12, the 3th daily time after the "
+    with pytest.raises(InputError, match=r"row 44 \(2021-04-15\) should be 2021-04-12, 3 steps \(daily\) after the "
                                          r"last target row \(2021-04-09\)"):
         read_series(tmp_path / "gap.csv", target="sales", known=("promo",))
     frame = promotions(40, ahead=3)

@@ -243,9 +243,9 @@ def _check_continues(ahead, last, frequency: Frequency, *, where: str, column: s
     wrong = np.flatnonzero(stamps != expected)
     if len(wrong):
         k = int(wrong[0])
-        raise InputError(f"{where}: row {rows[k]} ({text.iloc[k]}) should be {_shown(expected[k])}, the "
-                         f"{'next' if k == 0 else f'{k + 1}th'} {frequency.name} time after the last target row "
-                         f"({_shown(last)}): future rows continue the calendar without gaps")
+        raise InputError(f"{where}: row {rows[k]} ({text.iloc[k]}) should be {_shown(expected[k])}, "
+                         f"{'the next' if k == 0 else f'{k + 1} steps'} ({frequency.name}) after the last target "
+                         f"row ({_shown(last)}): future rows continue the calendar without gaps")
 
 
 def _check_order(stamps: np.ndarray, text, *, where: str, column: str, rows: np.ndarray) -> None:
