@@ -305,3 +305,25 @@ def test_the_scaler_refuses_auto_which_only_the_pipeline_resolves():
 
     with pytest.raises(InputError, match="auto is a choice the forecasting pipeline makes"):
         SeriesScaler(np.zeros((30, 1)), fitted_rows=20, config=ForecastConfig(target="y", scaling="auto"))
+
+
+def test_a_season_longer_than_the_lookback_never_reads_rows_after_the_origin():
+    """The seasonal naive forecast from origin o reads row o + 1 − m: the first origin is m − 1."""
+    from grukit.forecasting.windows import SeriesScaler
+
+    config = ForecastConfig(target="y", horizon=2, lookback=4, season=12, scaling="seasonal")
+    train, _, _ = split_origins(100, config)
+    assert train[0] == 11
+    values = np.arange(100, dtype=float)[:, None]
+    windows = SeriesScaler(values, fitted_rows=60, config=config).windows(train)
+    assert (windows.baseline <= windows.origins[:, None]).all()
+    assert windows.baseline[0].tolist() == [0.0, 1.0]  # y_{o+1−12}, y_{o+2−12} from o = 11
+
+
+def test_a_file_without_target_values_is_one_input_error(tmp_path):
+    pd.DataFrame({"date": ["2024-01-01"], "v": [""], "k": [1]}).to_csv(tmp_path / "empty.csv", index=False)
+    with pytest.raises(InputError, match="has no rows with a 'v' value"):
+        read_series(tmp_path / "empty.csv", target="v", known=("k",))
+    (tmp_path / "header.csv").write_text("date,v\n")
+    with pytest.raises(InputError, match="has no rows with a 'v' value"):
+        read_series(tmp_path / "header.csv", target="v")

@@ -175,3 +175,23 @@ def test_onnx_export_is_refused_with_the_route_that_works():
     model = SequenceModel(ModelConfig(cell="mingru", input_size=3, hidden_size=4, output_size=1))
     with pytest.raises(InputError, match="export the mingru model with --torch-export"):
         onnx_bytes(model, torch.randn(2, 5, 3))
+
+
+def test_torch_func_runs_the_log_scan_and_refuses_the_compiled_one():
+    torch.manual_seed(0)
+    model = grukit.MinGRU(2, 3, num_layers=2, dtype=torch.float64)  # scan="auto"
+    x = torch.randn(5, 2, 2, dtype=torch.float64)
+    jacobian = torch.func.jacrev(lambda x: model(x)[1])(x)
+    torch.testing.assert_close(jacobian, torch.autograd.functional.jacobian(lambda x: model(x)[1], x))
+    many = torch.randn(4, 5, 2, 2, dtype=torch.float64)
+    torch.testing.assert_close(torch.func.vmap(lambda x: model(x)[0])(many), torch.stack([model(m)[0] for m in many]))
+    compiled = grukit.MinGRU(2, 3, scan="compiled", dtype=torch.float64)
+    with pytest.raises(InputError, match="runs eagerly"):
+        torch.func.vmap(lambda x: compiled(x)[0])(many)
+
+
+def test_chrono_initialisation_is_refused_for_it():
+    from grukit.training.model import ModelConfig
+
+    with pytest.raises(InputError, match="mingru model does not take it"):
+        ModelConfig(cell="mingru", chrono=20.0)

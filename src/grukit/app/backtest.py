@@ -6,8 +6,8 @@ Without refit one GRU is trained (`forecast.fit_and_score`) on the windows whose
 the first origin (validation from that period only), then forecasts from every origin reading the
 data up to it; ETS is fitted on the same rows and run to each origin; seasonal naive needs no
 fitting. With refit both are trained anew for each origin on everything before it (one run
-directory per origin). MASE's scale is the in-sample seasonal-naive error of the rows before the
-first origin, the same for every window and method.
+directory per origin). MASE's scale is the in-sample seasonal-naive error of the rows the training
+windows touch, the same for every window and method.
 
 Written together, each to a staging file renamed into place once all are written:
 
@@ -64,7 +64,8 @@ def backtest_origins(series: Series, config: ForecastConfig, backtest: BacktestC
     step = backtest.step or config.horizon
     last = len(series) - config.horizon - 1
     origins = last - step * np.arange(backtest.windows)[::-1]
-    needed = minimum_rows(config.lookback, config.horizon) - config.horizon - 1  # rows before the first origin
+    # rows before the first origin
+    needed = minimum_rows(max(config.lookback, config.season), config.horizon) - config.horizon - 1
     if origins[0] < needed:
         rows = needed + step * (backtest.windows - 1) + config.horizon + 1
         raise InputError(f"{where} has {len(series)} rows; {backtest.windows} backtest windows {step} rows apart "

@@ -156,6 +156,8 @@ def _program(model, example: torch.Tensor):
     recurrent = portable.recurrent
     native = not portable.irregular and getattr(recurrent, "_native_refusal", lambda: "none")() is None
     recurrent.backend = "torch" if native else "reference"
+    if hasattr(recurrent, "scan"):  # a MinGRU: its log-space scan is torch ops
+        recurrent.scan = "log"
     try:
         return torch.export.export(portable, (example,), dynamic_shapes={"inputs": {0: Dim("batch")}})
     except Exception as error:  # noqa: BLE001 - any tracing failure is this model's

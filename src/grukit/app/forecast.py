@@ -2,9 +2,10 @@
 
 Pipeline: read and check the series (`data.series`) → forecast origins split by time into train /
 validation / test (a gap of h origins between the parts, so no target is shared across them) →
-standardise every column with the training rows' mean and std → train a GRU that reads the last
-L steps of [target, covariates] and outputs the next h values at the quantiles 0.1, 0.5, 0.9
-(pinball loss; early stopping on the validation loss) → stretch (or shrink) its 80% interval
+scale each window (by default two ways, `seasonal` and `level`, with a GRU for each, keeping per
+series the one whose validation forecasts were better: `_fit_and_choose`, `forecasting.windows`) →
+train a GRU that reads the last L steps of [target, covariates] and outputs the next h values at
+the quantiles 0.1, 0.5, 0.9 (pinball loss; early stopping on the validation loss) → stretch (or shrink) its 80% interval
 so that it covers 80% of the validation windows (conformalized quantile regression,
 `conformal_stretch`) → score the median on the test origins, in
 the data's own units (MASE with the --season's in-sample seasonal-naive scale, sMAPE, MAE, RMSE;

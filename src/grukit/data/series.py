@@ -114,8 +114,6 @@ def _future_frame(future, *, known, time: str | None, group: str | None):
     if not known:
         raise InputError(f"{future} holds future values of known covariates, but none is named (--known COLUMNS)")
     frame, _ = _read_frame(future, columns=[*known, *([group] if group else [])], time=time)
-    if time and time not in frame.columns:
-        raise InputError(f"{future} has no time column {time!r}; its columns: {', '.join(frame.columns)}")
     frame.attrs["path"] = Path(future)
     return frame
 
@@ -154,13 +152,15 @@ def _series(frame, path: Path, *, target: str, covariates: tuple[str, ...], time
         if len(ahead) and future is not None:
             raise InputError(f"{where} has rows after its last {target!r} value and {future.attrs['path']} gives "
                              "future values too: give them in one place")
+    if len(frame) == 0:
+        raise InputError(f"{where} has no rows with a {target!r} value")
     rows = frame.index.to_numpy() + 2  # header = row 1
     empty = np.flatnonzero((frame[target].str.strip() == "").to_numpy())
     if not known and len(empty) and (frame[target].str.strip().iloc[empty[0]:] == "").all():
         raise InputError(f"{path}: column {target!r} is empty from row {rows[empty[0]]} to the end: rows after the "
                          "last target value hold the future of covariates known in advance; name them with --known, "
                          "or drop those rows")
-    values = _numbers(frame, columns, where=f"{path}", rows=rows)
+    values = _numbers(frame, columns, where=where, rows=rows)
     attributes = _static(frame, static, where=where, rows=rows)
     future_known = None
     if known:

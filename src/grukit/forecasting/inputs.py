@@ -22,7 +22,7 @@ def read_forecast_input(path, config: ForecastConfig, *, rows_needed: int | None
                   dayfirst=config.dayfirst, fill=config.fill, future=future)
     panel = (read_panel(path, group=config.group, static=config.static, **common) if config.group
              else {"": read_series(path, **common)})
-    needed = minimum_rows(config.lookback, config.horizon) if rows_needed is None else rows_needed
+    needed = minimum_rows(max(config.lookback, config.season), config.horizon) if rows_needed is None else rows_needed
     for name, series in panel.items():
         where = f"{path}" + (f" (group {name!r})" if name else "")
         if config.log and (series.values[:, 0] < 0).any():

@@ -66,7 +66,9 @@ def split_origins(series_length: int, config: ForecastConfig,
     test ones. Given `test` origins (a backtest's), training and validation use the origins whose
     targets all precede the first of them (o + h ≤ test[0]). Either way a gap of h origins separates
     the parts, so no target is shared across them."""
-    first, last = config.lookback - 1, series_length - config.horizon - 1
+    # the first origin has a whole window behind it and, m = season, a whole season: the seasonal naive
+    # forecast y_{o+k−m⌈k/m⌉} (a baseline, and what scaling="seasonal" measures from) reads row o + 1 − m
+    first, last = max(config.lookback, config.season) - 1, series_length - config.horizon - 1
     origins = np.arange(first, last + 1)
     gap = config.horizon  # the last training target (o + h) precedes the first validation origin's
     if test is None:
@@ -105,7 +107,7 @@ class SeriesScaler:
     """How one series' values (T, F) — target in column 0 — become model inputs, fitted on the rows
     its training windows touch.
 
-    scaling="seasonal" (the default): as "level" for the inputs, but the h values to predict are
+    scaling="seasonal": as "level" for the inputs, but the h values to predict are
       measured from the seasonal naive forecast ŷ_{o+k} = y_{o+k−m⌈k/m⌉} (the last value when m = 1),
       in units of the training rows' std of m-step changes: the GRU learns what the series does
       beyond repeating its last season, so an untrained or data-starved model (a short series) is

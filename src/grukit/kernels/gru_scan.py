@@ -554,8 +554,7 @@ def differentiable_backward(ctx, d_out, d_hn):
     by `ctx.reference` — the readable recurrence, (x, h0, W_ih, b_ih, W_hh, b_hh, lengths) → (out,
     h_n) — and differentiated by autograd. Costs one more forward and an autograd backward of
     the reference code, on top of the compiled forward."""
-    x, h0, w_ih, _, _, _, _, _, _, lengths, b_ih, b_hh = ctx.saved_tensors
-    w_hh = ctx.saved_tensors[3]
+    x, h0, w_ih, w_hh, *_, lengths, b_ih, b_hh = ctx.saved_tensors
     primals = (x, h0, w_ih, b_ih, w_hh, b_hh)
     wanted = [k for k, tensor in enumerate(primals) if tensor is not None and ctx.needs_input_grad[k]]
     with torch.enable_grad():

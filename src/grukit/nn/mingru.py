@@ -34,7 +34,7 @@ from grukit.io.serialization import save
 from grukit.kernels.mingru_scan import candidate, compiled_refusal, mingru_scan
 from grukit.nn.base import uniform_reset_
 from grukit.nn.trace import MinGRUTrace
-from grukit.nn.validation import check_state, sequence_batch
+from grukit.nn.validation import check_state, sequence_batch, transformed
 
 Mode = Literal["parallel", "sequential"]
 ScanChoice = Literal["auto", "log", "compiled"]
@@ -89,12 +89,15 @@ class MinGRU(nn.Module):
 
     def resolved_scan(self, x: torch.Tensor) -> str:
         """The scan this call runs: "sequential" in that mode, else "compiled" or "log" ("auto":
-        compiled where it can run, log elsewhere)."""
+        compiled where it can run eagerly, log elsewhere and under compile, export and torch.func)."""
         if self.mode == "sequential":
             return "sequential"
+        if self.scan == "compiled" and transformed():
+            raise InputError("the compiled minGRU scan runs eagerly, not under torch.compile, torch.export or a "
+                             "torch.func transform: use scan='auto' or 'log' there")
         if self.scan != "auto":
             return self.scan
-        return "compiled" if compiled_refusal(x) is None and not torch.compiler.is_compiling() else "log"
+        return "compiled" if compiled_refusal(x) is None and not transformed() else "log"
 
     def forward(self, input, hx=None, *, lengths=None, return_gates: bool = False):
         if isinstance(input, PackedSequence):
