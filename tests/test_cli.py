@@ -263,7 +263,7 @@ def test_train_and_evaluate_errors_are_one_line(args, message):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_compare_trains_three_models_alike(tmp_path):
+def test_compare_trains_four_models_alike(tmp_path):
     result = runner.invoke(app, ["compare", "adding", "--set", "steps=8", "--set", "train_size=64", "--set",
                                  "validation_size=16", "--set", "test_size=16", "--epochs", "1", "--hidden-size", "4",
                                  "--out", str(tmp_path)])
@@ -271,9 +271,9 @@ def test_compare_trains_three_models_alike(tmp_path):
     lines = (tmp_path / "comparison.csv").read_text().splitlines()
     assert lines[0] == "model,parameters,train seconds,test mse"
     params = {line.split(",")[0]: int(line.split(",")[1]) for line in lines[1:]}
-    # GRU 3H(I+H)+6H, LSTM 4H(I+H)+8H, RNN H(I+H)+2H with I = 2, H = 4, plus the head's H+1
-    assert params == {"GRU": 3 * 4 * 6 + 24 + 5, "LSTM": 4 * 4 * 6 + 32 + 5, "vanilla RNN": 4 * 6 + 8 + 5,
-                      "baseline: constant 1.0": 0}
+    # GRU 3H(I+H)+6H, minGRU 2H(I+1), LSTM 4H(I+H)+8H, RNN H(I+H)+2H with I = 2, H = 4, plus the head's H+1
+    assert params == {"GRU": 3 * 4 * 6 + 24 + 5, "minGRU": 2 * 4 * 3 + 5, "LSTM": 4 * 4 * 6 + 32 + 5,
+                      "vanilla RNN": 4 * 6 + 8 + 5, "baseline: constant 1.0": 0}
     assert (tmp_path / "comparison.md").read_text().startswith("| model | parameters |")
 
 
