@@ -159,3 +159,22 @@ def test_progress_bar_on_a_terminal_is_erased_when_training_ends(tmp_path):
     last_frame, after = raw[:raw.index("after fit")].rsplit("epoch 2/2", 1)[1], raw[raw.index("after fit"):]
     assert "\x1b[1A\x1b[2K" in last_frame  # back up to the bar's line and erase it, before the next output
     assert "GPU available" not in raw and "Warning" not in raw and "━" not in after
+
+
+def test_remove_run_takes_an_interrupted_auto_forecast_but_nothing_it_did_not_write(tmp_path):
+    from grukit.errors import InputError
+    from grukit.training.runs import remove_run
+
+    interrupted = tmp_path / "forecast"
+    for scaling in ("seasonal", "level"):
+        (interrupted / scaling).mkdir(parents=True)
+        (interrupted / scaling / "config.json").write_text("{}")
+    remove_run(interrupted)
+    assert not interrupted.exists()
+    mixed = tmp_path / "mixed"
+    (mixed / "seasonal").mkdir(parents=True)
+    (mixed / "seasonal" / "config.json").write_text("{}")
+    (mixed / "photos").mkdir()
+    with pytest.raises(InputError, match="is not a grukit run"):
+        remove_run(mixed)
+    assert (mixed / "photos").is_dir()

@@ -46,8 +46,9 @@ def load_run(run_dir) -> Run:
 
 def remove_run(run_dir) -> None:
     """Delete the run directory `run_dir` if it holds a grukit run (config.json, or a forecast run's
-    forecast_model.json); nothing if it does not exist; an InputError for any other directory
-    (never delete what grukit did not write)."""
+    forecast_model.json, or only sub-runs that do: an interrupted scaling="auto" forecast); nothing
+    if it does not exist; an InputError for any other directory (never delete what grukit did not
+    write)."""
     import shutil
 
     directory = Path(run_dir)
@@ -55,6 +56,12 @@ def remove_run(run_dir) -> None:
         return
     from grukit.forecasting.windows import MODEL_FILE
 
-    if not ((directory / "config.json").is_file() or (directory / MODEL_FILE).is_file()):
-        raise InputError(f"{directory} exists but is not a grukit run (no config.json): not deleting it")
+    def is_run(path: Path) -> bool:
+        return (path / "config.json").is_file() or (path / MODEL_FILE).is_file()
+
+    # a forecast run with scaling="auto" stopped before its own forecast_model.json: its sub-runs say
+    subruns = [path for path in directory.iterdir() if path.is_dir()] if directory.is_dir() else []
+    if not (is_run(directory) or (subruns and all(is_run(path) for path in subruns))):
+        raise InputError(f"{directory} exists but is not a grukit run (no config.json or {MODEL_FILE}): not "
+                         "deleting it")
     shutil.rmtree(directory)
