@@ -168,6 +168,10 @@ def test_compile_fullgraph_and_export_match_eager(backend, reset, layers, bidire
         torch.testing.assert_close(got[1], eager[1], rtol=1e-5, atol=1e-6)
     if backend == "fused":  # the compiled kernel, kept whole as grukit's custom op, forward and backward
         assert "grukit.gru_scan" in str(program.graph)
+        with torch.no_grad():  # inference keeps one step's gates, as the eager path does
+            torch._dynamo.reset()
+            inferred = torch.compile(lambda x: model(x, lengths=given), fullgraph=True)(x)
+        torch.testing.assert_close(inferred[0], eager[0], rtol=1e-5, atol=1e-6)
     expected = torch.autograd.grad(eager[0].sum() + eager[1].sum(), (x, model.weight_hh_l0))
     got = torch.autograd.grad(compiled[0].sum() + compiled[1].sum(), (x, model.weight_hh_l0))
     for g, e in zip(got, expected, strict=True):
@@ -184,7 +188,7 @@ def test_the_custom_op_passes_torch_library_s_checks():
         w.requires_grad_()
     for reset_after in (True, False):  # whole lengths: the gates' NaN at padded steps would compare unequal
         torch.library.opcheck(gru_scan_op, (x, h0, *weights[:2], *weights[2:], torch.tensor([4, 4]), False,
-                                            reset_after))
+                                            reset_after, True))
 
 
 @pytest.mark.parametrize("backend", ["auto", "reference", "fused"])

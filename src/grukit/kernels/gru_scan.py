@@ -577,17 +577,19 @@ def differentiable_backward(ctx, d_out, d_hn):
 @torch.library.custom_op("grukit::gru_scan", mutates_args=(), device_types="cpu")
 def gru_scan_op(x: torch.Tensor, h0: torch.Tensor, w_ih: torch.Tensor, b_ih: torch.Tensor | None,
                 w_hh: torch.Tensor, b_hh: torch.Tensor | None, lengths: torch.Tensor, reverse: bool,
-                reset_after: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
-                                            torch.Tensor]:
-    """`scan_forward` with every step's gates kept: (out, h_n, r, z, n, ghn)."""
-    return scan_forward(x, h0, w_ih, b_ih, w_hh, b_hh, lengths, reverse=reverse, reset_after=reset_after, keep=True)
+                reset_after: bool, keep: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
+                                                        torch.Tensor, torch.Tensor]:
+    """`scan_forward` as an op: (out, h_n, r, z, n, ghn), every step's gates with keep (a backward or a
+    trace reads them), the last step's without."""
+    return scan_forward(x, h0, w_ih, b_ih, w_hh, b_hh, lengths, reverse=reverse, reset_after=reset_after, keep=keep)
 
 
 @gru_scan_op.register_fake
-def _(x, h0, w_ih, b_ih, w_hh, b_hh, lengths, reverse, reset_after):
+def _(x, h0, w_ih, b_ih, w_hh, b_hh, lengths, reverse, reset_after, keep):
     steps, batch, hidden = x.shape[0], x.shape[1], w_hh.shape[1]
-    gates = [x.new_empty(steps, batch, hidden) for _ in range(3)]
-    ghn = x.new_empty(steps, batch, hidden) if reset_after else x.new_empty(1, 0, 0)
+    kept = steps if keep else 1
+    gates = [x.new_empty(kept, batch, hidden) for _ in range(3)]
+    ghn = x.new_empty(kept, batch, hidden) if reset_after else x.new_empty(1, 0, 0)
     return x.new_empty(steps, batch, hidden), x.new_empty(batch, hidden), *gates, ghn
 
 
@@ -610,7 +612,7 @@ def _(x, h0, w_ih, w_hh, out, r, z, n, ghn, lengths, d_out, d_hn, reverse, reset
 
 
 def _op_setup_context(ctx, inputs, output) -> None:
-    x, h0, w_ih, b_ih, w_hh, b_hh, lengths, reverse, reset_after = inputs
+    x, h0, w_ih, b_ih, w_hh, b_hh, lengths, reverse, reset_after, _ = inputs
     out, _, r, z, n, ghn = output
     ctx.save_for_backward(x, h0, w_ih, w_hh, out, r, z, n, ghn, lengths)
     ctx.flags = (reverse, reset_after, b_ih is not None, b_hh is not None)
@@ -624,7 +626,7 @@ def _op_backward(ctx, d_out, d_hn, _dr, _dz, _dn, _dghn):
     d_x, dh, d_w_ih, d_b_ih, d_w_hh, d_b_hh = gru_scan_backward_op(x, h0, w_ih, w_hh, out, r, z, n, ghn, lengths,
                                                                    d_out, d_hn, reverse, reset_after)
     return (d_x, dh, d_w_ih, d_b_ih if has_bias_ih else None, d_w_hh, d_b_hh if has_bias_hh else None,
-            None, None, None)
+            None, None, None, None)
 
 
 gru_scan_op.register_autograd(_op_backward, setup_context=_op_setup_context)
@@ -636,12 +638,13 @@ def fused_scan(x, h0, w_ih, b_ih, w_hh, b_hh, lengths, *, reverse: bool, reset: 
     readable code, (x, h0, W_ih, b_ih, W_hh, b_hh, lengths) → (out, h_n), which a backward with
     create_graph=True differentiates (`differentiable_backward`); without it such a backward's
     gradients are not differentiable."""
-    if torch.compiler.is_compiling():  # traced: the registered op, which torch.compile and torch.export keep whole
-        out, h_n, r, z, n, _ = gru_scan_op(x, h0, w_ih, b_ih, w_hh, b_hh, lengths, reverse, reset == "after")
-        return out, h_n, (r, z, n) if record else None
     # the backward pass and a trace read every step's gates; plain inference needs one step's
     differentiable = torch.is_grad_enabled() and any(
         tensor is not None and tensor.requires_grad for tensor in (x, h0, w_ih, b_ih, w_hh, b_hh))
+    if torch.compiler.is_compiling():  # traced: the registered op, which torch.compile and torch.export keep whole
+        out, h_n, r, z, n, _ = gru_scan_op(x, h0, w_ih, b_ih, w_hh, b_hh, lengths, reverse, reset == "after",
+                                           record or differentiable)
+        return out, h_n, (r, z, n) if record else None
     out, h_n, r, z, n = FusedGRUScan.apply(x, h0, w_ih, b_ih, w_hh, b_hh, lengths, reverse, reset == "after",
                                            record, differentiable, reference)
     return out, h_n, (r, z, n) if record else None
