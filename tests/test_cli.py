@@ -269,12 +269,40 @@ def test_compare_trains_four_models_alike(tmp_path):
                                  "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     lines = (tmp_path / "comparison.csv").read_text().splitlines()
-    assert lines[0] == "model,parameters,train seconds,test mse"
-    params = {line.split(",")[0]: int(line.split(",")[1]) for line in lines[1:]}
+    assert lines[0] == "model,hidden size,parameters,train seconds,test mse"
+    params = {line.split(",")[0]: int(line.split(",")[2]) for line in lines[1:]}
     # GRU 3H(I+H)+6H, minGRU 2H(I+1), LSTM 4H(I+H)+8H, RNN H(I+H)+2H with I = 2, H = 4, plus the head's H+1
     assert params == {"GRU": 3 * 4 * 6 + 24 + 5, "minGRU": 2 * 4 * 3 + 5, "LSTM": 4 * 4 * 6 + 32 + 5,
                       "vanilla RNN": 4 * 6 + 8 + 5, "baseline: constant 1.0": 0}
-    assert (tmp_path / "comparison.md").read_text().startswith("| model | parameters |")
+    assert (tmp_path / "comparison.md").read_text().startswith("| model | hidden size | parameters |")
+
+
+def test_compare_matches_parameters_for_the_chosen_models(tmp_path):
+    """--models picks and orders the rows; --match parameters makes each model as wide as brings
+    its parameter count closest to the first's; a wrong name is one line naming the choices."""
+    from grukit.tasks import make_task
+    from grukit.training.compare import matched_hidden_size, parameter_count
+
+    result = runner.invoke(app, ["compare", "adding", "--set", "steps=8", "--set", "train_size=64", "--set",
+                                 "validation_size=16", "--set", "test_size=16", "--epochs", "1", "--hidden-size", "8",
+                                 "--models", "lstm,minGRU", "--match", "parameters", "--layers", "2",
+                                 "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    rows = [line.split(",") for line in (tmp_path / "comparison.csv").read_text().splitlines()[1:]]
+    assert [row[0] for row in rows] == ["LSTM", "minGRU", "baseline: constant 1.0"]
+    width = {row[0]: int(row[1]) for row in rows[:2]}
+    params = {row[0]: int(row[2]) for row in rows[:2]}
+    data = make_task("adding", steps=8, train_size=64, validation_size=16, test_size=16).build(seed=0)
+    budget = parameter_count("lstm", 8, data, num_layers=2)
+    assert width["LSTM"] == 8 and params["LSTM"] == budget
+    # the minGRU at H and at H ± 1: none is closer to the LSTM's count than the width chosen
+    closest = min(range(1, 200), key=lambda h: (abs(parameter_count("mingru", h, data, num_layers=2) - budget), h))
+    assert width["minGRU"] == closest == matched_hidden_size("mingru", budget, data, num_layers=2)
+    assert params["minGRU"] == parameter_count("mingru", closest, data, num_layers=2) != budget
+    wrong = subprocess.run([sys.executable, "-c", "from grukit.app.cli import main; main()", "compare", "adding",
+                            "--models", "gru,tcn"], capture_output=True, text=True)
+    assert wrong.returncode == 2 and wrong.stderr.count("\n") == 1
+    assert "unknown model 'tcn'" in wrong.stderr and "mingru (minGRU)" in wrong.stderr
 
 
 def test_dataset_command_writes_a_real_series_and_names_problems(tmp_path):

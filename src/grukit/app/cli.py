@@ -482,7 +482,14 @@ def dataset(
 def compare(
     task: str = typer.Argument(..., metavar="TASK", help=TASK_HELP),
     hidden_size: int = typer.Option(64, metavar="N", callback=_at_least(1),
-                                    help="Units per model (the same for all)."),
+                                    help="Units per model (with --match parameters: the first model's)."),
+    models: str = typer.Option(None, "--models", metavar="A,B,…",
+                               help="Which models, in order (default all the task's): e.g. gru,mingru,lstm."),
+    match: str = typer.Option("hidden", metavar="hidden|parameters",
+                              help="What the models share: the hidden size, or the parameter count (each as wide "
+                                   "as brings it closest to the first model's at --hidden-size)."),
+    num_layers: int = typer.Option(1, "--layers", metavar="N", callback=_at_least(1),
+                                   help="Stacked layers per model (the same for all)."),
     head_dropout: float = typer.Option(0.0, metavar="P", help="Dropout on the features every model's head reads "
                                                               "(the GRU-D authors use 0.3)."),
     epochs: int = typer.Option(20, metavar="N", callback=_at_least(1),
@@ -499,26 +506,34 @@ def compare(
 ) -> None:
     """Train GRU, minGRU, LSTM and vanilla RNN alike on one task's data and seeds, side by side.
 
-    Equal hidden size, epochs and optimiser for all; the tasks of irregular series (clinical,
-    imputation, masked) compare the GRU-D family instead."""
+    Equal epochs, optimiser and hidden size (or parameter count, --match parameters) for all; the
+    tasks of irregular series (clinical, imputation, masked) compare the GRU-D family instead."""
     with _library_output(verbose):
         from rich.console import Console
         from rich.table import Table
 
+        from grukit.errors import InputError
         from grukit.tasks import make_task
-        from grukit.training.compare import compare_models, write_comparison
+        from grukit.training.compare import compare_models, select_models, write_comparison
         from grukit.training.trainer import TrainConfig
 
+        if match not in ("hidden", "parameters"):
+            raise InputError(f"--match must be 'hidden' or 'parameters', got {match!r}")
         built = make_task(task, **_parse_options(option or []))
+        chosen = list(select_models(built, models.split(","))) if models is not None else None
         config = TrainConfig(max_epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
         directory = out or f"runs/compare-{task}"
         rows, data = compare_models(built, config, hidden_size=hidden_size, out_dir=directory, seeds=seeds,
-                                    head_dropout=head_dropout)
+                                    head_dropout=head_dropout, models=chosen, match=match,
+                                    num_layers=num_layers)
         files = write_comparison(rows, directory)
         console = Console(width=110)
         seed_note = f"seed {seed}" if seeds == 1 else f"seeds {seed}–{seed + seeds - 1}"
         dropped = f", head dropout {head_dropout:g}" if head_dropout else ""
-        console.print(f"[bold]{data.description}[/bold]: hidden size {hidden_size}{dropped}, "
+        width = (f"hidden size {hidden_size}" if match == "hidden"
+                 else f"parameters matched to the {rows[0]['model']}'s at hidden size {hidden_size}")
+        width += f", {num_layers} layers" if num_layers > 1 else ""
+        console.print(f"[bold]{data.description}[/bold]: {width}{dropped}, "
                       f"{_count(epochs, 'epoch')}, {seed_note}")
         table = Table()
         for column in rows[0]:
