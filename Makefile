@@ -7,8 +7,12 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 STAMP  := $(VENV)/.grukit-installed
 # The documentation site (docs/, mkdocs.yml) into site/: offline (no web fonts, CDN scripts or
-# downloads); --strict turns every warning into an error. `make test` runs it too.
+# downloads); --strict turns every warning into an error. `make test` runs it too, without running the
+# practice exercises (the test suite runs each itself); `make docs` and `make test-all` run them and
+# show their outputs on their pages, with the kernel's own log lines kept quiet.
 DOCS   := NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+DOCS_RUN := mkdir -p $(VENV)/etc/ipython && cp docs/ipython_kernel_config.py $(VENV)/etc/ipython/ && \
+            GRUKIT_DOCS_EXECUTE=true $(DOCS)
 
 .PHONY: demo test test-all lint bench clean venv docs browser peers
 
@@ -36,10 +40,11 @@ test: $(STAMP) browser
 	$(PY) -m pytest -q --durations=15
 
 test-all: $(STAMP) browser
+	$(DOCS_RUN)
 	$(PY) -m pytest -q -m "slow or not slow"
 
 docs: $(STAMP)
-	$(DOCS)
+	$(DOCS_RUN)
 
 # Other libraries' forecasters on the origins of benchmarks/forecast_accuracy.py: statsforecast's AutoETS,
 # AutoTheta and SeasonalNaive, the GRUs of Darts (BlockRNNModel, RNNModel) and NeuralForecast, in an

@@ -74,15 +74,17 @@ def test_shell_examples_use_existing_commands_and_options():
                     assert option in options, f"{page.name}: `grukit {used}` has no option {option}: {line.strip()}"
 
 
-def test_site_builds_offline(tmp_path):
-    """mkdocs build --strict passes and the pages load nothing from another host."""
+def build_site(out: Path, *, run_exercises: bool) -> Path:
+    """mkdocs build --strict into `out`, with or without running the practice exercises for their
+    outputs; it passes with no warning and no page loads anything from another host."""
     mkdocs = shutil.which("mkdocs", path=str(Path(sys.executable).parent))
     if mkdocs is None:
         pytest.skip("mkdocs is not installed (the dev extra)")
-    site = tmp_path / "site"
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONPATH": str(ROOT / "src")}
+    site = out / "site"
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONPATH": str(ROOT / "src"),
+           "GRUKIT_DOCS_EXECUTE": "true" if run_exercises else "false"}
     result = subprocess.run([mkdocs, "build", "--strict", "--site-dir", str(site)], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=300)
+                            capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr
     assert "WARNING" not in result.stderr, result.stderr
     remote = re.compile(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//"""  # a script, style sheet, font or link
@@ -95,6 +97,31 @@ def test_site_builds_offline(tmp_path):
             if page.suffix == ".html":
                 for host in ("fonts.googleapis", "fonts.gstatic", "cdn.jsdelivr", "unpkg.com", "cdnjs"):
                     assert host not in text, f"{page.relative_to(site)} names {host}"
+    return site
+
+
+EXERCISES = sorted((ROOT / "docs" / "practice").glob("*.py"))
+OUTPUT = re.compile(r'data-mime-type="text/plain"[^>]*>\s*<pre>(.*?)</pre>', re.DOTALL)
+
+
+def test_site_builds_offline(tmp_path):
+    """The site as `make test` builds it: the exercises' pages without their outputs."""
+    site = build_site(tmp_path, run_exercises=False)
+    for exercise in EXERCISES:
+        page = (site / "practice" / exercise.name).with_suffix(".html").read_text(encoding="utf-8")
+        assert "def check(" in page and not OUTPUT.search(page), exercise.name
+
+
+@pytest.mark.slow
+def test_exercise_pages_show_what_their_solutions_print(tmp_path):
+    """As `make docs` builds it: every exercise runs, and its page shows the solution's output, the
+    check's "correct: …" line included, and no error."""
+    site = build_site(tmp_path, run_exercises=True)
+    for exercise in EXERCISES:
+        page = (site / "practice" / exercise.name).with_suffix(".html").read_text(encoding="utf-8")
+        printed = "\n".join(OUTPUT.findall(page))
+        assert "correct:" in printed, f"{exercise.name} shows no passed check: {printed[:300]!r}"
+        assert "Traceback" not in page and "jp-OutputArea-error" not in page, exercise.name
 
 
 def test_docstring_conversion():
