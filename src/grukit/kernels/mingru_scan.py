@@ -17,7 +17,10 @@ length, where the state is held — and h_n (B, H), by
                   any h0, where implementations that fold h0 into the log-space sum need h0 > 0
     "compiled"    a numba loop over t, vectorised over B × H and fused with σ and g, forward and
                   backward (the backward a reverse scan: ∂h_t/∂h_{t−1} = a_t), CPU only; batch
-                  rows split across threads as the GRU kernel's (`kernels.rows`)
+                  rows split across threads as the GRU kernel's (`kernels.rows`). Compiled
+                  with numpy's error model, as the GRU kernels are: a float division then
+                  follows IEEE rules instead of testing for zero, which is what lets the
+                  compiler vectorise σ's rational approximation over the hidden units
 
 All three agree to float rounding (tested: float64 1e-10, float32 1e-5, gradients included).
 """
@@ -103,7 +106,7 @@ def _log_space(k, c, h0, valid):
     return out, h[-1]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _forward(k, c, h, lengths, out, first, last):
     """Rows first … last − 1: out[t] = h_t for t < lengths[b] (zeros after), h updated in place to h_n."""
     steps, _, hidden = k.shape
@@ -122,7 +125,7 @@ def _forward(k, c, h, lengths, out, first, last):
                 out[t, b, i] = h[b, i]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def _backward(k, c, h0, out, lengths, d_out, d_h, d_k, d_c, first, last):
     """Rows first … last − 1 of the reverse scan: d_h enters as ∂L/∂h_n and leaves as ∂L/∂h0; d_k,
     d_c filled."""
