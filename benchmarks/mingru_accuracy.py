@@ -11,6 +11,7 @@ model's hidden size, parameters, mean train seconds and the test metric (mean ov
 the per-seed values), and the task's baseline:
 
 - `adding`, T = 400: test MSE of the sum of the two marked values (a constant guess: 0.167);
+  `adding-chrono` the same with every model's gates chrono-initialised for memories up to 400 steps;
 - `digits`: 8×8 digits read pixel by pixel (64 steps), test accuracy;
 - `text`: character-level tweets, test bits per character (the bigram model's as the baseline).
 """
@@ -22,10 +23,12 @@ import json
 import sys
 import tempfile
 
-TASKS = {  # task → (task options, GRU hidden size, epochs, batch size, seeds)
-    "adding": ({"steps": 400, "train_size": 4_000, "validation_size": 300, "test_size": 500}, 32, 10, 32, 3),
-    "digits": ({"order": "pixels"}, 64, 30, 64, 3),
-    "text": ({"tweets": 6_000}, 128, 4, 64, 1),
+ADDING = {"steps": 400, "train_size": 4_000, "validation_size": 300, "test_size": 500}
+TASKS = {  # name → (task, task options, GRU hidden size, epochs, batch size, seeds, chrono T_max)
+    "adding": ("adding", ADDING, 32, 10, 32, 3, 0.0),
+    "adding-chrono": ("adding", ADDING, 32, 10, 32, 3, 400.0),  # every model chrono-initialised
+    "digits": ("digits", {"order": "pixels"}, 64, 30, 64, 3, 0.0),
+    "text": ("text", {"tweets": 6_000}, 128, 4, 64, 1, 0.0),
 }
 MODELS = ("gru", "mingru", "lstm")
 
@@ -35,11 +38,11 @@ def measure(task_name: str, layers: int, out_dir) -> dict:
     from grukit.training.compare import compare_models
     from grukit.training.trainer import TrainConfig
 
-    options, hidden, epochs, batch, seeds = TASKS[task_name]
-    task = make_task(task_name, **options)
+    name, options, hidden, epochs, batch, seeds, chrono = TASKS[task_name]
+    task = make_task(name, **options)
     config = TrainConfig(max_epochs=epochs, batch_size=batch, seed=0, progress=False)
     rows, data = compare_models(task, config, hidden_size=hidden, out_dir=out_dir, seeds=seeds, models=MODELS,
-                                match="parameters", num_layers=layers)
+                                match="parameters", num_layers=layers, chrono=chrono)
     metric = f"test {data.metric}"
     return {"task": task_name, "layers": layers, "metric": data.metric, "description": data.description,
             "epochs": epochs, "seeds": seeds,

@@ -305,6 +305,24 @@ def test_compare_matches_parameters_for_the_chosen_models(tmp_path):
     assert "unknown model 'tcn'" in wrong.stderr and "mingru (minGRU)" in wrong.stderr
 
 
+def test_compare_chrono_initialises_every_model_or_refuses_before_training(tmp_path):
+    import json
+
+    from grukit.errors import InputError
+    from grukit.tasks import make_task
+    from grukit.training.compare import compare_models
+    from grukit.training.trainer import TrainConfig
+
+    task = make_task("adding", steps=12, train_size=32, validation_size=8, test_size=8)
+    config = TrainConfig(max_epochs=1, batch_size=16, seed=0, progress=False)
+    compare_models(task, config, hidden_size=4, out_dir=tmp_path / "ok", models=["gru", "mingru"], chrono=12.0)
+    for cell in ("gru", "mingru"):
+        assert json.loads((tmp_path / "ok" / cell / "config.json").read_text())["model"]["chrono"] == 12.0
+    with pytest.raises(InputError, match="vanilla RNN has no gates"):
+        compare_models(task, config, hidden_size=4, out_dir=tmp_path / "refused", chrono=12.0)
+    assert not (tmp_path / "refused").exists()  # refused before the first model trained
+
+
 def test_dataset_command_writes_a_real_series_and_names_problems(tmp_path):
     """`grukit dataset` exports a packaged real series as CSV (never over an existing file); an
     unknown name or a missing package is one readable error."""

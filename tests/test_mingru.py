@@ -190,8 +190,24 @@ def test_torch_func_runs_the_log_scan_and_refuses_the_compiled_one():
         torch.func.vmap(lambda x: compiled(x)[0])(many)
 
 
-def test_chrono_initialisation_is_refused_for_it():
-    from grukit.training.model import ModelConfig
+def test_chrono_initialisation_spreads_the_update_gate_over_one_to_t_max_steps():
+    """b_u = −log U(1, T_max − 1) on every layer's update rows, the candidate rows untouched: at
+    zero input u = 1/(1 + U) lies in [1/T_max, 1/2], memories of 2 … T_max steps."""
+    from grukit.nn.init import chrono_init_
+    from grukit.training.model import ModelConfig, SequenceModel
 
-    with pytest.raises(InputError, match="mingru model does not take it"):
-        ModelConfig(cell="mingru", chrono=20.0)
+    model = grukit.MinGRU(3, 64, num_layers=2)
+    candidate_rows = [getattr(model, f"bias_ih_l{layer}")[64:].detach().clone() for layer in (0, 1)]
+    chrono_init_(model, 100, generator=torch.Generator().manual_seed(0))
+    for layer in (0, 1):
+        bias = getattr(model, f"bias_ih_l{layer}").detach()
+        update = torch.sigmoid(bias[:64])
+        assert float(update.min()) >= 1 / 100 - 1e-6 and float(update.max()) <= 0.5 + 1e-6
+        assert float((1 / update).std()) > 10  # memories spread over the range, not one value
+        assert torch.equal(bias[64:], candidate_rows[layer])
+    _, _, trace = model(torch.zeros(5, 2, 3), return_gates=True)
+    torch.testing.assert_close(trace.update[0, :, 0], torch.sigmoid(model.bias_ih_l0[:64].detach()).expand(2, -1))
+    built = SequenceModel(ModelConfig(cell="mingru", chrono=50.0, hidden_size=8, input_size=2))
+    assert float(torch.sigmoid(built.recurrent.bias_ih_l0[:8]).max()) <= 0.5
+    with pytest.raises(InputError, match="has none"):
+        chrono_init_(grukit.MinGRU(2, 3, bias=False), 10)

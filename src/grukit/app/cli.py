@@ -490,6 +490,9 @@ def compare(
                                    "as brings it closest to the first model's at --hidden-size)."),
     num_layers: int = typer.Option(1, "--layers", metavar="N", callback=_at_least(1),
                                    help="Stacked layers per model (the same for all)."),
+    chrono: float = typer.Option(0.0, metavar="T_MAX",
+                                 help="Chrono-initialise every model's gate biases for memories of 1 … T_MAX steps "
+                                      "(Tallec & Ollivier 2018); 0: off."),
     head_dropout: float = typer.Option(0.0, metavar="P", help="Dropout on the features every model's head reads "
                                                               "(the GRU-D authors use 0.3)."),
     epochs: int = typer.Option(20, metavar="N", callback=_at_least(1),
@@ -525,7 +528,7 @@ def compare(
         directory = out or f"runs/compare-{task}"
         rows, data = compare_models(built, config, hidden_size=hidden_size, out_dir=directory, seeds=seeds,
                                     head_dropout=head_dropout, models=chosen, match=match,
-                                    num_layers=num_layers)
+                                    num_layers=num_layers, chrono=chrono)
         files = write_comparison(rows, directory)
         console = Console(width=110)
         seed_note = f"seed {seed}" if seeds == 1 else f"seeds {seed}–{seed + seeds - 1}"
@@ -533,6 +536,7 @@ def compare(
         width = (f"hidden size {hidden_size}" if match == "hidden"
                  else f"parameters matched to the {rows[0]['model']}'s at hidden size {hidden_size}")
         width += f", {num_layers} layers" if num_layers > 1 else ""
+        width += f", chrono initialisation T_max = {chrono:g}" if chrono else ""
         console.print(f"[bold]{data.description}[/bold]: {width}{dropped}, "
                       f"{_count(epochs, 'epoch')}, {seed_note}")
         table = Table()

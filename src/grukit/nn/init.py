@@ -8,6 +8,7 @@ spread the units' memories over 1 … T_max steps from the start, draw for each 
 
     b_z = log U(1, T_max − 1)           GRU keep gate (torch's z = 1 − u):  1 − z ≈ 1/U at init
     b_f = log U(1, T_max − 1), b_i = −b_f     LSTM forget and input gates
+    b_u = −log U(1, T_max − 1)          minGRU update gate u = σ(W_u x + b_u):  u ≈ 1/U at init
 
 torch's layout has two bias vectors (bias_ih and bias_hh) that add up, so the draw goes on bias_ih
 alone and the same block of bias_hh is set to 0; writing the draw into both, as common ports do,
@@ -28,6 +29,7 @@ import torch
 from grukit.errors import InputError
 from grukit.nn.baselines import LSTM, RNN
 from grukit.nn.gru import GRU, GRUCell
+from grukit.nn.mingru import MinGRU
 
 
 def _bias_pairs(module) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -38,17 +40,32 @@ def _bias_pairs(module) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return [(getattr(module, name), getattr(module, name.replace("bias_ih", "bias_hh"))) for name in names]
 
 
+def _mingru_biases(module: MinGRU) -> list[torch.Tensor]:
+    """bias_ih of every layer of a MinGRU, rows [update gate; candidate]."""
+    if not module.bias:
+        raise InputError("chrono initialisation sets biases; this MinGRU has none (bias=False)")
+    return [getattr(module, f"bias_ih_l{layer}") for layer in range(module.num_layers)]
+
+
 def chrono_init_(module, t_max: float, *, generator: torch.Generator | None = None):
     """Chrono-initialise the gate biases of `module` in place (see the module docstring); returns it.
 
     GRU, GRUCell and GRUD: keep-gate block (rows H…2H) of bias_ih ← log U(1, T_max − 1), of bias_hh ← 0.
     LSTM: forget block (rows H…2H) of bias_ih ← log U(1, T_max − 1), input block (rows 0…H) ← −that;
-    both blocks of bias_hh ← 0."""
+    both blocks of bias_hh ← 0.
+    MinGRU: update-gate block (rows 0…H) of each layer's bias_ih ← −log U(1, T_max − 1) (it has no
+    bias_hh)."""
     if isinstance(module, RNN):
         raise InputError("the vanilla RNN has no gates to chrono-initialise")
     if not t_max > 2:
         raise InputError(f"t_max must be greater than 2 (U(1, t_max − 1) must be an interval), got {t_max!r}")
     hidden = module.hidden_size
+    if isinstance(module, MinGRU):
+        with torch.no_grad():
+            for bias in _mingru_biases(module):
+                draw = torch.empty(hidden, dtype=torch.float64).uniform_(1.0, float(t_max) - 1.0, generator=generator)
+                bias[:hidden] = -torch.log(draw).to(bias.dtype)
+        return module
     with torch.no_grad():
         for bias_ih, bias_hh in _bias_pairs(module):
             draw = torch.empty(hidden, dtype=torch.float64).uniform_(1.0, float(t_max) - 1.0, generator=generator)

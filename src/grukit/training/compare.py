@@ -72,8 +72,8 @@ def matched_hidden_size(cell: str, parameters: int, data: TaskData, *, num_layer
 
 def compare_models(task: Task, config: TrainConfig, *, hidden_size: int, out_dir, seeds: int = 1,
                    head_dropout: float = 0.0, models: Sequence[str] | None = None,
-                   match: Literal["hidden", "parameters"] = "hidden",
-                   num_layers: int = 1) -> tuple[list[dict], TaskData]:
+                   match: Literal["hidden", "parameters"] = "hidden", num_layers: int = 1,
+                   chrono: float = 0.0) -> tuple[list[dict], TaskData]:
     """Every model of `compared_models(task)` trained on the task's data for seeds config.seed …
     config.seed + seeds − 1 (data, initialisation and batch order all follow the seed). One row per
     model: parameters, mean train seconds, the test metric's mean over the seeds and, for several,
@@ -82,13 +82,19 @@ def compare_models(task: Task, config: TrainConfig, *, hidden_size: int, out_dir
     as PyPOTS builds it). `models` picks and orders rows of `compared_models(task)` (labels or cell
     names); `match="parameters"` gives each model the hidden size whose parameter count is closest
     to the first model's at `hidden_size` (read on the first seed's data). `num_layers` stacks every
-    model alike (the GRU-D family has one layer: more is an InputError)."""
+    model alike (the GRU-D family has one layer: more is an InputError); `chrono` > 0 chrono-initialises
+    every model's gates with that T_max (`grukit.chrono_init_`; the vanilla RNN, with none, refuses it)."""
     import dataclasses
     import statistics
 
     if match not in ("hidden", "parameters"):
         raise InputError(f"match must be 'hidden' or 'parameters', got {match!r}")
     models = compared_models(task) if models is None else select_models(task, models)
+
+    def model_config(cell: str, width: int) -> ModelConfig:
+        return ModelConfig(cell=cell, hidden_size=width, num_layers=num_layers, head_dropout=head_dropout,
+                           chrono=chrono)
+
     with_peer = peer_available(task)
     results, seconds, baselines, peer_parameters, widths = {}, {}, {}, None, {}
     for offset in range(seeds):
@@ -100,14 +106,16 @@ def compare_models(task: Task, config: TrainConfig, *, hidden_size: int, out_dir
             widths = {label: hidden_size if match == "hidden"
                       else matched_hidden_size(cell, budget, data, num_layers=num_layers)
                       for label, cell in models.items()}
+            for label, cell in models.items():  # every model built once before any trains: a refused setting
+                SequenceModel(dataclasses.replace(  # (chrono for the RNN, say) stops the comparison at once
+                    model_config(cell, widths[label]), input_size=data.input_size, output_size=data.output_size,
+                    readout=data.readout, token_inputs=data.token_inputs))
         for name, value in task.baselines(data).items():
             baselines.setdefault(name, []).append(value)
         run_config = dataclasses.replace(config, seed=seed)
         for label, cell in models.items():
             run_dir = Path(out_dir) / (cell if seeds == 1 else f"{cell}-seed{seed}")
-            result = fit(task, data, ModelConfig(cell=cell, hidden_size=widths[label], num_layers=num_layers,
-                                                 head_dropout=head_dropout),
-                         run_config, run_dir)
+            result = fit(task, data, model_config(cell, widths[label]), run_config, run_dir)
             results.setdefault(label, []).append(result.test[data.metric])
             seconds.setdefault(label, []).append(result.seconds)
         if with_peer:

@@ -64,9 +64,6 @@ class ModelConfig:
                              f"got ahead={self.ahead}, output_size={self.output_size}")
         if not entry.stacks and (self.num_layers != 1 or self.bidirectional):
             raise InputError(f"the {self.cell} model has one layer and one direction (the paper's)")
-        if self.chrono and entry.module == "MinGRU":
-            raise InputError("chrono initialisation sets the gate biases of GRU, LSTM and GRU-D; the mingru model "
-                             "does not take it")
         if (self.candidate_norm or self.open_reset) and entry.module != "GRU":
             raise InputError(f"candidate_norm and open_reset apply to the GRU's gates; the {self.cell} model has "
                              "other ones")
