@@ -211,3 +211,36 @@ def test_chrono_initialisation_spreads_the_update_gate_over_one_to_t_max_steps()
     assert float(torch.sigmoid(built.recurrent.bias_ih_l0[:8]).max()) <= 0.5
     with pytest.raises(InputError, match="has none"):
         chrono_init_(grukit.MinGRU(2, 3, bias=False), 10)
+
+
+def test_the_compiled_loops_on_caller_buffers_equal_the_scan():
+    """`compiled_forward_into` / `compiled_backward_into` (what `grukit bench --mingru` times as the
+    scan kernel) give the scan's own states and gradients, bit for bit."""
+    from grukit.kernels.mingru_scan import compiled_backward_into, compiled_forward_into
+
+    k, c, h0 = _operands(steps=7, batch=5, hidden=6, dtype=torch.float32)
+    lengths = torch.tensor([7, 2, 5, 1, 7])
+    out, h_n = mingru_scan(k, c, h0, lengths, scan="compiled")
+    d_out = torch.randn_like(out)
+    d_k, d_c, d_h0 = torch.autograd.grad((out * d_out).sum() + h_n.sum(), (k, c, h0))
+    mine_out, mine_h = torch.empty_like(out), h0.detach().clone()
+    compiled_forward_into(k, c, mine_h, lengths, mine_out)
+    assert torch.equal(mine_out, out) and torch.equal(mine_h, h_n)
+    d_h, mine_k, mine_c = torch.ones_like(mine_h), torch.empty_like(out), torch.empty_like(out)
+    compiled_backward_into(k, c, h0, mine_out, lengths, d_out, d_h, mine_k, mine_c)
+    assert torch.equal(mine_k, d_k) and torch.equal(mine_c, d_c) and torch.equal(d_h, d_h0)
+
+
+def test_the_bench_reports_every_scan_and_the_bytes_each_moves():
+    from grukit.app.bench import SCAN_BYTES, mingru_training
+
+    rows = mingru_training((16,), batch=2, hidden=8, repeats=1, sequential_up_to=16)
+    names = [row.model for row in rows]
+    assert names[:4] == ["torch.nn.GRU", "grukit.GRU (auto)", "minGRU compiled", "minGRU log"]
+    assert {"minGRU sequential", "input projection alone", "scan kernel, forward+backward"} <= set(names)
+    for row in rows:
+        moved = SCAN_BYTES.get(row.model.replace("kernel", "alone"))
+        if moved is None:
+            assert row.scan_gb_per_s is None
+        else:
+            assert row.scan_gb_per_s == pytest.approx(moved * 16 * 2 * 8 / row.seconds / 1e9)

@@ -294,8 +294,9 @@ def mingru_training(steps_grid=MINGRU_STEPS, *, batch: int = MINGRU_BATCH, hidde
     """Training-step time of one minGRU layer by each scan, against grukit.GRU (auto: its fastest
     backend here) and torch.nn.GRU at equal hidden size, and of its parts: the input projection
     alone ([k; c] = W x + b, forward and backward) and the compiled scan alone (forward, and forward
-    plus backward), the latter as bytes moved per second — 12 bytes per element forward (read k, c;
-    write h), 32 with the backward (read k, c, h, ∂L/∂h; write ∂k, ∂c; and the forward's 12). The
+    plus backward), the latter as bytes moved per second (`SCAN_BYTES`) — as a call that allocates
+    its outputs ("scan alone") and as the loops on buffers allocated once ("scan kernel", as the
+    bandwidth reference copies into a buffer it has touched). The
     sequential mode runs up to `sequential_up_to` steps only: its autograd graph of T small steps
     grows superlinearly in time (T = 2048 took a minute a call)."""
     from grukit.kernels.mingru_scan import mingru_scan
@@ -316,14 +317,43 @@ def mingru_training(steps_grid=MINGRU_STEPS, *, batch: int = MINGRU_BATCH, hidde
         h0 = torch.zeros(batch, hidden)
         runs["scan alone, forward"] = partial(_scan, mingru_scan, k, c, h0, train=False)
         runs["scan alone, forward+backward"] = partial(_scan, mingru_scan, k, c, h0, train=True)
+        buffers = _scan_buffers(k, c, h0)
+        runs["scan kernel, forward"] = partial(_scan_kernel, buffers, train=False)
+        runs["scan kernel, forward+backward"] = partial(_scan_kernel, buffers, train=True)
         medians = interleaved_medians(runs, repeats=repeats)
         torch_time = medians["torch.nn.GRU"]
         elements = steps * batch * hidden
         for name, seconds in medians.items():
-            moved = {"scan alone, forward": 12, "scan alone, forward+backward": 32}.get(name)
+            moved = SCAN_BYTES.get(name.replace("kernel", "alone"))
             rows.append(MinGRURow(steps, name, seconds, seconds / torch_time,
                                   None if moved is None else moved * elements / seconds / 1e9))
     return rows
+
+
+# Bytes per element (T·B·H) a scan must move: forward, read k and c, write h (12 in float32); the
+# backward then reads k, c, h and ∂L/∂h and writes ∂L/∂k and ∂L/∂c (24 more).
+SCAN_BYTES = {"scan alone, forward": 12, "scan alone, forward+backward": 36}
+
+
+def _scan_buffers(k, c, h0) -> dict:
+    """Every array the compiled scan reads and writes, allocated and touched once, for timing the
+    loops without torch's allocations (a fresh tensor of tens of MB is new pages to fault in)."""
+    k, c = k.detach(), c.detach()
+    buffers = {"k": k, "c": c, "h0": h0, "h": h0.clone(), "lengths": torch.full((k.shape[1],), k.shape[0]),
+               "out": torch.zeros_like(k), "d_out": torch.ones_like(k), "d_h": torch.zeros_like(h0),
+               "d_k": torch.zeros_like(k), "d_c": torch.zeros_like(c)}
+    return buffers
+
+
+def _scan_kernel(b: dict, *, train: bool) -> None:
+    from grukit.kernels.mingru_scan import compiled_backward_into, compiled_forward_into
+
+    b["h"].copy_(b["h0"])
+    compiled_forward_into(b["k"], b["c"], b["h"], b["lengths"], b["out"])
+    if train:
+        b["d_h"].zero_()
+        compiled_backward_into(b["k"], b["c"], b["h0"], b["out"], b["lengths"], b["d_out"], b["d_h"], b["d_k"],
+                               b["d_c"])
 
 
 def _projection(linear, x) -> None:

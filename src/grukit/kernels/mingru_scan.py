@@ -153,6 +153,22 @@ def _backward(k, c, h0, out, lengths, d_out, d_h, d_k, d_c, first, last):
                 d_h[b, i] = grad * (one - u)
 
 
+def compiled_forward_into(k, c, h, lengths, out) -> None:
+    """The compiled forward scan on tensors the caller owns (contiguous CPU, one float dtype; lengths
+    int64): out (T, B, H) ← each step's state, h (B, H) updated in place from h0 to h_n; batch
+    rows split across threads. No allocation: what `grukit bench --mingru` times as the scan itself."""
+    arrays = (k.detach().numpy(), c.detach().numpy(), h.numpy(), lengths.numpy(), out.numpy())
+    run_rows(lambda first, last: _forward(*arrays, first, last), row_parts(k.shape[1], k.shape[2]))
+
+
+def compiled_backward_into(k, c, h0, out, lengths, d_out, d_h, d_k, d_c) -> None:
+    """The compiled reverse scan on tensors the caller owns: from k, c, h0, out (the forward's
+    states) and ∂L/∂out, d_h enters as ∂L/∂h_n and leaves as ∂L/∂h0; d_k and d_c (T, B, H) filled."""
+    arrays = (k.detach().numpy(), c.detach().numpy(), _np(h0), out.detach().numpy(), lengths.numpy(), _np(d_out),
+              d_h.numpy(), d_k.numpy(), d_c.numpy())
+    run_rows(lambda first, last: _backward(*arrays, first, last), row_parts(k.shape[1], k.shape[2]))
+
+
 class CompiledMinGRUScan(torch.autograd.Function):
     """(k, c (T, B, H), h0 (B, H), lengths (B,) int64) → out (T, B, H), h_n (B, H) by `_forward`;
     the backward by `_backward`, from k, c, h0 and out (each step's h) alone."""
@@ -161,8 +177,7 @@ class CompiledMinGRUScan(torch.autograd.Function):
     def forward(ctx, k, c, h0, lengths):
         h = h0.detach().clone().contiguous()
         out = torch.empty_like(k)
-        arrays = (k.detach().numpy(), c.detach().numpy(), h.numpy(), lengths.numpy(), out.numpy())
-        run_rows(lambda first, last: _forward(*arrays, first, last), row_parts(k.shape[1], k.shape[2]))
+        compiled_forward_into(k, c, h, lengths, out)
         ctx.save_for_backward(k, c, h0, out, lengths)
         return out, h
 
@@ -175,9 +190,7 @@ class CompiledMinGRUScan(torch.autograd.Function):
         d_out = torch.zeros_like(out) if d_out is None else d_out.contiguous()
         d_h = torch.zeros_like(h0) if d_hn is None else d_hn.detach().clone().contiguous()
         d_k, d_c = torch.empty_like(k), torch.empty_like(c)
-        arrays = (k.detach().numpy(), c.detach().numpy(), _np(h0), out.numpy(), lengths.numpy(), _np(d_out),
-                  d_h.numpy(), d_k.numpy(), d_c.numpy())
-        run_rows(lambda first, last: _backward(*arrays, first, last), row_parts(k.shape[1], k.shape[2]))
+        compiled_backward_into(k, c, h0, out, lengths, d_out, d_h, d_k, d_c)
         return d_k, d_c, d_h, None
 
 
