@@ -68,7 +68,11 @@ def main() -> None:
     parser.add_argument("--tasks", default=",".join(TASKS), help="tasks to run, comma-separated")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
+    unknown = sorted(set(args.tasks.split(",")) - set(TASKS))
+    if unknown:
+        parser.error(f"unknown task {unknown[0]!r}: choose among {', '.join(TASKS)}")
     from grukit.app.quiet import quiet_libraries
+    from grukit.io.atomic import write_text_atomic
 
     results = []
     with tempfile.TemporaryDirectory() as work, quiet_libraries():
@@ -76,9 +80,8 @@ def main() -> None:
             for layers in (int(n) for n in args.layers.split(",")):
                 results.append(measure(task_name, layers, f"{work}/{task_name}-{layers}"))
                 print(table(results[-1:]), file=sys.stderr, flush=True)  # each as it finishes
-                if args.json:  # rewritten after each task: a long run keeps what it has measured
-                    with open(args.json, "w") as handle:
-                        json.dump(results, handle, indent=1)
+                if args.json:  # rewritten (atomically) after each task: a long run keeps what it has measured
+                    write_text_atomic(args.json, json.dumps(results, indent=1))
     print(table(results))
 
 
