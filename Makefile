@@ -7,9 +7,10 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 STAMP  := $(VENV)/.grukit-installed
 # The documentation site (docs/, mkdocs.yml) into site/: offline (no web fonts, CDN scripts or
-# downloads); --strict turns every warning into an error. `make test` runs it too, without running the
-# practice exercises (the test suite runs each itself); `make docs` and `make test-all` run them and
-# show their outputs on their pages, with the kernel's own log lines kept quiet.
+# downloads); --strict turns every warning into an error. `make test` builds it within the tests
+# (tests/test_docs.py, which also checks that no page loads anything from another host), without
+# running the practice exercises (the suite runs each itself); `make docs` and `make test-all` run
+# them and show their outputs on their pages, with the kernel's own log lines kept quiet.
 DOCS   := NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 DOCS_RUN := mkdir -p $(VENV)/etc/ipython && cp docs/ipython_kernel_config.py $(VENV)/etc/ipython/ && \
             GRUKIT_DOCS_EXECUTE=true $(DOCS)
@@ -36,7 +37,6 @@ demo: $(STAMP)
 test: $(STAMP) browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-cache
-	$(DOCS)
 	$(PY) -m pytest -q --durations=15
 
 test-all: $(STAMP) browser

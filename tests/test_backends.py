@@ -57,6 +57,7 @@ def test_unavailable_fused_kernel_falls_back_with_a_warning(monkeypatch):
         grukit.GRU(3, 4, backend="fused")(torch.randn(5, 2, 3))
 
 
+@pytest.mark.slow  # two fresh processes, one compiling every kernel: 25 s
 def test_compiled_kernels_are_cached_on_disk(tmp_path):
     """A fresh cache directory (so no file from an earlier run can stand in): the first process compiles
     and writes the kernels' cache, a second one loads them from it instead of compiling."""

@@ -396,6 +396,7 @@ def test_compare_scores_baselines_on_every_seeds_data(tmp_path):
     assert not peer_available(task)  # PyPOTS' GRU-D row is a classifier: not for imputation
 
 
+@pytest.mark.slow  # two processes of Lightning: 12 s (tests/test_train.py checks DDP's numbers in make test)
 def test_train_with_two_ddp_processes_finishes_and_reports_once(tmp_path):
     run_dir = tmp_path / "ddp"
     result = subprocess.run(
