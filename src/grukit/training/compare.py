@@ -96,7 +96,7 @@ def compare_models(task: Task, config: TrainConfig, *, hidden_size: int, out_dir
                            chrono=chrono)
 
     with_peer = peer_available(task)
-    results, seconds, baselines, peer_parameters, widths = {}, {}, {}, None, {}
+    results, seconds, baselines, peer_parameters = {}, {}, {}, None
     for offset in range(seeds):
         seed = config.seed + offset
         data = task.build(seed=seed)
@@ -106,10 +106,11 @@ def compare_models(task: Task, config: TrainConfig, *, hidden_size: int, out_dir
             widths = {label: hidden_size if match == "hidden"
                       else matched_hidden_size(cell, budget, data, num_layers=num_layers)
                       for label, cell in models.items()}
-            for label, cell in models.items():  # every model built once before any trains: a refused setting
-                SequenceModel(dataclasses.replace(  # (chrono for the RNN, say) stops the comparison at once
-                    model_config(cell, widths[label]), input_size=data.input_size, output_size=data.output_size,
-                    readout=data.readout, token_inputs=data.token_inputs))
+            # every model built once before any trains, for its parameter count: a refused setting (chrono
+            # for the RNN, say) stops the comparison at once
+            counts = {label: count_parameters(SequenceModel(dataclasses.replace(
+                model_config(cell, widths[label]), input_size=data.input_size, output_size=data.output_size,
+                readout=data.readout, token_inputs=data.token_inputs))) for label, cell in models.items()}
         for name, value in task.baselines(data).items():
             baselines.setdefault(name, []).append(value)
         run_config = dataclasses.replace(config, seed=seed)
@@ -126,8 +127,7 @@ def compare_models(task: Task, config: TrainConfig, *, hidden_size: int, out_dir
     metric = f"test {data.metric}"
     rows = []
     for label in results:
-        parameters = peer_parameters if label == PYPOTS_LABEL else parameter_count(models[label], widths[label], data,
-                                                                                  num_layers=num_layers)
+        parameters = peer_parameters if label == PYPOTS_LABEL else counts[label]
         row = {"model": label, "hidden size": widths.get(label, hidden_size), "parameters": parameters,
                "train seconds": round(statistics.fmean(seconds[label]), 1), metric: statistics.fmean(results[label])}
         if seeds > 1:
