@@ -303,6 +303,9 @@ def test_compare_matches_parameters_for_the_chosen_models(tmp_path):
                             "--models", "gru,tcn"], capture_output=True, text=True)
     assert wrong.returncode == 2 and wrong.stderr.count("\n") == 1
     assert "unknown model 'tcn'" in wrong.stderr and "mingru (minGRU)" in wrong.stderr
+    loose = subprocess.run([sys.executable, "-c", "from grukit.app.cli import main; main()", "compare", "adding",
+                            "--match", "params"], capture_output=True, text=True)
+    assert loose.returncode == 2 and loose.stderr.count("\n") == 1 and "'hidden' or 'parameters'" in loose.stderr
 
 
 def test_compare_chrono_initialises_every_model_or_refuses_before_training(tmp_path):

@@ -296,9 +296,9 @@ def mingru_training(steps_grid=MINGRU_STEPS, *, batch: int = MINGRU_BATCH, hidde
     alone ([k; c] = W x + b, forward and backward) and the compiled scan alone (forward, and forward
     plus backward), the latter as bytes moved per second (`SCAN_BYTES`) — as a call that allocates
     its outputs ("scan alone") and as the loops on buffers allocated once ("scan kernel", as the
-    bandwidth reference copies into a buffer it has touched). The
-    sequential mode runs up to `sequential_up_to` steps only: its autograd graph of T small steps
-    grows superlinearly in time (T = 2048 took a minute a call)."""
+    bandwidth reference copies into a buffer it has touched). The sequential mode runs up to
+    `sequential_up_to` steps only: its autograd graph of T small steps grows superlinearly in time
+    (T = 2048 took a minute a call)."""
     from grukit.kernels.mingru_scan import mingru_scan
     from grukit.nn.mingru import MinGRU
 
@@ -324,7 +324,7 @@ def mingru_training(steps_grid=MINGRU_STEPS, *, batch: int = MINGRU_BATCH, hidde
         torch_time = medians["torch.nn.GRU"]
         elements = steps * batch * hidden
         for name, seconds in medians.items():
-            moved = SCAN_BYTES.get(name.replace("kernel", "alone"))
+            moved = SCAN_BYTES.get(name)
             rows.append(MinGRURow(steps, name, seconds, seconds / torch_time,
                                   None if moved is None else moved * elements / seconds / 1e9))
     return rows
@@ -332,17 +332,17 @@ def mingru_training(steps_grid=MINGRU_STEPS, *, batch: int = MINGRU_BATCH, hidde
 
 # Bytes per element (T·B·H) a scan must move: forward, read k and c, write h (12 in float32); the
 # backward then reads k, c, h and ∂L/∂h and writes ∂L/∂k and ∂L/∂c (24 more).
-SCAN_BYTES = {"scan alone, forward": 12, "scan alone, forward+backward": 36}
+SCAN_BYTES = {"scan alone, forward": 12, "scan alone, forward+backward": 36,
+              "scan kernel, forward": 12, "scan kernel, forward+backward": 36}
 
 
 def _scan_buffers(k, c, h0) -> dict:
     """Every array the compiled scan reads and writes, allocated and touched once, for timing the
     loops without torch's allocations (a fresh tensor of tens of MB is new pages to fault in)."""
     k, c = k.detach(), c.detach()
-    buffers = {"k": k, "c": c, "h0": h0, "h": h0.clone(), "lengths": torch.full((k.shape[1],), k.shape[0]),
-               "out": torch.zeros_like(k), "d_out": torch.ones_like(k), "d_h": torch.zeros_like(h0),
-               "d_k": torch.zeros_like(k), "d_c": torch.zeros_like(c)}
-    return buffers
+    return {"k": k, "c": c, "h0": h0, "h": h0.clone(), "lengths": torch.full((k.shape[1],), k.shape[0]),
+            "out": torch.zeros_like(k), "d_out": torch.ones_like(k), "d_h": torch.zeros_like(h0),
+            "d_k": torch.zeros_like(k), "d_c": torch.zeros_like(c)}
 
 
 def _scan_kernel(b: dict, *, train: bool) -> None:

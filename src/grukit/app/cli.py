@@ -515,13 +515,10 @@ def compare(
         from rich.console import Console
         from rich.table import Table
 
-        from grukit.errors import InputError
         from grukit.tasks import make_task
         from grukit.training.compare import compare_models, select_models, write_comparison
         from grukit.training.trainer import TrainConfig
 
-        if match not in ("hidden", "parameters"):
-            raise InputError(f"--match must be 'hidden' or 'parameters', got {match!r}")
         built = make_task(task, **_parse_options(option or []))
         chosen = list(select_models(built, models.split(","))) if models is not None else None
         config = TrainConfig(max_epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
@@ -766,7 +763,6 @@ def bench(
 
 def _bench_mingru(benchmark, *, threads: int, quick: bool, repeats: int, json_path) -> None:
     import json
-    from dataclasses import asdict
 
     from rich.console import Console
     from rich.table import Table
@@ -798,7 +794,7 @@ def _bench_mingru(benchmark, *, threads: int, quick: bool, repeats: int, json_pa
                       "bandwidth")
     if json_path:
         write_text_atomic(json_path, json.dumps({"bandwidth_gb_per_s": bandwidth,
-                                                 "rows": [asdict(r) for r in rows]}, indent=2))
+                                                 "rows": benchmark.as_dicts(rows)}, indent=2))
 
 
 def main() -> None:

@@ -30,6 +30,8 @@ import torch
 
 from grukit.errors import InputError
 from grukit.io.atomic import write_atomic
+from grukit.nn.gru import GRU
+from grukit.nn.mingru import MinGRU
 from grukit.training.runs import load_run
 
 CHECKED_SEQUENCES = 64
@@ -85,9 +87,9 @@ def onnx_bytes(model, example: torch.Tensor) -> bytes:
     if config.readout not in ("last", "sequence"):
         raise InputError(f"readout={config.readout!r} has no ONNX export; use --torch-export")
     recurrent = model.recurrent
-    if type(recurrent).__name__ == "MinGRU":
+    if isinstance(recurrent, MinGRU):
         raise InputError("ONNX has no operator for minGRU's scan: export the mingru model with --torch-export")
-    if type(recurrent).__name__ == "GRU":
+    if isinstance(recurrent, GRU):
         from grukit.io.onnx import gru_model_to_onnx
 
         return gru_model_to_onnx(recurrent, model.head.weight, model.head.bias, readout=config.readout)
@@ -156,7 +158,7 @@ def _program(model, example: torch.Tensor):
     recurrent = portable.recurrent
     native = not portable.irregular and getattr(recurrent, "_native_refusal", lambda: "none")() is None
     recurrent.backend = "torch" if native else "reference"
-    if hasattr(recurrent, "scan"):  # a MinGRU: its log-space scan is torch ops
+    if isinstance(recurrent, MinGRU):  # its log-space scan is torch ops
         recurrent.scan = "log"
     try:
         return torch.export.export(portable, (example,), dynamic_shapes={"inputs": {0: Dim("batch")}})

@@ -37,7 +37,14 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 from grukit.errors import InputError, check_positive
 from grukit.io.serialization import save
 from grukit.nn.recurrence import Direction, ScanDirection, run_stack, scan, stack_layers
-from grukit.nn.validation import TRANSFORMED_REFUSAL, SequenceBatch, check_state, sequence_batch, transformed
+from grukit.nn.validation import (
+    TRANSFORMED_REFUSAL,
+    SequenceBatch,
+    check_state,
+    functorch_active,
+    sequence_batch,
+    transformed,
+)
 
 Backend = Literal["auto", "reference", "torch", "fused"]
 TORCHSCRIPT_ROUTES = ("grukit.{name} does not compile to TorchScript (torch.jit.script / torch.jit.trace): use "
@@ -199,13 +206,13 @@ class RecurrentBase(nn.Module):
         native_refusal = self._native_refusal()
         if return_gates and native_refusal is None:
             native_refusal = "the native op does not expose gate values (return_gates=True)"
-        if native_refusal is None and torch._C._are_functorch_transforms_active():
+        if native_refusal is None and functorch_active():
             native_refusal = "torch's recurrent op has no rule for torch.func's transforms (vmap, jacrev)"
         if native_refusal is None and lengths and transformed():
             native_refusal = "packing by lengths, which the native op needs, cannot be traced"
         if self.backend == "torch":
             return self._refuse_if("torch", native_refusal)
-        fused_refusal = TRANSFORMED_REFUSAL if torch._C._are_functorch_transforms_active() else self._fused_refusal()
+        fused_refusal = TRANSFORMED_REFUSAL if functorch_active() else self._fused_refusal()
         if self.backend == "fused":
             return self._refuse_if("fused", fused_refusal)
         if fused_refusal is None and (native_refusal is not None or self._prefer_fused(batch_size=batch_size)):

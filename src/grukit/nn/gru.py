@@ -22,6 +22,7 @@ from grukit.nn.validation import (
     check_finite,
     check_float_dtype,
     check_state,
+    functorch_active,
     transformed,
 )
 
@@ -321,7 +322,7 @@ def step_kind(x, h, layers: tuple, *, reset: Reset, backend: Backend) -> StepKin
     if transformed() and backend in ("auto", "fused", "torch"):
         if backend == "fused":
             raise InputError(f"backend='fused' cannot run here: {TRANSFORMED_REFUSAL}")
-        functorch = torch._C._are_functorch_transforms_active()  # torch's cell op has no vmap rule
+        functorch = functorch_active()  # torch's cell op has no vmap rule
         return "torch" if reset == "after" and not (functorch and backend == "auto") else "reference"
     if backend in ("auto", "fused"):
         refusal = _gru_scan().refusal(x)

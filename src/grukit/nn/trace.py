@@ -17,6 +17,10 @@ class _Trace:
         """The same trace with `fn` applied to every recorded gate tensor."""
         return type(self)(**{f.name: fn(getattr(self, f.name)) for f in fields(self)})
 
+    def as_dict(self) -> dict[str, torch.Tensor]:
+        """Every recorded gate by its name (a trace with derived gates adds them)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
 
 @dataclass(frozen=True)
 class GRUTrace(_Trace):
@@ -51,9 +55,6 @@ class LSTMTrace(_Trace):
     cell: torch.Tensor  # g, the cell candidate
     output: torch.Tensor
 
-    def as_dict(self) -> dict[str, torch.Tensor]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
 
 @dataclass(frozen=True)
 class MinGRUTrace(_Trace):
@@ -65,6 +66,3 @@ class MinGRUTrace(_Trace):
     def timescale(self) -> torch.Tensor:
         """Memory timescale τ = −1/ln(1 − u) in steps, per entry, as the GRU's."""
         return -1 / torch.log1p(-self.update)
-
-    def as_dict(self) -> dict[str, torch.Tensor]:
-        return {"update": self.update, "candidate": self.candidate}

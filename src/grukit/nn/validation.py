@@ -45,12 +45,18 @@ class SequenceBatch:
         return (steps[:, None] < self.lengths[None, :]).to(self.data.device)
 
 
+def functorch_active() -> bool:
+    """Whether a torch.func transform (grad, jacrev, jacfwd, vmap) is running this call: the one
+    place grukit asks torch's private flag for it."""
+    return torch._C._are_functorch_transforms_active()
+
+
 def transformed() -> bool:
     """Whether this call is being traced or transformed — torch.compile, torch.export, or a
     torch.func transform (grad, jacrev, jacfwd, vmap) — rather than run eagerly. Checks that read
     tensor values (NaN, lengths out of range) then do not run, since a traced value has none yet;
     and the compiled kernels, which compute outside torch, give way to code torch can trace."""
-    return torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active()
+    return torch.compiler.is_compiling() or functorch_active()
 
 
 TRANSFORMED_REFUSAL = ("the fused kernel runs eagerly or as the GRU's compiled custom op, not under a torch.func "

@@ -88,7 +88,7 @@ def compare_models(task: Task, config: TrainConfig, *, hidden_size: int, out_dir
     import statistics
 
     if match not in ("hidden", "parameters"):
-        raise InputError(f"match must be 'hidden' or 'parameters', got {match!r}")
+        raise InputError(f"match (--match) must be 'hidden' or 'parameters', got {match!r}")
     models = compared_models(task) if models is None else select_models(task, models)
 
     def model_config(cell: str, width: int) -> ModelConfig:
